@@ -1,0 +1,50 @@
+package reference
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestNormalize(t *testing.T) {
+	const d = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	tests := []struct{ in, want, err string }{
+		{in: "nginx", want: "docker.io/library/nginx:latest"},
+		{in: "nginx:1.25", want: "docker.io/library/nginx:1.25"},
+		{in: "docker.io/nginx", want: "docker.io/library/nginx:latest"},
+		{in: "index.docker.io/library/nginx:1", want: "docker.io/library/nginx:1"},
+		{in: "sealerio/lvscare:v1.1.3-beta.8", want: "docker.io/sealerio/lvscare:v1.1.3-beta.8"},
+		{in: "registry.k8s.io/coredns/coredns:v1.8.4", want: "registry.k8s.io/coredns/coredns:v1.8.4"},
+		{in: "127.0.0.1:5000/a/b", want: "127.0.0.1:5000/a/b:latest"},
+		{in: "localhost/x:1", want: "localhost/x:1"},
+		{in: "nginx@" + d, want: "docker.io/library/nginx@" + d},
+		{in: "nginx:1.25@" + d, want: "docker.io/library/nginx:1.25@" + d},
+		{in: "127.0.0.1:5000/a@" + d, want: "127.0.0.1:5000/a@" + d},
+		{in: "", err: "empty image reference"},
+		{in: "Upper/Case", err: "invalid image reference"},
+		{in: "nginx@sha256:short", err: "invalid image reference"},
+	}
+	for _, tt := range tests {
+		got, err := Normalize(tt.in)
+		if tt.err != "" {
+			if err == nil || !contains(err.Error(), tt.err) {
+				t.Errorf("Normalize(%q) error = %v, want %q", tt.in, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("Normalize(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+func TestRelocate(t *testing.T) {
+	r, _ := Parse("docker.io/cnstack/base:v1")
+	got, err := r.Relocate("127.0.0.1:5001/private/")
+	if err != nil || got.String() != "127.0.0.1:5001/private/cnstack/base:v1" {
+		t.Fatalf("Relocate = %v, %v", got, err)
+	}
+}
+
+func contains(s, sub string) bool {
+	return strings.Contains(s, sub)
+}

@@ -1,0 +1,350 @@
+// Package store is cnstack's local image store: an OCI image layout on disk
+// (oci-layout, index.json, blobs/sha256/…) whose tags are
+// org.opencontainers.image.ref.name annotations holding full references.
+//
+// Blobs are content-addressed and written atomically (temp file, verify,
+// rename), so a killed writer never leaves a corrupt blob behind; partial
+// downloads stay in ingest/ and can be resumed. index.json is rewritten under
+// an exclusive file lock, so several cnstack processes can share one store.
+// A Store satisfies oras-go's oras.Target, so content moves in and out of it
+// with one Copy.
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/errdef"
+)
+
+const (
+	layoutFile = "oci-layout"
+	indexFile  = "index.json"
+	blobsDir   = "blobs"
+	ingestDir  = "ingest"
+	indexLock  = ".index.lock"
+	gcLock     = ".gc.lock"
+)
+
+// ErrNotFound is returned (wrapped) for a missing blob or reference.
+var ErrNotFound = errdef.ErrNotFound
+
+// ErrAlreadyExists is returned (wrapped) by Ingest for a blob already stored.
+var ErrAlreadyExists = errdef.ErrAlreadyExists
+
+// Store is an OCI image layout directory.
+type Store struct {
+	root string
+	mu   sync.Mutex // serialises index.json updates inside this process
+}
+
+// Open opens the store at root, creating the layout if needed.
+func Open(root string) (*Store, error) {
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", root, err)
+	}
+	for _, d := range []string{filepath.Join(abs, blobsDir, "sha256"), filepath.Join(abs, ingestDir)} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("open store %s: %w", root, err)
+		}
+	}
+	s := &Store{root: abs}
+	if _, err := os.Stat(filepath.Join(abs, layoutFile)); errors.Is(err, fs.ErrNotExist) {
+		if err := writeFileAtomic(filepath.Join(abs, layoutFile), []byte(`{"imageLayoutVersion":"1.0.0"}`)); err != nil {
+			return nil, fmt.Errorf("open store %s: %w", root, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(abs, indexFile)); errors.Is(err, fs.ErrNotExist) {
+		if err := s.writeIndex(&ocispec.Index{Versioned: versioned, MediaType: ocispec.MediaTypeImageIndex, Manifests: []ocispec.Descriptor{}}); err != nil {
+			return nil, fmt.Errorf("open store %s: %w", root, err)
+		}
+	}
+	return s, nil
+}
+
+// Root is the directory of the layout.
+func (s *Store) Root() string { return s.root }
+
+// BlobPath is where the blob with digest d lives (whether or not it exists).
+func (s *Store) BlobPath(d digest.Digest) string {
+	return filepath.Join(s.root, blobsDir, d.Algorithm().String(), d.Encoded())
+}
+
+// Exists reports whether the blob of desc is in the store with the right size.
+func (s *Store) Exists(_ context.Context, desc ocispec.Descriptor) (bool, error) {
+	if err := desc.Digest.Validate(); err != nil {
+		return false, fmt.Errorf("invalid digest %q: %w", desc.Digest, err)
+	}
+	fi, err := os.Stat(s.BlobPath(desc.Digest))
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return desc.Size <= 0 || fi.Size() == desc.Size, nil
+}
+
+// Fetch opens the blob of desc.
+func (s *Store) Fetch(_ context.Context, desc ocispec.Descriptor) (io.ReadCloser, error) {
+	if err := desc.Digest.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid digest %q: %w", desc.Digest, err)
+	}
+	f, err := os.Open(s.BlobPath(desc.Digest))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("blob %s: %w", desc.Digest, ErrNotFound)
+	}
+	return f, err
+}
+
+// ReadBlob returns a small blob (manifest, config) whole.
+func (s *Store) ReadBlob(ctx context.Context, d digest.Digest) ([]byte, error) {
+	rc, err := s.Fetch(ctx, ocispec.Descriptor{Digest: d})
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		return nil, fmt.Errorf("read blob %s: %w", d, err)
+	}
+	if digest.FromBytes(b) != d {
+		return nil, fmt.Errorf("blob %s in store %s is corrupt (digest mismatch)", d, s.root)
+	}
+	return b, nil
+}
+
+// Push stores content that must match expected (digest and size). A blob
+// already present is not written again.
+func (s *Store) Push(ctx context.Context, expected ocispec.Descriptor, content io.Reader) error {
+	if ok, err := s.Exists(ctx, expected); err != nil || ok {
+		return err
+	}
+	w, err := s.Ingest(ctx, expected)
+	if errors.Is(err, ErrAlreadyExists) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	if w.Offset() > 0 {
+		// The caller streams from the start: skip what we already hold.
+		if _, err := io.CopyN(io.Discard, content, w.Offset()); err != nil {
+			return fmt.Errorf("push %s: skip %d resumed bytes: %w", expected.Digest, w.Offset(), err)
+		}
+	}
+	if _, err := copyCtx(ctx, w, content); err != nil {
+		return fmt.Errorf("push %s: %w", expected.Digest, err)
+	}
+	return w.Commit()
+}
+
+// PushBytes stores b and returns its descriptor.
+func (s *Store) PushBytes(ctx context.Context, mediaType string, b []byte) (ocispec.Descriptor, error) {
+	desc := ocispec.Descriptor{MediaType: mediaType, Digest: digest.FromBytes(b), Size: int64(len(b))}
+	return desc, s.Push(ctx, desc, strings.NewReader(string(b)))
+}
+
+// Delete removes a blob. Tags pointing at it are not touched: use Untag.
+func (s *Store) Delete(_ context.Context, desc ocispec.Descriptor) error {
+	err := os.Remove(s.BlobPath(desc.Digest))
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("blob %s: %w", desc.Digest, ErrNotFound)
+	}
+	return err
+}
+
+// BlobWriter writes one blob into ingest/ and moves it into place on Commit.
+type BlobWriter struct {
+	s        *Store
+	f        *os.File
+	lock     *fileLock
+	h        hash.Hash
+	n        int64
+	expected ocispec.Descriptor // zero Digest when unknown (Create)
+	done     bool
+	discard  bool
+}
+
+// Ingest opens a resumable writer for a blob of known digest. If an earlier
+// attempt left a partial file, its bytes are kept and Offset says how many;
+// the caller continues from there. Two writers of one blob serialise.
+func (s *Store) Ingest(ctx context.Context, expected ocispec.Descriptor) (*BlobWriter, error) {
+	if err := expected.Digest.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid digest %q: %w", expected.Digest, err)
+	}
+	if expected.Digest.Algorithm() != digest.SHA256 {
+		return nil, fmt.Errorf("blob %s: only sha256 digests are supported", expected.Digest)
+	}
+	partial := filepath.Join(s.root, ingestDir, expected.Digest.Encoded()+".partial")
+	lock, err := lockFile(ctx, partial+".lock", true)
+	if err != nil {
+		return nil, err
+	}
+	if ok, _ := s.Exists(ctx, expected); ok {
+		// Another writer finished it while we waited for the lock.
+		lock.Unlock()
+		return nil, fmt.Errorf("blob %s: %w", expected.Digest, ErrAlreadyExists)
+	}
+	f, err := os.OpenFile(partial, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		lock.Unlock()
+		return nil, fmt.Errorf("ingest %s: %w", expected.Digest, err)
+	}
+	w := &BlobWriter{s: s, f: f, lock: lock, h: sha256.New(), expected: expected}
+	// Re-hash what a previous attempt wrote, so the digest covers it.
+	n, err := io.Copy(w.h, f)
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("ingest %s: rehash partial: %w", expected.Digest, err)
+	}
+	if expected.Size > 0 && n > expected.Size {
+		// Longer than the blob: it can only be garbage. Start over.
+		if err := f.Truncate(0); err != nil {
+			w.Close()
+			return nil, err
+		}
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			w.Close()
+			return nil, err
+		}
+		w.h.Reset()
+		n = 0
+	}
+	w.n = n
+	return w, nil
+}
+
+// Create opens a writer for a blob whose digest is not known yet (a layer
+// being built). Commit computes the digest.
+func (s *Store) Create() (*BlobWriter, error) {
+	f, err := os.CreateTemp(filepath.Join(s.root, ingestDir), "new-*.tmp")
+	if err != nil {
+		return nil, fmt.Errorf("create blob: %w", err)
+	}
+	return &BlobWriter{s: s, f: f, h: sha256.New()}, nil
+}
+
+// Offset is the number of bytes already written (resumed plus new).
+func (w *BlobWriter) Offset() int64 { return w.n }
+
+// Digest is the digest of what has been written so far.
+func (w *BlobWriter) Digest() digest.Digest {
+	return digest.NewDigestFromEncoded(digest.SHA256, hex.EncodeToString(w.h.Sum(nil)))
+}
+
+func (w *BlobWriter) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	w.h.Write(p[:n])
+	w.n += int64(n)
+	return n, err
+}
+
+// Commit verifies the content against the expected descriptor (if any) and
+// moves it into blobs/. It returns the final descriptor.
+func (w *BlobWriter) Commit() error {
+	_, err := w.CommitDescriptor("")
+	return err
+}
+
+// CommitDescriptor is Commit returning the descriptor with mediaType set.
+func (w *BlobWriter) CommitDescriptor(mediaType string) (ocispec.Descriptor, error) {
+	d := w.Digest()
+	desc := ocispec.Descriptor{MediaType: mediaType, Digest: d, Size: w.n}
+	if w.expected.Digest != "" {
+		if d != w.expected.Digest || (w.expected.Size > 0 && w.n != w.expected.Size) {
+			w.discard = true // wrong content is never worth resuming
+			w.Close()
+			return desc, fmt.Errorf("blob %s: digest mismatch: got %s (%d bytes), want %d bytes", w.expected.Digest, d, w.n, w.expected.Size)
+		}
+	}
+	if err := w.f.Close(); err != nil {
+		w.Close()
+		return desc, fmt.Errorf("write blob %s: %w", d, err)
+	}
+	if err := os.Rename(w.f.Name(), w.s.BlobPath(d)); err != nil {
+		w.Close()
+		return desc, fmt.Errorf("commit blob %s: %w", d, err)
+	}
+	w.done = true
+	w.Close()
+	return desc, nil
+}
+
+// Close releases the writer. Without Commit, a Create writer's temp file is
+// removed and an Ingest writer's partial file is kept for resuming.
+func (w *BlobWriter) Close() error {
+	if w.f != nil {
+		_ = w.f.Close()
+		if !w.done && (w.discard || w.expected.Digest == "") {
+			_ = os.Remove(w.f.Name())
+		}
+	}
+	if w.lock != nil {
+		// The lock file stays: removing it would let a waiter holding the old
+		// inode and a newcomer creating a new one both "own" the blob.
+		w.lock.Unlock()
+		w.lock = nil
+	}
+	return nil
+}
+
+func copyCtx(ctx context.Context, dst io.Writer, src io.Reader) (int64, error) {
+	buf := make([]byte, 1<<20)
+	var total int64
+	for {
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
+		n, rerr := src.Read(buf)
+		if n > 0 {
+			m, werr := dst.Write(buf[:n])
+			total += int64(m)
+			if werr != nil {
+				return total, werr
+			}
+		}
+		if rerr == io.EOF {
+			return total, nil
+		}
+		if rerr != nil {
+			return total, rerr
+		}
+	}
+}
+
+// writeFileAtomic replaces path with data via a temp file in the same directory.
+func writeFileAtomic(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(f.Name())
+		return err
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		os.Remove(f.Name())
+		return err
+	}
+	return nil
+}
