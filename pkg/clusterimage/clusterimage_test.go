@@ -100,7 +100,7 @@ func TestFoldLabels(t *testing.T) {
 func TestAssemblyBuild(t *testing.T) {
 	l := &Layer{Descriptor: ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayerGzip, Digest: digest.FromString("l"), Size: 1}, DiffID: digest.FromString("d")}
 	base := &ocispec.Image{Config: ocispec.ImageConfig{Env: []string{"A=1", "B=2"}, Labels: map[string]string{"x": "base"}},
-		RootFS: ocispec.RootFS{Type: "layers", DiffIDs: []digest.Digest{digest.FromString("bd")}},
+		RootFS:  ocispec.RootFS{Type: "layers", DiffIDs: []digest.Digest{digest.FromString("bd")}},
 		History: []ocispec.History{{CreatedBy: "base"}}}
 	a := &Assembly{
 		Platform:   ocispec.Platform{OS: "linux", Architecture: "arm64", Variant: "v8"},
