@@ -1,0 +1,163 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/cnstack/cnstack/pkg/build"
+	"github.com/cnstack/cnstack/pkg/clusterimage"
+	"github.com/cnstack/cnstack/pkg/kubefile"
+)
+
+func buildFlags() []cli.Flag {
+	return append([]cli.Flag{
+		&cli.StringSliceFlag{Name: "platform", Usage: "target `OS/ARCH[/VARIANT]` platforms, comma-separated; several give an OCI index (default linux/amd64)"},
+		&cli.StringSliceFlag{Name: "build-arg", Usage: "`KEY=VALUE` for an ARG of the Kubefile (repeatable)"},
+		&cli.StringFlag{Name: "build-mode", Value: build.ModeAll, Usage: "all: collect container images into registry/; lite: skip them (as sealer v0.11)"},
+		&cli.BoolFlag{Name: "no-cache", Usage: "rebuild every layer instead of reusing cached ones"},
+		&cli.StringFlag{Name: "image-list", Usage: "`FILE` of extra container images to carry, one per line"},
+		&cli.StringFlag{Name: "ignored-image-list", Usage: "`FILE` of container images to leave out, one per line"},
+		&cli.IntFlag{Name: "max-pull-procs", Value: 8, Usage: "container images pulled in parallel"},
+		&cli.BoolFlag{Name: "locked", Usage: "refuse container images the lock file does not pin, and pull by digest only"},
+		&cli.StringSliceFlag{Name: "label", Usage: "extra config `KEY=VALUE` label (repeatable)"},
+		&cli.StringSliceFlag{Name: "annotation", Usage: "extra manifest `KEY=VALUE` annotation (repeatable)"},
+	}, registryFlags()...)
+}
+
+func buildCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "build",
+		Usage:     "build a cluster image from a Kubefile into the local store",
+		ArgsUsage: "[CONTEXT]",
+		Description: `Builds CONTEXT (default ".") with its Kubefile into the local store, tagged with every -t.
+The same Kubefile and context give the same image digest on any machine
+(set SOURCE_DATE_EPOCH to stamp a creation time; the default is 1970-01-01).
+Unchanged instructions reuse cached layers; each step prints "cached" or "built".
+
+Examples:
+  cnstack build -t registry.example.com/cnstack/base:v0.1.0 .
+  cnstack build -t my-app:v1 --type app-installer -f Kubefile.app ./app
+  cnstack build -t base:v1 --platform linux/amd64,linux/arm64 --build-arg VERSION=1.28 .`,
+		Flags: append([]cli.Flag{
+			&cli.StringSliceFlag{Name: "tag", Aliases: []string{"t"}, Usage: "`NAME:TAG` of the image (repeatable)", Required: true},
+			&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "Kubefile `PATH` (default CONTEXT/Kubefile)"},
+			&cli.StringFlag{Name: "type", Value: clusterimage.KubeInstaller, Usage: "kube-installer (a cluster sealer run installs) or app-installer (an app for an existing cluster)"},
+		}, buildFlags()...),
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 1 {
+				return fmt.Errorf("build takes one build context, got %d arguments: %s", c.NArg(), strings.Join(c.Args().Slice(), " "))
+			}
+			ctxDir := c.Args().First()
+			if ctxDir == "" {
+				ctxDir = "."
+			}
+			b, err := newBuilder(c)
+			if err != nil {
+				return err
+			}
+			req, err := buildRequest(c)
+			if err != nil {
+				return err
+			}
+			req.Context = ctxDir
+			req.Tags = c.StringSlice("tag")
+			req.Type = c.String("type")
+			if f := c.String("file"); f != "" {
+				req.Kubefile = f
+			}
+			res, err := b.Build(c.Context, req)
+			if err != nil {
+				return err
+			}
+			status := "built"
+			if res.Cached {
+				status = "cached"
+			}
+			for _, t := range req.Tags {
+				fmt.Fprintf(c.App.Writer, "%s %s@%s (%s, %s)\n", status, t, res.Descriptor.Digest, platformsOf(res), res.Duration.Round(1e6))
+			}
+			return nil
+		},
+	}
+}
+
+func platformsOf(r *build.Result) string {
+	var out []string
+	for _, p := range r.Platforms {
+		out = append(out, clusterimage.PlatformString(p.Platform))
+	}
+	return strings.Join(out, ",")
+}
+
+func newBuilder(c *cli.Context) (*build.Builder, error) {
+	s, err := openStore(c)
+	if err != nil {
+		return nil, err
+	}
+	cache, err := openCache(c)
+	if err != nil {
+		return nil, err
+	}
+	rc, err := remoteClient(c)
+	if err != nil {
+		return nil, err
+	}
+	return &build.Builder{Store: s, Cache: cache, Remote: rc, HTTP: rc.HTTPClient(), Out: c.App.ErrWriter}, nil
+}
+
+// buildRequest reads the flags shared by build and stack build.
+func buildRequest(c *cli.Context) (build.Request, error) {
+	var req build.Request
+	for _, ps := range c.StringSlice("platform") {
+		for _, one := range strings.Split(ps, ",") {
+			p, err := kubefile.ParsePlatform(strings.TrimSpace(one))
+			if err != nil {
+				return req, fmt.Errorf("--platform %q: %w", one, err)
+			}
+			req.Platforms = append(req.Platforms, p)
+		}
+	}
+	var err error
+	if req.BuildArgs, err = parseKV("build-arg", c.StringSlice("build-arg")); err != nil {
+		return req, err
+	}
+	if req.Labels, err = parseKV("label", c.StringSlice("label")); err != nil {
+		return req, err
+	}
+	if req.Annotations, err = parseKV("annotation", c.StringSlice("annotation")); err != nil {
+		return req, err
+	}
+	req.Mode = c.String("build-mode")
+	req.NoCache = c.Bool("no-cache")
+	req.Collect = build.CollectOptions{MaxProcs: c.Int("max-pull-procs"), Locked: c.Bool("locked")}
+	if f := c.String("image-list"); f != "" && f != "filepath" { // sealer's default value is the literal "filepath"
+		if req.Collect.ImageList, err = readLines(f); err != nil {
+			return req, fmt.Errorf("--image-list: %w", err)
+		}
+	}
+	if f := c.String("ignored-image-list"); f != "" {
+		if req.Collect.Ignored, err = readLines(f); err != nil {
+			return req, fmt.Errorf("--ignored-image-list: %w", err)
+		}
+	}
+	return req, nil
+}
+
+func readLines(path string) ([]string, error) {
+	b, err := os.ReadFile(filepath.Clean(path))
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		l = strings.TrimSpace(strings.Trim(strings.TrimSpace(l), `"'`))
+		if l != "" && !strings.HasPrefix(l, "#") {
+			out = append(out, l)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/cnstack/cnstack/pkg/kubefile"
+	"github.com/cnstack/cnstack/pkg/stack"
+)
+
+func lintCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "lint",
+		Usage:     "check Kubefiles and stacks without building; exits non-zero on errors",
+		ArgsUsage: "[PATH...]",
+		Description: `PATH is a Kubefile, a build context holding one, or a stack directory (with stack.yaml);
+default "." or, without a Kubefile there, "Kubefiles". Findings print as file:line:col.
+Checks: instruction syntax and order (LAUNCH/CMDS last), RUN and unsupported keywords,
+unknown apps in LAUNCH/APPCMDS/APPENV, app types, missing sources, unpinned remote sources,
+and for stacks: duplicate layers, missing layers and FROM cycles.`,
+		Flags: []cli.Flag{
+			&cli.StringSliceFlag{Name: "platform", Value: cli.NewStringSlice("linux/amd64"), Usage: "platforms to evaluate for"},
+			&cli.StringSliceFlag{Name: "build-arg", Usage: "`KEY=VALUE` for ARGs"},
+			&cli.BoolFlag{Name: "strict", Usage: "treat warnings as errors"},
+		},
+		Action: func(c *cli.Context) error {
+			paths := c.Args().Slice()
+			if len(paths) == 0 {
+				paths = []string{"."}
+				if _, err := os.Stat("Kubefile"); err != nil {
+					paths = []string{"Kubefiles"}
+				}
+			}
+			args, err := parseKV("build-arg", c.StringSlice("build-arg"))
+			if err != nil {
+				return err
+			}
+			var plats []kubefile.Platform
+			for _, p := range c.StringSlice("platform") {
+				pp, err := kubefile.ParsePlatform(p)
+				if err != nil {
+					return fmt.Errorf("--platform: %w", err)
+				}
+				plats = append(plats, pp)
+			}
+			errs, warns := 0, 0
+			report := func(ds kubefile.Diagnostics) {
+				for _, d := range ds {
+					fmt.Fprintln(c.App.Writer, d.Pos.String()+": "+d.Severity.String()+": "+d.Msg)
+				}
+				errs += len(ds.Errors())
+				warns += len(ds.Warnings())
+			}
+			for _, p := range paths {
+				files, stackErr := lintTargets(p, args)
+				if stackErr != nil {
+					fmt.Fprintf(c.App.Writer, "%s: error: %v\n", p, stackErr)
+					errs++
+				}
+				for _, f := range files {
+					src, err := os.ReadFile(f.kubefile)
+					if err != nil {
+						fmt.Fprintf(c.App.Writer, "%s: error: %v\n", f.kubefile, err)
+						errs++
+						continue
+					}
+					_, ds := kubefile.Lint(displayName(f.kubefile), src, kubefile.EvalOptions{BuildArgs: f.args, Context: os.DirFS(f.context)}, plats...)
+					report(ds)
+				}
+			}
+			fmt.Fprintf(c.App.ErrWriter, "%d errors, %d warnings\n", errs, warns)
+			if errs > 0 || (c.Bool("strict") && warns > 0) {
+				return cli.Exit("", 1)
+			}
+			return nil
+		},
+	}
+}
+
+type lintTarget struct {
+	kubefile, context string
+	args              map[string]string
+}
+
+// lintTargets expands a PATH into Kubefiles; a stack directory is also
+// checked as a stack.
+func lintTargets(p string, args map[string]string) ([]lintTarget, error) {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.IsDir() {
+		return []lintTarget{{kubefile: p, context: filepath.Dir(p), args: args}}, nil
+	}
+	if _, err := os.Stat(filepath.Join(p, stack.FileName)); err == nil {
+		s, err := stack.Load(p, args)
+		if err != nil {
+			// Still lint each layer's Kubefile so every finding shows.
+			var out []lintTarget
+			matches, _ := filepath.Glob(filepath.Join(p, "*", "Kubefile"))
+			for _, m := range matches {
+				out = append(out, lintTarget{kubefile: m, context: filepath.Dir(m), args: args})
+			}
+			return out, err
+		}
+		var out []lintTarget
+		for _, l := range s.Layers {
+			out = append(out, lintTarget{kubefile: l.Kubefile, context: l.Dir, args: l.BuildArgs})
+		}
+		return out, nil
+	}
+	return []lintTarget{{kubefile: filepath.Join(p, "Kubefile"), context: p, args: args}}, nil
+}
+
+func displayName(p string) string {
+	if wd, err := os.Getwd(); err == nil {
+		if rel, err := filepath.Rel(wd, p); err == nil && len(rel) < len(p) {
+			return rel
+		}
+	}
+	return p
+}

@@ -1,0 +1,213 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/cnstack/cnstack/pkg/build"
+	"github.com/cnstack/cnstack/pkg/stack"
+)
+
+func stackCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "stack",
+		Usage: "build or plan a layered stack (a directory of Kubefile layers and a stack.yaml)",
+		Description: `A stack directory holds stack.yaml (name, version, repository, platforms, layers) and one
+directory per layer with its Kubefile and build context. A layer whose FROM names another
+layer (by name or full reference) builds on that layer's freshly built image.
+DIR defaults to "." when it has a stack.yaml, else "Kubefiles".`,
+		Subcommands: []*cli.Command{
+			{
+				Name:      "build",
+				Usage:     "build every layer in dependency order (independent layers in parallel)",
+				ArgsUsage: "[DIR]",
+				Flags: append([]cli.Flag{
+					&cli.StringSliceFlag{Name: "layer", Usage: "build only `NAME` and the layers it builds on (repeatable)"},
+					&cli.IntFlag{Name: "parallel", Value: 2, Usage: "layers built at the same time"},
+				}, buildFlags()...),
+				Action: func(c *cli.Context) error {
+					s, err := loadStack(c)
+					if err != nil {
+						return err
+					}
+					b, err := newBuilder(c)
+					if err != nil {
+						return err
+					}
+					req, err := buildRequest(c)
+					if err != nil {
+						return err
+					}
+					if len(req.Platforms) > 0 {
+						s.Platforms = req.Platforms
+					}
+					results, err := b.BuildStack(c.Context, s, build.StackOptions{
+						Layers: c.StringSlice("layer"), Mode: req.Mode, NoCache: req.NoCache,
+						Collect: req.Collect, Parallel: c.Int("parallel"),
+					})
+					printStackResults(c.App.Writer, results)
+					return err
+				},
+			},
+			{
+				Name:      "plan",
+				Usage:     "print the layer DAG, each layer's cache key and whether it would rebuild; writes nothing",
+				ArgsUsage: "[DIR]",
+				Flags: append([]cli.Flag{
+					&cli.StringSliceFlag{Name: "layer", Usage: "plan only `NAME` and the layers it builds on"},
+					&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "tree", Usage: "tree or json"},
+				}, buildFlags()...),
+				Action: func(c *cli.Context) error {
+					s, err := loadStack(c)
+					if err != nil {
+						return err
+					}
+					b, err := newBuilder(c)
+					if err != nil {
+						return err
+					}
+					req, err := buildRequest(c)
+					if err != nil {
+						return err
+					}
+					if len(req.Platforms) > 0 {
+						s.Platforms = req.Platforms
+					}
+					plan, err := b.PlanStack(c.Context, s, build.StackOptions{Layers: c.StringSlice("layer"), Mode: req.Mode, NoCache: req.NoCache, Collect: req.Collect})
+					if err != nil {
+						return err
+					}
+					if c.String("output") == "json" {
+						return printPlanJSON(c.App.Writer, s, plan)
+					}
+					printPlanTree(c.App.Writer, s, plan)
+					return nil
+				},
+			},
+		},
+	}
+}
+
+func loadStack(c *cli.Context) (*stack.Stack, error) {
+	dir := c.Args().First()
+	if dir == "" {
+		dir = "."
+		if _, err := os.Stat(filepath.Join(dir, stack.FileName)); err != nil {
+			dir = "Kubefiles"
+		}
+	}
+	args, err := parseKV("build-arg", c.StringSlice("build-arg"))
+	if err != nil {
+		return nil, err
+	}
+	return stack.Load(dir, args)
+}
+
+func printStackResults(w io.Writer, results []build.LayerResult) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "LAYER\tSTATUS\tIMAGE\tDIGEST\tTIME")
+	for _, r := range results {
+		switch {
+		case r.Err != nil:
+			fmt.Fprintf(tw, "%s\tfailed\t%s\t-\t-\n", r.Layer.Name, r.Layer.Ref)
+		case r.Result != nil:
+			status := "built"
+			if r.Result.Cached {
+				status = "cached"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Layer.Name, status, r.Layer.Ref, r.Result.Descriptor.Digest, r.Result.Duration.Round(1e6))
+		}
+	}
+	tw.Flush()
+}
+
+func printPlanTree(w io.Writer, s *stack.Stack, plan []build.PlanEntry) {
+	fmt.Fprintf(w, "stack %s %s (%s), %d layers\n", s.Spec.Name, s.Spec.Version, platformList(s), len(plan))
+	byName := map[string]build.PlanEntry{}
+	for _, e := range plan {
+		byName[e.Layer.Name] = e
+	}
+	var walk func(name, indent string, last bool, root bool)
+	walk = func(name, indent string, last, root bool) {
+		e, ok := byName[name]
+		if !ok {
+			return
+		}
+		branch, next := "", ""
+		if !root {
+			branch, next = "├─ ", "│  "
+			if last {
+				branch, next = "└─ ", "   "
+			}
+		}
+		status := "cached"
+		if e.Rebuild {
+			status = "rebuild: " + e.Reason
+		}
+		from := e.Layer.From
+		if e.Layer.Parent != "" {
+			from = "layer " + e.Layer.Parent
+		}
+		fmt.Fprintf(w, "%s%s%s  %s  FROM %s\n", indent, branch, e.Layer.Name, e.Layer.Ref, from)
+		for _, p := range s.Platforms {
+			k := e.Keys[p.String()]
+			if len(k) > 16 {
+				k = k[:16]
+			}
+			fmt.Fprintf(w, "%s%s    key %s %s  %s\n", indent, next, p, k, status)
+		}
+		kids := s.Children(name)
+		var present []string
+		for _, k := range kids {
+			if _, ok := byName[k.Name]; ok {
+				present = append(present, k.Name)
+			}
+		}
+		for i, k := range present {
+			walk(k, indent+next, i == len(present)-1, false)
+		}
+	}
+	for _, e := range plan {
+		if e.Layer.Parent == "" || byName[e.Layer.Parent].Layer == nil {
+			walk(e.Layer.Name, "", true, true)
+		}
+	}
+}
+
+func platformList(s *stack.Stack) string {
+	var ps []string
+	for _, p := range s.Platforms {
+		ps = append(ps, p.String())
+	}
+	return strings.Join(ps, ",")
+}
+
+func printPlanJSON(w io.Writer, s *stack.Stack, plan []build.PlanEntry) error {
+	type layerJSON struct {
+		Name    string            `json:"name"`
+		Image   string            `json:"image"`
+		From    string            `json:"from"`
+		Parent  string            `json:"parent,omitempty"`
+		Keys    map[string]string `json:"keys"`
+		Rebuild bool              `json:"rebuild"`
+		Reason  string            `json:"reason,omitempty"`
+	}
+	out := struct {
+		Name    string      `json:"name"`
+		Version string      `json:"version"`
+		Layers  []layerJSON `json:"layers"`
+	}{Name: s.Spec.Name, Version: s.Spec.Version}
+	for _, e := range plan {
+		out.Layers = append(out.Layers, layerJSON{Name: e.Layer.Name, Image: e.Layer.Ref, From: e.Layer.From, Parent: e.Layer.Parent, Keys: e.Keys, Rebuild: e.Rebuild, Reason: e.Reason})
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}

@@ -1,0 +1,586 @@
+package build
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/cnstack/cnstack/pkg/clusterimage"
+	"github.com/cnstack/cnstack/pkg/kubefile"
+	"github.com/cnstack/cnstack/pkg/layer"
+)
+
+// imageState is what the builder knows of the image so far.
+type imageState struct {
+	dirs    map[string]bool
+	layers  []ocispec.Descriptor
+	diffIDs []digest.Digest
+	indexes []*layerIndex // aligned with layers; nil until needed
+}
+
+func (s *imageState) addLayer(desc ocispec.Descriptor, diffID digest.Digest, li *layerIndex) {
+	s.layers = append(s.layers, desc)
+	s.diffIDs = append(s.diffIDs, diffID)
+	s.indexes = append(s.indexes, li)
+	if li != nil {
+		for _, d := range li.Dirs {
+			s.dirs[d] = true
+		}
+	}
+}
+
+// evaluate runs kubefile.Evaluate twice when needed: once to learn FROM, and
+// once more with the base's apps known, so APPCMDS/LAUNCH may name them.
+func (b *Builder) evaluate(ctx context.Context, req *Request, file *kubefile.File, p kubefile.Platform, dry bool) (*kubefile.Image, *baseImage, error) {
+	opts := kubefile.EvalOptions{Platform: p, BuildArgs: req.BuildArgs, Context: os.DirFS(req.Context), BaseApps: []string{}}
+	img, diags := kubefile.Evaluate(file, opts)
+	var base *baseImage
+	if sb, ok := req.Bases[fromRef(img)]; ok && sb.Descriptor.Digest == "" {
+		// Planning a stack layer whose parent is not built: its apps are unknown.
+		opts.BaseApps = nil
+		img, diags = kubefile.Evaluate(file, opts)
+	} else if img != nil && !img.From.IsScratch() && img.From.Ref != "" {
+		bp := ociPlatform(p)
+		if img.From.Platform != nil {
+			bp = ociPlatform(*img.From.Platform)
+		}
+		var err error
+		if base, err = b.resolveBase(ctx, img.From.Ref, bp, req.Bases, dry); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", img.From.Pos, err)
+		}
+		opts.BaseApps = base.Extension.AppNames()
+		img, diags = kubefile.Evaluate(file, opts)
+	}
+	logWarnings(diags)
+	if err := diags.Err(); err != nil {
+		return nil, nil, err
+	}
+	return img, base, nil
+}
+
+func fromRef(img *kubefile.Image) string {
+	if img == nil {
+		return ""
+	}
+	return img.From.Ref
+}
+
+// buildPlatform builds one platform's image; with dry set it only computes
+// keys and cache hits (stack plan) and writes nothing to the store.
+func (b *Builder) buildPlatform(ctx context.Context, req *Request, file *kubefile.File, p kubefile.Platform, dry bool) (*PlatformResult, error) {
+	img, base, err := b.evaluate(ctx, req, file, p, dry)
+	if err != nil {
+		return nil, err
+	}
+	platform := ociPlatform(p)
+	created, err := layer.SourceDateEpoch()
+	if err != nil {
+		return nil, err
+	}
+	st := &imageState{dirs: map[string]bool{}}
+	baseID := "scratch"
+	if sb, ok := req.Bases[img.From.Ref]; ok && sb.Keys[clusterimage.PlatformString(platform)] != "" {
+		baseID = "stack:" + sb.Keys[clusterimage.PlatformString(platform)]
+	} else if base != nil {
+		baseID = base.Digest.String()
+	}
+	if base != nil {
+		if len(base.Manifest.Layers) != len(base.Config.RootFS.DiffIDs) {
+			return nil, fmt.Errorf("FROM %s: %d layers but %d diff IDs", base.Ref, len(base.Manifest.Layers), len(base.Config.RootFS.DiffIDs))
+		}
+		for i, l := range base.Manifest.Layers {
+			st.addLayer(l, base.Config.RootFS.DiffIDs[i], b.Cache.cachedIndex(base.Config.RootFS.DiffIDs[i]))
+		}
+	}
+	chain := keyOf(FormatVersion, clusterimage.PlatformString(platform), baseID, created.Format(time.RFC3339))
+
+	res := &PlatformResult{Platform: platform, Cached: true}
+	var steps []clusterimage.Step
+	var env []string
+	total := countCopies(img.Steps)
+	n := 0
+	for i := range img.Steps {
+		s := &img.Steps[i]
+		switch s.Kind {
+		case kubefile.StepCopy:
+			n++
+			t0 := time.Now()
+			entries, cleanup, err := b.entries(ctx, req, s, st)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %s: %w", s.Pos, s.Text, err)
+			}
+			sum, err := b.entriesDigest(entries)
+			if err != nil {
+				cleanup()
+				return nil, fmt.Errorf("%s: %s: %w", s.Pos, s.Text, err)
+			}
+			chain = keyOf(chain, s.Text, sum)
+			if dry {
+				cleanup()
+				if rec, ok := b.cachedLayer(ctx, req, chain); ok {
+					st.addLayer(rec.Descriptor, rec.DiffID, b.Cache.cachedIndex(rec.DiffID))
+				} else {
+					// Not built: later COPYs still need to see its directories.
+					res.BuiltLayers++
+					norm, _ := layer.Normalize(entries)
+					for _, e := range norm {
+						if e.Mode.IsDir() {
+							st.dirs[e.Name] = true
+						}
+					}
+				}
+				continue
+			}
+			l, li, built, err := b.layerFor(ctx, req, chain, entries)
+			cleanup()
+			if err != nil {
+				return nil, fmt.Errorf("%s: %s: %w", s.Pos, s.Text, err)
+			}
+			st.addLayer(l.Descriptor, l.DiffID, li)
+			steps = append(steps, clusterimage.Step{History: history(s.Text), Layer: l})
+			status := "cached"
+			if built {
+				status = fmt.Sprintf("built %s in %s", humanSize(l.Descriptor.Size), time.Since(t0).Round(time.Millisecond))
+				res.BuiltLayers++
+				res.Cached = false
+			}
+			b.logf("  [%s %d/%d] %s: %s", p, n, total, s.Text, status)
+		case kubefile.StepLabel, kubefile.StepEnv, kubefile.StepMaintainer:
+			chain = keyOf(chain, s.Text)
+			steps = append(steps, clusterimage.Step{History: history(s.Text)})
+			if s.Kind == kubefile.StepEnv {
+				for _, kv := range s.Pairs {
+					env = append(env, kv.Key+"="+kv.Value)
+				}
+			}
+		default:
+			chain = keyOf(chain, s.Text)
+		}
+	}
+
+	ext := clusterimage.Inherit(baseExtension(base), req.Type)
+	for _, a := range img.Apps {
+		ext.SetApp(clusterimage.Application{Name: a.Name, Type: a.Type, Files: a.Files, Version: "v1", Env: a.Env, Cmds: a.Cmds})
+	}
+	for _, u := range img.AppUpdates {
+		a := ext.App(u.Name)
+		if a == nil {
+			return nil, fmt.Errorf("%s: app %s is not in the base image", u.Pos, u.Name)
+		}
+		if u.CmdsSet {
+			a.Cmds = u.Cmds
+		}
+		for k, v := range u.Env {
+			if a.Env == nil {
+				a.Env = map[string]string{}
+			}
+			a.Env[k] = v
+		}
+	}
+	if img.Launch != nil {
+		ext.Launch.AppNames = img.Launch.AppNames
+		ext.Launch.Cmds = img.Launch.Cmds
+	}
+	if len(img.Env) > 0 {
+		ext.Env = img.Env
+	}
+	labels := map[string]string{clusterimage.LabelSealerVersion: clusterimage.SealerVersion}
+	for k, v := range img.Labels {
+		labels[k] = v
+	}
+	for k, v := range req.Labels {
+		labels[k] = v
+	}
+	annotations := map[string]string{}
+	if base != nil {
+		annotations[ocispec.AnnotationBaseImageName] = base.Ref
+		annotations[ocispec.AnnotationBaseImageDigest] = base.Digest.String()
+	}
+	for k, v := range req.Annotations {
+		annotations[k] = v
+	}
+	extJSON, err := ext.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	imageKey := keyOf(chain, req.Type, req.Mode, string(extJSON), sortedPairs(labels), sortedPairs(annotations),
+		img.Author, strings.Join(env, "\n"), collectKey(req))
+	res.Key = imageKey
+	if !req.NoCache {
+		if rec, ok := b.Cache.Image(imageKey); ok && b.complete(ctx, rec.Descriptor) {
+			res.Descriptor = rec.Descriptor
+			res.Layers = len(st.layers)
+			res.Images = countImages(ctx, b, rec.Descriptor)
+			return res, nil
+		}
+	}
+	res.Cached = false
+	if dry {
+		return res, nil
+	}
+
+	var images []clusterimage.ContainerImage
+	if base != nil {
+		images = base.Images
+	}
+	if req.Mode == ModeAll && b.Collector != nil {
+		cres, err := b.collect(ctx, req, st, base, ext, platform)
+		if err != nil {
+			return nil, err
+		}
+		images = cres.Images
+		if cres.Layer != nil {
+			steps = append(steps, clusterimage.Step{History: cres.History, Layer: cres.Layer})
+			st.addLayer(cres.Layer.Descriptor, cres.Layer.DiffID, nil)
+		}
+	}
+
+	asm := &clusterimage.Assembly{
+		Platform: platform, Created: created,
+		Steps: steps, Labels: labels, Env: env, Author: img.Author,
+		Extension: ext, ContainerImages: images, Annotations: annotations,
+	}
+	if base != nil {
+		asm.BaseConfig, asm.BaseLayers = &base.Config, base.Manifest.Layers
+	}
+	cfg, man, err := asm.Build()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := b.Store.PushBytes(ctx, ocispec.MediaTypeImageConfig, cfg); err != nil {
+		return nil, fmt.Errorf("write config: %w", err)
+	}
+	md, err := b.Store.PushBytes(ctx, ocispec.MediaTypeImageManifest, man)
+	if err != nil {
+		return nil, fmt.Errorf("write manifest: %w", err)
+	}
+	md.Platform = &platform
+	res.Descriptor = md
+	res.Layers = len(st.layers)
+	res.Images = len(images)
+	if err := b.Cache.PutImage(imageKey, ImageRecord{Descriptor: md}); err != nil {
+		return nil, fmt.Errorf("record image in cache: %w", err)
+	}
+	return res, nil
+}
+
+func baseExtension(b *baseImage) *clusterimage.Extension {
+	if b == nil {
+		return nil
+	}
+	return b.Extension
+}
+
+func history(text string) ocispec.History {
+	return ocispec.History{CreatedBy: text, Comment: "cnstack"}
+}
+
+func countCopies(steps []kubefile.Step) int {
+	n := 0
+	for _, s := range steps {
+		if s.Kind == kubefile.StepCopy {
+			n++
+		}
+	}
+	return n
+}
+
+func collectKey(req *Request) string {
+	if req.Mode == ModeLite {
+		return "lite"
+	}
+	o := req.Collect
+	lock := ""
+	if o.LockFile != "" {
+		if b, err := os.ReadFile(o.LockFile); err == nil {
+			lock = digest.FromBytes(b).String()
+		}
+	}
+	return keyOf(strings.Join(o.ImageList, "\n"), strings.Join(o.Ignored, "\n"), fmt.Sprint(o.Locked), lock)
+}
+
+// complete reports whether a manifest and every blob it needs are in the store.
+func (b *Builder) complete(ctx context.Context, d ocispec.Descriptor) bool {
+	ok, _ := b.Store.Exists(ctx, d)
+	if !ok {
+		return false
+	}
+	children, err := b.Store.Children(ctx, d)
+	if err != nil {
+		return false
+	}
+	for _, c := range children {
+		if ok, _ := b.Store.Exists(ctx, c); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+func countImages(ctx context.Context, b *Builder, d ocispec.Descriptor) int {
+	mb, err := b.Store.ReadBlob(ctx, d.Digest)
+	if err != nil {
+		return 0
+	}
+	var m ocispec.Manifest
+	if err := jsonUnmarshal(mb, &m); err != nil {
+		return 0
+	}
+	list, _ := clusterimage.ParseContainerImages(m.Annotations[clusterimage.AnnotationContainerImages])
+	return len(list)
+}
+
+func (b *Builder) cachedLayer(ctx context.Context, req *Request, key string) (LayerRecord, bool) {
+	if req.NoCache {
+		return LayerRecord{}, false
+	}
+	rec, ok := b.Cache.Layer(key)
+	if !ok {
+		return rec, false
+	}
+	ok, _ = b.Store.Exists(ctx, rec.Descriptor)
+	return rec, ok
+}
+
+// layerFor returns the layer for entries, from the cache or newly written,
+// with its index.
+func (b *Builder) layerFor(ctx context.Context, req *Request, key string, entries []layer.Entry) (*clusterimage.Layer, *layerIndex, bool, error) {
+	if rec, ok := b.cachedLayer(ctx, req, key); ok {
+		l := &clusterimage.Layer{Descriptor: rec.Descriptor, DiffID: rec.DiffID}
+		return l, b.Cache.cachedIndex(rec.DiffID), false, nil
+	}
+	w, err := b.Store.Create()
+	if err != nil {
+		return nil, nil, false, err
+	}
+	defer w.Close()
+	modTime, _ := layer.SourceDateEpoch()
+	lr, err := layer.Write(ctx, w, entries, layer.Options{ModTime: modTime, Level: b.Level})
+	if err != nil {
+		return nil, nil, false, err
+	}
+	desc, err := w.CommitDescriptor(ocispec.MediaTypeImageLayerGzip)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	if desc.Digest != lr.Digest {
+		return nil, nil, false, fmt.Errorf("layer digest changed while writing (%s vs %s)", desc.Digest, lr.Digest)
+	}
+	norm, _ := layer.Normalize(entries)
+	li, err := b.Cache.indexFromEntries(ctx, lr.DiffID, norm)
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("index layer: %w", err)
+	}
+	if err := b.Cache.PutLayer(key, LayerRecord{Descriptor: desc, DiffID: lr.DiffID}); err != nil {
+		return nil, nil, false, err
+	}
+	return &clusterimage.Layer{Descriptor: desc, DiffID: lr.DiffID}, li, true, nil
+}
+
+// entriesDigest digests what a COPY puts in the image: names, modes and
+// content digests (from the stat cache), in sorted order.
+func (b *Builder) entriesDigest(entries []layer.Entry) (string, error) {
+	norm, err := layer.Normalize(entries)
+	if err != nil {
+		return "", err
+	}
+	var sb strings.Builder
+	for _, e := range norm {
+		fmt.Fprintf(&sb, "%s\x00%o\x00", e.Name, uint32(e.Mode))
+		switch {
+		case e.Mode&fs.ModeSymlink != 0:
+			sb.WriteString(e.Linkname)
+		case e.Mode.IsRegular():
+			fi, err := os.Stat(e.Source)
+			if err != nil {
+				return "", err
+			}
+			d, err := b.Cache.FileDigest(e.Source, fi)
+			if err != nil {
+				return "", err
+			}
+			sb.WriteString(d.String())
+		}
+		sb.WriteByte('\n')
+	}
+	return keyOf(sb.String()), nil
+}
+
+// entries lists the files a COPY-like step adds. cleanup removes
+// temporary files (unpacked archives) once the layer is written.
+func (b *Builder) entries(ctx context.Context, req *Request, s *kubefile.Step, st *imageState) ([]layer.Entry, func(), error) {
+	var out []layer.Entry
+	var tmpDirs []string
+	cleanup := func() {
+		for _, d := range tmpDirs {
+			os.RemoveAll(d)
+		}
+	}
+	dest := strings.TrimSuffix(s.Dest, "/")
+	if dest == "" {
+		dest = "."
+	}
+	multi := len(s.Sources) > 1
+	destIsDir := strings.HasSuffix(s.Dest, "/") || dest == "." || multi || st.isDir(ctx, b, dest)
+	for _, src := range s.Sources {
+		var paths []string
+		switch {
+		case src.IsRemote():
+			p, err := b.download(ctx, src)
+			if err != nil {
+				cleanup()
+				return nil, nil, err
+			}
+			name := path.Base(strings.SplitN(src.URL, "?", 2)[0])
+			if name == "" || name == "/" || name == "." {
+				name = "download"
+			}
+			target := dest
+			if destIsDir {
+				target = path.Join(dest, name)
+			}
+			fi, err := os.Stat(p)
+			if err != nil {
+				cleanup()
+				return nil, nil, err
+			}
+			out = append(out, layer.Entry{Name: target, Mode: fi.Mode(), Size: fi.Size(), Source: p})
+			continue
+		case src.Glob:
+			matches, err := globContext(req.Context, src.Path)
+			if err != nil {
+				cleanup()
+				return nil, nil, err
+			}
+			if len(matches) == 0 {
+				cleanup()
+				return nil, nil, fmt.Errorf("%s: no file in the build context matches %q", src.Pos, src.Path)
+			}
+			paths = matches
+			if len(matches) > 1 {
+				destIsDir = true
+			}
+		default:
+			paths = []string{src.Path}
+		}
+		for _, rel := range paths {
+			hostPath, err := contextFile(req.Context, rel)
+			if err != nil {
+				cleanup()
+				return nil, nil, fmt.Errorf("%s: %w", src.Pos, err)
+			}
+			if s.Unpack {
+				dir, ok, err := unpackIfArchive(ctx, hostPath)
+				if err != nil {
+					cleanup()
+					return nil, nil, fmt.Errorf("%s: ADD %s: %w", src.Pos, rel, err)
+				}
+				if ok {
+					tmpDirs = append(tmpDirs, dir)
+					hostPath = dir
+				}
+			}
+			es, err := layer.CopyEntries(hostPath, dest, destIsDir)
+			if err != nil {
+				cleanup()
+				return nil, nil, fmt.Errorf("%s: %w", src.Pos, err)
+			}
+			out = append(out, es...)
+		}
+	}
+	return out, cleanup, nil
+}
+
+// isDir reports whether name is a directory in the image so far.
+func (s *imageState) isDir(ctx context.Context, b *Builder, name string) bool {
+	name = strings.TrimPrefix(path.Clean("/"+name), "/")
+	if s.dirs[name] {
+		return true
+	}
+	// Index base layers lazily: most Kubefiles never need it.
+	if err := b.indexLayers(ctx, s); err != nil {
+		return false
+	}
+	return s.dirs[name]
+}
+
+// indexLayers makes sure every layer so far has an index (dirs and scan files).
+func (b *Builder) indexLayers(ctx context.Context, s *imageState) error {
+	for i, li := range s.indexes {
+		if li != nil {
+			continue
+		}
+		desc, diffID := s.layers[i], s.diffIDs[i]
+		li, err := b.Cache.indexFromBlob(ctx, func() (io.ReadCloser, error) { return b.Store.Fetch(ctx, desc) }, desc, diffID)
+		if err != nil {
+			return fmt.Errorf("index layer %s: %w", desc.Digest, err)
+		}
+		s.indexes[i] = li
+		for _, d := range li.Dirs {
+			s.dirs[d] = true
+		}
+	}
+	return nil
+}
+
+// contextFile resolves a context-relative path to a host path that stays
+// inside the context even through symlinks.
+func contextFile(contextDir, rel string) (string, error) {
+	root, err := filepath.EvalSymlinks(contextDir)
+	if err != nil {
+		return "", err
+	}
+	p := filepath.Join(root, filepath.FromSlash(rel))
+	real, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", fmt.Errorf("%s does not exist in the build context %s", rel, contextDir)
+		}
+		return "", err
+	}
+	if real != root && !strings.HasPrefix(real, root+string(filepath.Separator)) {
+		return "", fmt.Errorf("%s resolves to %s, outside the build context", rel, real)
+	}
+	return p, nil
+}
+
+func globContext(contextDir, pattern string) ([]string, error) {
+	matches, err := filepath.Glob(filepath.Join(contextDir, filepath.FromSlash(pattern)))
+	if err != nil {
+		return nil, fmt.Errorf("bad pattern %q: %w", pattern, err)
+	}
+	var out []string
+	for _, m := range matches {
+		rel, err := filepath.Rel(contextDir, m)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, filepath.ToSlash(rel))
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+func humanSize(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
