@@ -58,7 +58,7 @@ type Layer struct {
 	// From is the FROM reference as written (expanded for the default platform).
 	From string
 	// Parent is the layer this one builds on, or "" for an external base or scratch.
-	Parent string
+	Parent  string
 	FromPos kubefile.Pos
 }
 
