@@ -1,0 +1,324 @@
+package build
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/cnstack/cnstack/pkg/clusterimage"
+	"github.com/cnstack/cnstack/pkg/kubefile"
+	"github.com/cnstack/cnstack/pkg/store"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func newBuilder(t *testing.T) *Builder {
+	t.Helper()
+	home := t.TempDir()
+	s, err := store.Open(filepath.Join(home, "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := OpenCache(filepath.Join(home, "cache"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Builder{Store: s, Cache: c}
+}
+
+// copyTree copies a directory (files and modes) to a new place.
+func copyTree(t *testing.T, src, dst string) {
+	t.Helper()
+	err := filepath.Walk(src, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		target := filepath.Join(dst, rel)
+		if fi.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(target, b, fi.Mode())
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readJSON(t *testing.T, s *store.Store, d digest.Digest) []byte {
+	t.Helper()
+	b, err := s.ReadBlob(context.Background(), d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	json.Indent(&out, b, "", "  ")
+	return append(out.Bytes(), '\n')
+}
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", "golden", name)
+	if *update {
+		os.WriteFile(path, got, 0o644)
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from the golden file (go test ./pkg/build -run Golden -update to accept):\n%s", name, got)
+	}
+}
+
+// TestGolden pins the exact manifest and config a fixed Kubefile produces:
+// any change to the bytes cnstack writes shows up here.
+func TestGolden(t *testing.T) {
+	b := newBuilder(t)
+	res, err := b.Build(context.Background(), Request{Context: "testdata/golden/context", Tags: []string{"golden:v1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	man := readJSON(t, b.Store, res.Descriptor.Digest)
+	golden(t, "manifest.json", man)
+	var m ocispec.Manifest
+	json.Unmarshal(man, &m)
+	golden(t, "config.json", readJSON(t, b.Store, m.Config.Digest))
+	ext, err := clusterimage.ParseExtension(m.Annotations[clusterimage.AnnotationExtension])
+	if err != nil {
+		t.Fatal(err)
+	}
+	web := ext.App("web")
+	if web == nil || web.Type != "kube" || strings.Join(web.Cmds, ";") != "kubectl apply -f web.yaml -n web" || web.Env["replicas"] != "2" {
+		t.Errorf("web app = %+v", web)
+	}
+	if c := ext.App("calico"); c == nil || c.Type != "shell" {
+		t.Errorf("calico app = %+v", c)
+	}
+	if strings.Join(ext.Launch.AppNames, ",") != "calico,web" || ext.Env["globalKey"] != "globalValue" {
+		t.Errorf("extension = %+v", ext)
+	}
+}
+
+// The same Kubefile and context give the same digest from another directory
+// and another store (as on another machine).
+func TestReproducible(t *testing.T) {
+	ctx := context.Background()
+	var digests []digest.Digest
+	for i := 0; i < 2; i++ {
+		dir := filepath.Join(t.TempDir(), fmt.Sprintf("copy-%d", i), "ctx")
+		copyTree(t, "testdata/golden/context", dir)
+		b := newBuilder(t)
+		res, err := b.Build(ctx, Request{Context: dir, Tags: []string{"r:1"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		digests = append(digests, res.Descriptor.Digest)
+	}
+	if digests[0] != digests[1] {
+		t.Fatalf("two builds of one context differ: %s vs %s", digests[0], digests[1])
+	}
+	// SOURCE_DATE_EPOCH changes the bytes (created time, mtimes).
+	t.Setenv("SOURCE_DATE_EPOCH", "1700000000")
+	b := newBuilder(t)
+	res, err := b.Build(ctx, Request{Context: "testdata/golden/context", Tags: []string{"r:1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Descriptor.Digest == digests[0] {
+		t.Fatal("SOURCE_DATE_EPOCH did not change the image")
+	}
+}
+
+func blobNames(t *testing.T, s *store.Store) map[string]int64 {
+	t.Helper()
+	out := map[string]int64{}
+	ents, _ := os.ReadDir(filepath.Join(s.Root(), "blobs", "sha256"))
+	for _, e := range ents {
+		fi, _ := e.Info()
+		out[e.Name()] = fi.ModTime().UnixNano()
+	}
+	return out
+}
+
+// An unchanged rebuild writes no blob; a changed file rebuilds only the
+// layers from it on.
+func TestCache(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "ctx")
+	copyTree(t, "testdata/golden/context", dir)
+	b := newBuilder(t)
+	first, err := b.Build(ctx, Request{Context: dir, Tags: []string{"c:1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Cached || first.Platforms[0].BuiltLayers != 3 {
+		t.Fatalf("first build: %+v", first.Platforms[0])
+	}
+	before := blobNames(t, b.Store)
+	again, err := b.Build(ctx, Request{Context: dir, Tags: []string{"c:1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !again.Cached || again.Descriptor.Digest != first.Descriptor.Digest || again.Platforms[0].BuiltLayers != 0 {
+		t.Fatalf("no-op rebuild: %+v", again.Platforms[0])
+	}
+	if after := blobNames(t, b.Store); fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Fatal("no-op rebuild wrote blobs")
+	}
+	// Change the second COPY source (app/web.yaml, used by APP web): the
+	// first two layers stay cached, the third is rebuilt.
+	os.WriteFile(filepath.Join(dir, "app", "web.yaml"), []byte("apiVersion: v1\nkind: Pod\nmetadata: {name: web2}\n"), 0o644)
+	changed, err := b.Build(ctx, Request{Context: dir, Tags: []string{"c:1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if changed.Cached || changed.Platforms[0].BuiltLayers != 1 || changed.Descriptor.Digest == first.Descriptor.Digest {
+		t.Fatalf("after changing one file: %+v", changed.Platforms[0])
+	}
+	// A mode change is a change too.
+	os.Chmod(filepath.Join(dir, "rootfs", "etc", "kubeadm.yml"), 0o755)
+	modeChanged, err := b.Build(ctx, Request{Context: dir, Tags: []string{"c:1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if modeChanged.Platforms[0].BuiltLayers != 3 {
+		t.Fatalf("after chmod: built %d layers, want 3", modeChanged.Platforms[0].BuiltLayers)
+	}
+	// --no-cache rebuilds everything but gives the same bytes.
+	nc, err := b.Build(ctx, Request{Context: dir, Tags: []string{"c:1"}, NoCache: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nc.Platforms[0].BuiltLayers != 3 || nc.Descriptor.Digest != modeChanged.Descriptor.Digest {
+		t.Fatalf("no-cache: %+v", nc.Platforms[0])
+	}
+}
+
+func writeContext(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func TestMultiPlatformIndex(t *testing.T) {
+	dir := writeContext(t, map[string]string{
+		"Kubefile":       "FROM scratch\nCOPY ${ARCH}/bin bin\n",
+		"amd64/bin/tool": "amd64",
+		"arm64/bin/tool": "arm64",
+	})
+	b := newBuilder(t)
+	res, err := b.Build(context.Background(), Request{Context: dir, Tags: []string{"multi:1"},
+		Platforms: []kubefile.Platform{{OS: "linux", Architecture: "amd64"}, {OS: "linux", Architecture: "arm64"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Descriptor.MediaType != ocispec.MediaTypeImageIndex || len(res.Platforms) != 2 {
+		t.Fatalf("result %+v", res.Descriptor)
+	}
+	var idx ocispec.Index
+	json.Unmarshal(readJSON(t, b.Store, res.Descriptor.Digest), &idx)
+	if len(idx.Manifests) != 2 || idx.Manifests[1].Platform.Architecture != "arm64" {
+		t.Fatalf("index %+v", idx)
+	}
+	if idx.Manifests[0].Digest == idx.Manifests[1].Digest {
+		t.Fatal("both platforms got the same image although ${ARCH} differs")
+	}
+	// FROM a multi-platform image picks the matching child.
+	child := writeContext(t, map[string]string{"Kubefile": "FROM multi:1\nCOPY x .\n", "x": "x"})
+	r2, err := b.Build(context.Background(), Request{Context: child, Tags: []string{"child:1"}, Platforms: []kubefile.Platform{{OS: "linux", Architecture: "arm64"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m ocispec.Manifest
+	json.Unmarshal(readJSON(t, b.Store, r2.Descriptor.Digest), &m)
+	if m.Annotations[ocispec.AnnotationBaseImageDigest] != idx.Manifests[1].Digest.String() {
+		t.Fatalf("child of arm64 built on %s", m.Annotations[ocispec.AnnotationBaseImageDigest])
+	}
+	_, err = b.Build(context.Background(), Request{Context: child, Tags: []string{"child:2"}, Platforms: []kubefile.Platform{{OS: "linux", Architecture: "s390x"}}})
+	if err == nil || !strings.Contains(err.Error(), "no image for platform linux/s390x") {
+		t.Fatalf("missing platform: %v", err)
+	}
+}
+
+func TestBuildErrors(t *testing.T) {
+	outside := t.TempDir()
+	os.WriteFile(filepath.Join(outside, "secret"), []byte("s"), 0o644)
+	escape := writeContext(t, map[string]string{"Kubefile": "FROM scratch\nCOPY link/secret .\n"})
+	os.Symlink(outside, filepath.Join(escape, "link"))
+
+	sum := digest.FromString("payload")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "tampered") }))
+	defer srv.Close()
+
+	tests := []struct {
+		name  string
+		files map[string]string
+		ctx   string
+		want  string
+	}{
+		{name: "RUN", files: map[string]string{"Kubefile": "FROM scratch\nRUN echo hi\n"}, want: "Kubefile:2:1"},
+		{name: "missing source", files: map[string]string{"Kubefile": "FROM scratch\nCOPY nope .\n"}, want: "nope"},
+		{name: "symlink escape", ctx: escape, want: "outside the build context"},
+		{name: "missing base", files: map[string]string{"Kubefile": "FROM not/there:v1\n"}, want: "FROM not/there:v1"},
+		{name: "checksum mismatch", files: map[string]string{"Kubefile": "FROM scratch\nADD --checksum=" + sum.String() + " " + srv.URL + "/p.bin /p.bin\n"}, want: "checksum mismatch"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := tt.ctx
+			if dir == "" {
+				dir = writeContext(t, tt.files)
+			}
+			b := newBuilder(t)
+			b.HTTP = srv.Client()
+			before := blobNames(t, b.Store)
+			_, err := b.Build(context.Background(), Request{Context: dir, Tags: []string{"e:1"}})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want it to mention %q", err, tt.want)
+			}
+			if entries, _ := b.Store.List(context.Background()); len(entries) != 0 {
+				t.Fatalf("failed build tagged %v", entries)
+			}
+			if len(blobNames(t, b.Store)) != len(before) {
+				t.Fatal("failed build left blobs behind")
+			}
+		})
+	}
+}
+
+func TestADDRemotePinned(t *testing.T) {
+	payload := "payload"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, payload) }))
+	defer srv.Close()
+	dir := writeContext(t, map[string]string{"Kubefile": "FROM scratch\nADD --checksum=" + digest.FromString(payload).String() + " " + srv.URL + "/p.bin /opt/\n"})
+	b := newBuilder(t)
+	b.HTTP = srv.Client()
+	if _, err := b.Build(context.Background(), Request{Context: dir, Tags: []string{"add:1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(b.Cache.DownloadPath(digest.FromString(payload))); err != nil {
+		t.Fatalf("download not cached: %v", err)
+	}
+}

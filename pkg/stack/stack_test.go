@@ -1,0 +1,97 @@
+package stack
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func writeStack(t *testing.T, spec string, kubefiles map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, FileName), []byte(spec), 0o644)
+	for layer, kf := range kubefiles {
+		os.MkdirAll(filepath.Join(dir, layer), 0o755)
+		os.WriteFile(filepath.Join(dir, layer, "Kubefile"), []byte(kf), 0o644)
+	}
+	return dir
+}
+
+const header = "name: s\nversion: v1\nrepository: reg.local/s\n"
+
+func TestLoadOrdersLayers(t *testing.T) {
+	dir := writeStack(t, header, map[string]string{
+		"top":   "FROM mid\n",
+		"mid":   "FROM reg.local/s/base:v1\n", // by full reference
+		"base":  "FROM scratch\n",
+		"other": "FROM base\n",
+		"ext":   "FROM docker.io/library/external:1\n",
+	})
+	s, err := Load(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(s.Names(), ","); got != "base,ext,mid,other,top" {
+		t.Fatalf("order = %s", got)
+	}
+	if s.Layer("mid").Parent != "base" || s.Layer("top").Parent != "mid" || s.Layer("ext").Parent != "" {
+		t.Fatalf("parents: mid=%q top=%q ext=%q", s.Layer("mid").Parent, s.Layer("top").Parent, s.Layer("ext").Parent)
+	}
+	if s.Layer("top").Ref != "reg.local/s/top:v1" {
+		t.Fatalf("ref = %s", s.Layer("top").Ref)
+	}
+	sel, err := s.Select([]string{"top"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, l := range sel {
+		names = append(names, l.Name)
+	}
+	if strings.Join(names, ",") != "base,mid,top" {
+		t.Fatalf("Select(top) = %v", names)
+	}
+	if _, err := s.Select([]string{"nope"}); err == nil {
+		t.Fatal("selecting a missing layer succeeded")
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	tests := []struct {
+		name      string
+		spec      string
+		kubefiles map[string]string
+		want      string
+	}{
+		{"cycle", header, map[string]string{"a": "FROM b\n", "b": "FROM c\n", "c": "FROM a\n"}, "cycle: a → FROM b, b → FROM c, c → FROM a"},
+		{"self cycle", header, map[string]string{"a": "FROM a\n"}, "cycle"},
+		{"unknown layer", header, map[string]string{"a": "FROM scratch\n", "b": "FROM bsae\n"}, "b/Kubefile:1:1: FROM bsae names no layer of stack s (layers: a, b)"},
+		{"duplicate", header + "layers:\n  - name: a\n  - name: a\n", map[string]string{"a": "FROM scratch\n"}, `two layers are called "a"`},
+		{"missing layer dir", header + "layers:\n  - name: a\n  - name: gone\n", map[string]string{"a": "FROM scratch\n"}, "layer gone: missing Kubefile"},
+		{"no repository", "name: s\nversion: v1\n", map[string]string{"a": "FROM scratch\n"}, "repository is missing"},
+		{"unknown key", header + "platform: linux/amd64\n", map[string]string{"a": "FROM scratch\n"}, "field platform not found"},
+		{"bad platform", header + "platforms: [linux]\n", map[string]string{"a": "FROM scratch\n"}, `platform "linux"`},
+		{"bad type", header + "layers:\n  - name: a\n    type: app\n", map[string]string{"a": "FROM scratch\n"}, `image type "app" is not valid`},
+		{"kubefile error", header, map[string]string{"a": "FROM scratch\nRUN x\n"}, "layer a:"},
+		{"no layers", header, nil, "has no layers"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(writeStack(t, tt.spec, tt.kubefiles), nil)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v\nwant it to contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestSampleStack(t *testing.T) {
+	s, err := Load("../../testdata/stack", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Layers) != 7 || s.Layer("cnstack").Parent != "middleware" || s.Layer("addon-demo").Type != "app-installer" {
+		t.Fatalf("sample stack: %v", s.Names())
+	}
+}
