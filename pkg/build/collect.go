@@ -9,6 +9,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/cnstack/cnstack/pkg/clusterimage"
+	"github.com/cnstack/cnstack/pkg/layer"
 )
 
 // CollectOptions are the user's choices about container images.
@@ -29,17 +30,25 @@ type CollectRequest struct {
 	Extension *clusterimage.Extension
 	Env       map[string]string // image env, for *.tmpl rendering
 	Base      []clusterimage.ContainerImage
-	// BaseLayers are the base image's layers: a registry tree already
-	// carried there need not be carried again.
+	// BaseLayers are the base image's layers.
 	BaseLayers []ocispec.Descriptor
-	Options    CollectOptions
+	// BaseHas reports whether the base image already carries a file (for
+	// example "registry/docker/registry/v2/blobs/sha256/ab/<hex>/data"): a
+	// child carries only what its parents lack, since registry trees union
+	// at sealer run.
+	BaseHas func(path string) bool
+	Options CollectOptions
 }
 
 // CollectResult is what collection adds to the image.
 type CollectResult struct {
-	Layer   *clusterimage.Layer           // the registry/ layer; nil when nothing new
-	History ocispec.History               // history entry for Layer
-	Images  []clusterimage.ContainerImage // every image the image carries (base's included)
+	// Entries are the registry/ tree files the image adds (each with Open
+	// and Digest set); the builder writes them as one layer. Empty when the
+	// base already carries everything.
+	Entries []layer.Entry
+	// CreatedBy describes the layer in the image history.
+	CreatedBy string
+	Images    []clusterimage.ContainerImage // every image the image carries (base's included)
 }
 
 // Collector finds the container images an image needs and builds the layer
@@ -66,6 +75,17 @@ func (b *Builder) collect(ctx context.Context, req *Request, st *imageState, bas
 		Name: req.Name, Platform: platform, Root: os.DirFS(dir), Extension: ext, Env: ext.Env,
 		Options: req.Collect,
 	}
+	have := map[string]bool{}
+	for _, li := range st.indexes {
+		paths, err := li.RegistryPaths()
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range paths {
+			have[p] = true
+		}
+	}
+	creq.BaseHas = func(p string) bool { return have[p] }
 	if base != nil {
 		creq.Base = base.Images
 		creq.BaseLayers = base.Manifest.Layers

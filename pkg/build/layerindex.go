@@ -32,12 +32,28 @@ func scanRelevant(name string) bool {
 	return false
 }
 
+// registryPrefix is where a cluster image keeps its registry tree.
+const registryPrefix = "registry/"
+
 // layerIndex is what the builder needs to know of a layer without reading it
-// again: its directories and its scan-relevant files, kept per diff ID in
-// the cache as <cache>/layerindex/<diffid>/{dirs.json,files/…}.
+// again: its directories, its scan-relevant files, and the paths of its
+// registry tree, kept per diff ID in the cache as
+// <cache>/layerindex/<diffid>/{dirs.json,registry.txt,files/…}.
 type layerIndex struct {
 	dir  string
 	Dirs []string
+}
+
+// RegistryPaths lists the layer's files under registry/.
+func (li *layerIndex) RegistryPaths() ([]string, error) {
+	b, err := os.ReadFile(filepath.Join(li.dir, "registry.txt"))
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return strings.Fields(string(b)), nil
 }
 
 func (c *Cache) layerIndexDir(diffID digest.Digest) string {
@@ -51,13 +67,18 @@ func (c *Cache) indexFromEntries(ctx context.Context, diffID digest.Digest, entr
 		return li, nil
 	}
 	return c.writeIndex(final, func(tmp string) ([]string, error) {
-		var dirs []string
+		var dirs, reg []string
+		defer func() { writeRegistryPaths(tmp, reg) }()
 		for _, e := range entries {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
 			if e.Mode.IsDir() {
 				dirs = append(dirs, e.Name)
+				continue
+			}
+			if strings.HasPrefix(e.Name, registryPrefix) {
+				reg = append(reg, e.Name)
 				continue
 			}
 			if !scanRelevant(e.Name) || !e.Mode.IsRegular() {
@@ -95,7 +116,8 @@ func (c *Cache) indexFromBlob(ctx context.Context, open func() (io.ReadCloser, e
 			return nil, fmt.Errorf("layer %s: zstd layers are not supported in base images yet", desc.Digest)
 		}
 		tr := tar.NewReader(r)
-		var dirs []string
+		var dirs, reg []string
+		defer func() { writeRegistryPaths(tmp, reg) }()
 		for {
 			if err := ctx.Err(); err != nil {
 				return nil, err
@@ -115,6 +137,10 @@ func (c *Cache) indexFromBlob(ctx context.Context, open func() (io.ReadCloser, e
 			case tar.TypeDir:
 				dirs = append(dirs, name)
 			case tar.TypeReg:
+				if strings.HasPrefix(name, registryPrefix) {
+					reg = append(reg, name)
+					continue
+				}
 				if !scanRelevant(name) {
 					continue
 				}
@@ -134,6 +160,14 @@ func (c *Cache) cachedIndex(diffID digest.Digest) *layerIndex {
 		return nil
 	}
 	return li
+}
+
+func writeRegistryPaths(dir string, paths []string) {
+	if len(paths) == 0 {
+		return
+	}
+	sort.Strings(paths)
+	os.WriteFile(filepath.Join(dir, "registry.txt"), []byte(strings.Join(paths, "\n")+"\n"), 0o644)
 }
 
 func (c *Cache) readIndex(dir string) (*layerIndex, error) {

@@ -240,9 +240,24 @@ func (b *Builder) buildPlatform(ctx context.Context, req *Request, file *kubefil
 			return nil, err
 		}
 		images = cres.Images
-		if cres.Layer != nil {
-			steps = append(steps, clusterimage.Step{History: cres.History, Layer: cres.Layer})
-			st.addLayer(cres.Layer.Descriptor, cres.Layer.DiffID, nil)
+		if len(cres.Entries) > 0 {
+			sum, err := b.entriesDigest(cres.Entries)
+			if err != nil {
+				return nil, err
+			}
+			t0 := time.Now()
+			l, li, built, err := b.layerFor(ctx, req, keyOf(chain, "registry", sum), cres.Entries)
+			if err != nil {
+				return nil, fmt.Errorf("write registry layer: %w", err)
+			}
+			status := "cached"
+			if built {
+				res.BuiltLayers++
+				status = fmt.Sprintf("built %s in %s", humanSize(l.Descriptor.Size), time.Since(t0).Round(time.Millisecond))
+			}
+			b.logf("  [%s] registry/ (%d container images): %s", p, len(images), status)
+			steps = append(steps, clusterimage.Step{History: history(cres.CreatedBy), Layer: l})
+			st.addLayer(l.Descriptor, l.DiffID, li)
 		}
 	}
 
@@ -401,6 +416,8 @@ func (b *Builder) entriesDigest(entries []layer.Entry) (string, error) {
 		switch {
 		case e.Mode&fs.ModeSymlink != 0:
 			sb.WriteString(e.Linkname)
+		case e.Digest != "":
+			sb.WriteString(e.Digest.String())
 		case e.Mode.IsRegular():
 			fi, err := os.Stat(e.Source)
 			if err != nil {

@@ -34,6 +34,9 @@ type Entry struct {
 	Source   string      // host path of a regular file's content
 	// Open, if set, supplies a regular file's content instead of Source.
 	Open func() (io.ReadCloser, error)
+	// Digest, if set, is the sha256 of the content (known without reading
+	// it, e.g. a registry blob); cache keys use it instead of hashing.
+	Digest digest.Digest
 }
 
 // Options control the bytes of a layer.
