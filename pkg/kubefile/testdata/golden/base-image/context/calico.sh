@@ -1,0 +1,2 @@
+#!/bin/bash
+kubectl apply -f calico.yaml
