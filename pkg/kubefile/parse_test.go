@@ -147,3 +147,21 @@ func TestParseFileShape(t *testing.T) {
 		t.Errorf("Parse reported %v", ds)
 	}
 }
+
+func TestDirectivesOnlyAtTheTop(t *testing.T) {
+	for _, tt := range []struct {
+		src    string
+		escape rune
+	}{
+		{"# escape=`\nFROM scratch", '`'},
+		{"#ESCAPE = `  trailing ignored\nFROM scratch", '`'},
+		{"\n# escape=`\nFROM scratch", '\\'},            // a blank line ends the directives
+		{"# a comment\n# escape=`\nFROM scratch", '\\'}, // so does a comment
+		{"FROM scratch\n# escape=`", '\\'},
+	} {
+		f, ds := Parse("Kubefile", []byte(tt.src))
+		if f.Escape != tt.escape || ds.HasErrors() {
+			t.Errorf("%q: Escape = %q, diagnostics %v", tt.src, f.Escape, ds)
+		}
+	}
+}
