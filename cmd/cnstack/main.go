@@ -61,6 +61,11 @@ and moves the images to registries and offline bundles. Images run with "sealer 
 			rmiCommand(),
 			pruneCommand(),
 			lintCommand(),
+			pushCommand(),
+			pullCommand(),
+			saveCommand(),
+			loadCommand(),
+			checkCommand(),
 			versionCommand(),
 		},
 	}

@@ -19,6 +19,7 @@ import (
 	"hash"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -142,13 +143,34 @@ func (s *Store) Push(ctx context.Context, expected ocispec.Descriptor, content i
 	}
 	defer w.Close()
 	if w.Offset() > 0 {
-		// The caller streams from the start: skip what we already hold.
-		if _, err := io.CopyN(io.Discard, content, w.Offset()); err != nil {
+		// Resume: a seekable source (a file, or a registry blob served with
+		// HTTP Range) jumps past what we hold; any other is read and dropped.
+		if sk, ok := content.(io.Seeker); ok {
+			if _, err := sk.Seek(w.Offset(), io.SeekStart); err != nil {
+				return fmt.Errorf("push %s: resume at %d: %w", expected.Digest, w.Offset(), err)
+			}
+		} else if _, err := io.CopyN(io.Discard, content, w.Offset()); err != nil {
 			return fmt.Errorf("push %s: skip %d resumed bytes: %w", expected.Digest, w.Offset(), err)
 		}
 	}
-	if _, err := copyCtx(ctx, w, content); err != nil {
-		return fmt.Errorf("push %s: %w", expected.Digest, err)
+	// A dropped connection mid-blob resumes where it broke when the source
+	// can seek (HTTP Range): a few times, with the bytes already written kept.
+	for attempt := 0; ; attempt++ {
+		_, err := copyCtx(ctx, w, content)
+		if err == nil {
+			break
+		}
+		sk, ok := content.(io.Seeker)
+		if !ok || attempt >= 3 || ctx.Err() != nil || (expected.Size > 0 && w.Offset() >= expected.Size) {
+			return fmt.Errorf("push %s: %w", expected.Digest, err)
+		}
+		slog.Debug("resuming blob", "digest", expected.Digest, "offset", w.Offset(), "error", err)
+		// Seeking to the end first drops the broken body, so seeking back
+		// opens a fresh Range request even at the same offset.
+		_, _ = sk.Seek(0, io.SeekEnd)
+		if _, serr := sk.Seek(w.Offset(), io.SeekStart); serr != nil {
+			return fmt.Errorf("push %s: %w (resume at %d: %v)", expected.Digest, err, w.Offset(), serr)
+		}
 	}
 	return w.Commit()
 }

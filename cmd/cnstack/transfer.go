@@ -1,0 +1,314 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/urfave/cli/v2"
+
+	"github.com/cnstack/cnstack/pkg/bundle"
+	"github.com/cnstack/cnstack/pkg/reference"
+	"github.com/cnstack/cnstack/pkg/remote"
+	"github.com/cnstack/cnstack/pkg/store"
+	"github.com/cnstack/cnstack/pkg/transfer"
+)
+
+func pushCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "push",
+		Usage:     "push a store image, every platform, with its signatures and attestations, to a registry",
+		ArgsUsage: "REF [DEST]",
+		Description: `Pushes REF from the local store to DEST (default: REF's own registry). Only blobs the
+registry lacks are sent (HEAD first; blobs of other repositories of the same registry are
+mounted, not uploaded), in parallel, with retries; rerun an interrupted push to finish it.
+Cosign signatures and attestations made with "cnstack sign" travel along.`,
+		Flags: append([]cli.Flag{
+			&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Value: 8, Usage: "blobs in flight"},
+		}, registryFlags()...),
+		Action: func(c *cli.Context) error {
+			if c.NArg() < 1 || c.NArg() > 2 {
+				return errors.New("push takes REF and an optional DEST")
+			}
+			s, err := openStore(c)
+			if err != nil {
+				return err
+			}
+			src, err := reference.Parse(c.Args().Get(0))
+			if err != nil {
+				return err
+			}
+			dst := src
+			if c.NArg() == 2 {
+				if dst, err = reference.Parse(c.Args().Get(1)); err != nil {
+					return err
+				}
+			}
+			rc, err := remoteClient(c)
+			if err != nil {
+				return err
+			}
+			repo, err := rc.Repository(c.Context, dst)
+			if err != nil {
+				return err
+			}
+			mount := mountCandidates(c, s, dst.Registry)
+			rep, err := transfer.Copy(c.Context, transfer.Store(s, src), transfer.Remote(repo, dst),
+				transfer.Options{Concurrency: c.Int("jobs"), Progress: c.App.ErrWriter, MountFrom: mount})
+			if err != nil {
+				return fmt.Errorf("push %s to %s: %w", src, rc.Endpoint(dst.Registry), err)
+			}
+			fmt.Fprintf(c.App.Writer, "pushed %s@%s (%s; %d signatures/attestations)\n", dst, rep.Root.Digest, rep.Summary, len(rep.Companions))
+			return nil
+		},
+	}
+}
+
+// mountCandidates are the repositories of registry that store tags name:
+// the registry may already hold shared blobs there.
+func mountCandidates(c *cli.Context, s *store.Store, registry string) []string {
+	entries, err := s.List(c.Context)
+	if err != nil {
+		return nil
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, e := range entries {
+		if repo, ok := transfer.SplitRepository(e.Ref, registry); ok && !seen[repo] {
+			seen[repo] = true
+			out = append(out, repo)
+		}
+	}
+	return out
+}
+
+func pullCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "pull",
+		Usage:     "pull an image, every platform, with its signatures and attestations, into the local store",
+		ArgsUsage: "REF",
+		Flags: append([]cli.Flag{
+			&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Value: 8, Usage: "blobs in flight"},
+			&cli.StringSliceFlag{Name: "platform", Usage: "pull only these platforms of an index"},
+		}, registryFlags()...),
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return errors.New("pull takes one image reference")
+			}
+			s, err := openStore(c)
+			if err != nil {
+				return err
+			}
+			ref, err := reference.Parse(c.Args().First())
+			if err != nil {
+				return err
+			}
+			rc, err := remoteClient(c)
+			if err != nil {
+				return err
+			}
+			repo, err := rc.Repository(c.Context, ref)
+			if err != nil {
+				return err
+			}
+			var plats []ocispec.Platform
+			for _, p := range c.StringSlice("platform") {
+				pp, err := parseOCIPlatform(p)
+				if err != nil {
+					return err
+				}
+				plats = append(plats, pp)
+			}
+			release, err := s.Use(c.Context)
+			if err != nil {
+				return err
+			}
+			defer release()
+			storeRef := ref
+			if storeRef.Tag == "" {
+				storeRef.Tag = "sha256-" + strings.TrimPrefix(ref.Digest, "sha256:")
+			}
+			storeRef.Digest = ""
+			rep, err := transfer.Copy(c.Context, transfer.Remote(repo, ref), transfer.Store(s, storeRef),
+				transfer.Options{Concurrency: c.Int("jobs"), Progress: c.App.ErrWriter, Platforms: plats})
+			if err != nil {
+				return fmt.Errorf("pull %s from %s: %w", ref, rc.Endpoint(ref.Registry), err)
+			}
+			fmt.Fprintf(c.App.Writer, "pulled %s@%s (%s; %d signatures/attestations)\n", storeRef, rep.Root.Digest, rep.Summary, len(rep.Companions))
+			return nil
+		},
+	}
+}
+
+func saveCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "save",
+		Usage:     "write store images to an offline bundle (OCI layout tar with signatures and checksums)",
+		ArgsUsage: "REF...",
+		Description: `Writes the images, their cosign signatures and attestations, and a SHA256SUMS list into an
+OCI image layout tar. The same images give the same bytes. With --split the bundle is cut into
+FILE.000, FILE.001, … and FILE.sha256 lists each part's sha256. With --since OLD (a store image
+or an earlier bundle) only what OLD lacks is written: load it where OLD was loaded.
+--format sealer writes exactly what "sealer load -i" accepts (one image; no signatures).`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Required: true, Usage: "bundle `FILE`"},
+			&cli.StringFlag{Name: "format", Value: bundle.FormatOCI, Usage: "oci or sealer"},
+			&cli.StringFlag{Name: "compress", Usage: "zstd to compress the bundle"},
+			&cli.StringFlag{Name: "split", Usage: "cut into parts of `SIZE` (e.g. 4G, 700M)"},
+			&cli.StringSliceFlag{Name: "since", Usage: "make a delta against `OLD`: store images or an earlier bundle file"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() == 0 {
+				return errors.New("save needs at least one image reference")
+			}
+			s, err := openStore(c)
+			if err != nil {
+				return err
+			}
+			split, err := parseSize(c.String("split"))
+			if err != nil {
+				return fmt.Errorf("--split: %w", err)
+			}
+			opts := bundle.SaveOptions{Output: c.String("output"), Refs: c.Args().Slice(), Format: c.String("format"),
+				Compress: c.String("compress"), Split: split, Progress: c.App.ErrWriter}
+			if since := c.StringSlice("since"); len(since) > 0 {
+				opts.SinceName = strings.Join(since, ",")
+				if len(since) == 1 && isFile(since[0]) {
+					opts.Since, err = bundle.BlobsOfBundle(c.Context, since[0])
+				} else {
+					opts.Since, err = bundle.BlobsOfRefs(c.Context, s, since)
+				}
+				if err != nil {
+					return err
+				}
+			}
+			rep, err := bundle.Save(c.Context, s, opts)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.Writer, "saved %d images, %d blobs (%d left out for the delta) into %s (%s)\n",
+				len(opts.Refs), rep.Blobs, rep.Omitted, strings.Join(rep.Files, ", "), humanBytes(rep.Bytes))
+			return nil
+		},
+	}
+}
+
+func isFile(p string) bool {
+	if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
+		return true
+	}
+	_, err := os.Stat(p + ".000")
+	return err == nil
+}
+
+func parseSize(s string) (int64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	mult := int64(1)
+	u := strings.ToUpper(strings.TrimSuffix(strings.TrimSuffix(strings.ToUpper(s), "B"), "I"))
+	switch {
+	case strings.HasSuffix(u, "K"):
+		mult, u = 1<<10, strings.TrimSuffix(u, "K")
+	case strings.HasSuffix(u, "M"):
+		mult, u = 1<<20, strings.TrimSuffix(u, "M")
+	case strings.HasSuffix(u, "G"):
+		mult, u = 1<<30, strings.TrimSuffix(u, "G")
+	case strings.HasSuffix(u, "T"):
+		mult, u = 1<<40, strings.TrimSuffix(u, "T")
+	}
+	n, err := strconv.ParseInt(u, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%q is not a size like 700M or 4G", s)
+	}
+	return n * mult, nil
+}
+
+func loadCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "load",
+		Usage: "load an offline bundle into the local store, or relocate it into a private registry",
+		Description: `Reads a bundle written by "cnstack save" (or "sealer save"), verifying every blob against its
+digest as it streams; nothing is tagged until every image is complete, and an interrupted load
+resumes where it stopped. With --to REGISTRY/PREFIX the images (with signatures and
+attestations, which still verify) are pushed under the new prefix:
+  docker.io/cnstack/base:v1 --to 10.0.0.5:5000/mirror  →  10.0.0.5:5000/mirror/cnstack/base:v1`,
+		Flags: append([]cli.Flag{
+			&cli.StringFlag{Name: "input", Aliases: []string{"i"}, Required: true, Usage: "bundle `FILE` (or FILE of FILE.000, FILE.001, …)"},
+			&cli.StringFlag{Name: "to", Usage: "relocate into `REGISTRY/PREFIX` instead of only loading into the store"},
+			&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Value: 8, Usage: "blobs in flight when relocating"},
+		}, registryFlags()...),
+		Action: func(c *cli.Context) error {
+			s, err := openStore(c)
+			if err != nil {
+				return err
+			}
+			to := c.String("to")
+			rep, err := bundle.Load(c.Context, s, bundle.LoadOptions{Input: c.String("input"), Progress: c.App.ErrWriter, NoTag: false})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.ErrWriter, "read %d new blobs (%d already in the store)\n", rep.Blobs, rep.Present)
+			if to == "" {
+				for _, im := range rep.Images {
+					if !im.Companion {
+						fmt.Fprintf(c.App.Writer, "loaded %s@%s\n", im.Ref, im.Descriptor.Digest)
+					}
+				}
+				return nil
+			}
+			rc, err := remoteClient(c)
+			if err != nil {
+				return err
+			}
+			return relocate(c, s, rc, rep.Images, to)
+		},
+	}
+}
+
+func relocate(c *cli.Context, s *store.Store, rc *remote.Client, images []bundle.LoadedImage, prefix string) error {
+	var errs []error
+	for _, im := range images {
+		if im.Companion || im.Ref == "" {
+			continue
+		}
+		src, err := reference.Parse(im.Ref)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		dst, err := src.Relocate(prefix)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		repo, err := rc.Repository(c.Context, dst)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		rep, err := transfer.Copy(c.Context, transfer.Store(s, src), transfer.Remote(repo, dst),
+			transfer.Options{Concurrency: c.Int("jobs"), Progress: c.App.ErrWriter, MountFrom: mountCandidates(c, s, dst.Registry)})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("relocate %s to %s: %w", src, dst, err))
+			continue
+		}
+		fmt.Fprintf(c.App.Writer, "relocated %s -> %s@%s (%d signatures/attestations)\n", src, dst, rep.Root.Digest, len(rep.Companions))
+	}
+	return errors.Join(errs...)
+}
+
+func parseOCIPlatform(s string) (ocispec.Platform, error) {
+	parts := strings.Split(s, "/")
+	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
+		return ocispec.Platform{}, fmt.Errorf("platform %q: want OS/ARCH[/VARIANT]", s)
+	}
+	p := ocispec.Platform{OS: parts[0], Architecture: parts[1]}
+	if len(parts) == 3 {
+		p.Variant = parts[2]
+	}
+	return p, nil
+}

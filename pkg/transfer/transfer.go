@@ -1,0 +1,273 @@
+// Package transfer moves images between the places they live — the local
+// store, registries, OCI layouts — with one Copy: every platform, the cosign
+// signatures and attestations that belong to the image, only the blobs the
+// destination lacks (HEAD first, cross-repository mount within a registry),
+// in parallel, retried (by the registry client) and resumable (a rerun skips
+// what already arrived; partial blobs in the store resume).
+package transfer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2"
+	"oras.land/oras-go/v2/content"
+	"oras.land/oras-go/v2/errdef"
+	"oras.land/oras-go/v2/registry/remote"
+
+	"github.com/cnstack/cnstack/internal/progress"
+	"github.com/cnstack/cnstack/pkg/reference"
+	"github.com/cnstack/cnstack/pkg/store"
+)
+
+// CompanionSuffixes are cosign's tag suffixes for what belongs to a manifest:
+// signatures, attestations and attached SBOMs (`sha256-<hex>.<suffix>`).
+var CompanionSuffixes = []string{"sig", "att", "sbom"}
+
+// CompanionTag is cosign's tag for the suffix artifact of manifest d.
+func CompanionTag(d digest.Digest, suffix string) string {
+	return d.Algorithm().String() + "-" + d.Encoded() + "." + suffix
+}
+
+// Endpoint is one side of a copy: a target and the reference of the image in it.
+type Endpoint struct {
+	Target oras.Target
+	// Ref resolves the image in Target: a full reference for the store, a
+	// tag or digest for a registry repository.
+	Ref string
+	// Name describes the endpoint in messages ("127.0.0.1:5000/cnstack/base:v1").
+	Name string
+	// companionRef turns a cosign tag into a reference Target understands.
+	companionRef func(tag string) string
+	// repository is the registry repository path, for cross-repo mounts.
+	repository string
+	registry   string
+}
+
+// Store is the endpoint of ref in the local store.
+func Store(s *store.Store, ref reference.Reference) Endpoint {
+	return Endpoint{
+		Target: s, Ref: ref.String(), Name: "store:" + ref.String(),
+		companionRef: func(tag string) string { return ref.Name() + ":" + tag },
+	}
+}
+
+// Remote is the endpoint of ref in its registry repository.
+func Remote(repo *remote.Repository, ref reference.Reference) Endpoint {
+	return Endpoint{
+		Target: repo, Ref: ref.Identifier(), Name: ref.String(),
+		companionRef: func(tag string) string { return tag },
+		repository:   ref.Repository, registry: ref.Registry,
+	}
+}
+
+// Options tune a copy.
+type Options struct {
+	Concurrency int       // blobs in flight (default 8)
+	Progress    io.Writer // live meter on a terminal; nil: silent
+	NoCompanion bool      // leave cosign signatures/attestations behind
+	// MountFrom lists repositories of the destination registry that may
+	// already hold the blobs (cross-repository mount instead of upload).
+	MountFrom []string
+	// Platforms, when set, copies only these children of an index (and
+	// rewrites nothing: the index still names every platform).
+	Platforms []ocispec.Platform
+}
+
+// Report says what a copy did.
+type Report struct {
+	Root       ocispec.Descriptor
+	Companions []string // cosign tags copied along
+	Bytes      int64
+	Copied     int64
+	Skipped    int64 // objects the destination already had
+	Mounted    int64
+	Summary    string
+}
+
+// Copy copies the image src names to dst, then its cosign companions.
+func Copy(ctx context.Context, src, dst Endpoint, opts Options) (*Report, error) {
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = 8
+	}
+	root, err := src.Target.Resolve(ctx, src.Ref)
+	if err != nil {
+		return nil, fmt.Errorf("resolve %s: %w", src.Name, err)
+	}
+	meter := progress.New(opts.Progress, "copy "+src.Name)
+	rep := &Report{Root: root}
+	defer func() {
+		rep.Summary = meter.Done()
+		rep.Bytes, rep.Copied, rep.Skipped, rep.Mounted = meter.Bytes(), meter.Objects(), meter.Skipped(), meter.Mounted()
+	}()
+	if err := copyGraph(ctx, src, dst, root, opts, meter); err != nil {
+		return rep, err
+	}
+	if err := tag(ctx, dst, root, dst.Ref); err != nil {
+		return rep, err
+	}
+	if opts.NoCompanion {
+		return rep, nil
+	}
+	manifests, err := ManifestDigests(ctx, src.Target, root)
+	if err != nil {
+		return rep, err
+	}
+	for _, d := range manifests {
+		for _, suffix := range CompanionSuffixes {
+			t := CompanionTag(d, suffix)
+			cd, err := src.Target.Resolve(ctx, src.companionRef(t))
+			if errors.Is(err, errdef.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return rep, fmt.Errorf("look up %s of %s: %w", t, src.Name, err)
+			}
+			if err := copyGraph(ctx, src, dst, cd, opts, meter); err != nil {
+				return rep, fmt.Errorf("copy %s: %w", t, err)
+			}
+			if err := tag(ctx, dst, cd, dst.companionRef(t)); err != nil {
+				return rep, err
+			}
+			rep.Companions = append(rep.Companions, t)
+		}
+	}
+	return rep, nil
+}
+
+func tag(ctx context.Context, dst Endpoint, desc ocispec.Descriptor, ref string) error {
+	if _, err := digest.Parse(ref); err == nil {
+		return nil // by digest: the manifest is there, nothing to name
+	}
+	if err := dst.Target.Tag(ctx, desc, ref); err != nil {
+		return fmt.Errorf("tag %s in %s: %w", ref, dst.Name, err)
+	}
+	return nil
+}
+
+func copyGraph(ctx context.Context, src, dst Endpoint, root ocispec.Descriptor, opts Options, meter *progress.Meter) error {
+	gopts := oras.CopyGraphOptions{
+		Concurrency: opts.Concurrency,
+		PreCopy: func(ctx context.Context, d ocispec.Descriptor) error {
+			slog.Debug("copy", "digest", d.Digest, "size", d.Size, "to", dst.Name)
+			return nil
+		},
+		PostCopy:      func(context.Context, ocispec.Descriptor) error { meter.Object(); return nil },
+		OnCopySkipped: func(context.Context, ocispec.Descriptor) error { meter.Skip(); return nil },
+		OnMounted:     func(context.Context, ocispec.Descriptor) error { meter.Mount(); return nil },
+	}
+	if len(opts.MountFrom) > 0 && dst.repository != "" {
+		var from []string
+		for _, r := range opts.MountFrom {
+			if r != dst.repository {
+				from = append(from, r)
+			}
+		}
+		gopts.MountFrom = func(context.Context, ocispec.Descriptor) ([]string, error) { return from, nil }
+	}
+	if len(opts.Platforms) > 0 {
+		gopts.FindSuccessors = func(ctx context.Context, f content.Fetcher, d ocispec.Descriptor) ([]ocispec.Descriptor, error) {
+			succ, err := content.Successors(ctx, f, d)
+			if err != nil || !store.IsIndex(d.MediaType) {
+				return succ, err
+			}
+			var keep []ocispec.Descriptor
+			for _, s := range succ {
+				if s.Platform == nil || matchAny(*s.Platform, opts.Platforms) {
+					keep = append(keep, s)
+				}
+			}
+			return keep, nil
+		}
+	}
+	csrc := countingStorage{ReadOnlyStorage: src.Target, meter: meter}
+	if err := oras.CopyGraph(ctx, csrc, dst.Target, root, gopts); err != nil {
+		return fmt.Errorf("copy %s to %s: %w", src.Name, dst.Name, err)
+	}
+	return nil
+}
+
+func matchAny(p ocispec.Platform, want []ocispec.Platform) bool {
+	for _, w := range want {
+		if p.OS == w.OS && p.Architecture == w.Architecture && (w.Variant == "" || p.Variant == w.Variant) {
+			return true
+		}
+	}
+	return false
+}
+
+// ManifestDigests lists root and, for an index, its child manifests.
+func ManifestDigests(ctx context.Context, f content.Fetcher, root ocispec.Descriptor) ([]digest.Digest, error) {
+	out := []digest.Digest{root.Digest}
+	if !store.IsIndex(root.MediaType) {
+		return out, nil
+	}
+	succ, err := content.Successors(ctx, f, root)
+	if err != nil {
+		return nil, fmt.Errorf("read index %s: %w", root.Digest, err)
+	}
+	for _, s := range succ {
+		if store.IsManifest(s.MediaType) {
+			out = append(out, s.Digest)
+		}
+	}
+	return out, nil
+}
+
+// countingStorage counts the bytes read from the source.
+type countingStorage struct {
+	content.ReadOnlyStorage
+	meter *progress.Meter
+}
+
+func (c countingStorage) Fetch(ctx context.Context, d ocispec.Descriptor) (io.ReadCloser, error) {
+	rc, err := c.ReadOnlyStorage.Fetch(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	cr := &countingReadCloser{rc: rc, meter: c.meter}
+	if s, ok := rc.(io.Seeker); ok {
+		return &countingReadSeekCloser{countingReadCloser: cr, s: s}, nil
+	}
+	return cr, nil
+}
+
+type countingReadCloser struct {
+	rc    io.ReadCloser
+	meter *progress.Meter
+}
+
+func (c *countingReadCloser) Read(p []byte) (int, error) {
+	n, err := c.rc.Read(p)
+	c.meter.Add(int64(n))
+	return n, err
+}
+
+func (c *countingReadCloser) Close() error { return c.rc.Close() }
+
+// countingReadSeekCloser keeps Seek so a resumed blob can skip what the
+// destination already holds (HTTP Range on a registry).
+type countingReadSeekCloser struct {
+	*countingReadCloser
+	s io.Seeker
+}
+
+func (c *countingReadSeekCloser) Seek(off int64, whence int) (int64, error) {
+	return c.s.Seek(off, whence)
+}
+
+// SplitRepository is a helper for callers building MountFrom lists: the
+// repository path of a store reference if it lives in registry.
+func SplitRepository(ref, registry string) (string, bool) {
+	r, err := reference.Parse(ref)
+	if err != nil || r.Registry != registry {
+		return "", false
+	}
+	return strings.TrimPrefix(r.Repository, "/"), true
+}
