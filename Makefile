@@ -33,8 +33,8 @@ fuzz: ## run the parser fuzzers briefly (FUZZTIME=20s)
 demo: build ## build the sample stack end to end into the default store and show it
 	ci/demo.sh
 
-bench: build ## print throughput and timing figures
-	ci/bench.sh
+bench: build tools ## print throughput, timing and memory figures beside their baselines
+	$(GO) run ./internal/benchcmd -repo $(CURDIR) $(BENCHFLAGS)
 
 lint: ## gofmt + go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
