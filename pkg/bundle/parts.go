@@ -38,6 +38,11 @@ func newOutput(base string, split int64) (*output, error) {
 	if err := os.MkdirAll(filepath.Dir(base), 0o755); err != nil {
 		return nil, err
 	}
+	// Temp files of an earlier save of this bundle that was killed.
+	stale, _ := filepath.Glob(filepath.Join(filepath.Dir(base), "."+filepath.Base(base)+".*.tmp"))
+	for _, f := range stale {
+		os.Remove(f)
+	}
 	return o, o.next()
 }
 
