@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path"
 	"path/filepath"
@@ -82,6 +83,9 @@ func (b *Builder) buildPlatform(ctx context.Context, req *Request, file *kubefil
 	img, base, err := b.evaluate(ctx, req, file, p, dry)
 	if err != nil {
 		return nil, err
+	}
+	if p == req.Platforms[0] {
+		warnUnusedArgs(req, img)
 	}
 	platform := ociPlatform(p)
 	created, err := layer.SourceDateEpoch()
@@ -288,6 +292,20 @@ func (b *Builder) buildPlatform(ctx context.Context, req *Request, file *kubefil
 		return nil, fmt.Errorf("record image in cache: %w", err)
 	}
 	return res, nil
+}
+
+// warnUnusedArgs says which --build-arg the Kubefile never declared, as a
+// typo there would otherwise silently build with the default.
+func warnUnusedArgs(req *Request, img *kubefile.Image) {
+	used := map[string]bool{}
+	for _, a := range img.UsedArgs {
+		used[a] = true
+	}
+	for k := range req.BuildArgs {
+		if !used[k] {
+			slog.Warn("build arg was not consumed by any ARG of the Kubefile", "arg", k, "kubefile", req.Kubefile)
+		}
+	}
 }
 
 func baseExtension(b *baseImage) *clusterimage.Extension {
