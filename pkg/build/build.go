@@ -58,8 +58,11 @@ type Request struct {
 	Tags      []string
 	Platforms []kubefile.Platform // default linux/amd64
 	BuildArgs map[string]string
-	Type      string // kube-installer (default) or app-installer
-	Mode      string // all (default) or lite
+	// SharedArgs says BuildArgs are meant for many Kubefiles (a stack), so
+	// one that this Kubefile does not use is not worth a warning.
+	SharedArgs bool
+	Type       string // kube-installer (default) or app-installer
+	Mode       string // all (default) or lite
 
 	// Bases maps FROM names to images already in the store: the stack
 	// builder puts a layer's name and full reference here, so FROM of a

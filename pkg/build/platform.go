@@ -84,7 +84,7 @@ func (b *Builder) buildPlatform(ctx context.Context, req *Request, file *kubefil
 	if err != nil {
 		return nil, err
 	}
-	if p == req.Platforms[0] {
+	if p == req.Platforms[0] && !req.SharedArgs {
 		warnUnusedArgs(req, img)
 	}
 	platform := ociPlatform(p)

@@ -31,7 +31,7 @@ type LayerResult struct {
 func (b *Builder) layerRequest(s *stack.Stack, l *stack.Layer, opts StackOptions, parents map[string]*Result) Request {
 	req := Request{
 		Kubefile: l.Kubefile, Context: l.Dir, Name: l.Name, Tags: []string{l.Ref},
-		Platforms: s.Platforms, BuildArgs: l.BuildArgs, Type: l.Type, Mode: opts.Mode,
+		Platforms: s.Platforms, BuildArgs: l.BuildArgs, SharedArgs: true, Type: l.Type, Mode: opts.Mode,
 		NoCache: opts.NoCache, Collect: opts.Collect,
 		Annotations: map[string]string{
 			ocispec.AnnotationTitle:   l.Name,
