@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"strings"
 
 	"github.com/sigstore/cosign/v2/pkg/cosign"
@@ -13,6 +16,7 @@ import (
 	"github.com/cnstack/cnstack/pkg/reference"
 	"github.com/cnstack/cnstack/pkg/sign"
 	"github.com/cnstack/cnstack/pkg/sign/provenance"
+	"github.com/cnstack/cnstack/pkg/sign/sbom"
 )
 
 func generateKeyPairCommand() *cli.Command {
@@ -250,7 +254,10 @@ For a multi-platform image the document covers every platform; --platform select
 				}
 				doc, err := sign.FindPredicate(c.Context, loc.target, loc.image, subject.Descriptor.Digest, sign.PredicateSPDX, key)
 				if err == nil {
-					_, err = c.App.Writer.Write(append(doc, '\n'))
+					if key == nil {
+						fmt.Fprintf(c.App.ErrWriter, "cnstack: SBOM of %s %s read from its attestation, not verified (pass --key to verify it)\n", loc.image.Name, subject)
+					}
+					_, err = c.App.Writer.Write(formatSPDX(doc))
 					return err
 				}
 				if !errors.Is(err, sign.ErrNoAttestation) {
@@ -328,4 +335,28 @@ func locateImage(c *cli.Context, raw string) (*located, error) {
 	}
 	return &located{target: repo, where: rc.Endpoint(ref.Registry), release: func() {},
 		image: sign.Image{Name: ref.Name(), Tag: ref.Tag, Descriptor: desc, BareTags: true}}, nil
+}
+
+// formatSPDX prints an attested document as cnstack writes a computed one
+// (field order, indentation) when that loses nothing, else indented as is.
+func formatSPDX(raw []byte) []byte {
+	var doc sbom.Document
+	if json.Unmarshal(raw, &doc) == nil {
+		if b, err := doc.Marshal(); err == nil && sameJSON(b, raw) {
+			return b
+		}
+	}
+	var buf bytes.Buffer
+	if json.Indent(&buf, raw, "", "  ") != nil {
+		return append(raw, '\n')
+	}
+	return append(buf.Bytes(), '\n')
+}
+
+func sameJSON(a, b []byte) bool {
+	var x, y any
+	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
+		return false
+	}
+	return reflect.DeepEqual(x, y)
 }
