@@ -66,6 +66,10 @@ and moves the images to registries and offline bundles. Images run with "sealer 
 			saveCommand(),
 			loadCommand(),
 			checkCommand(),
+			generateKeyPairCommand(),
+			signCommand(),
+			verifyCommand(),
+			sbomCommand(),
 			versionCommand(),
 		},
 	}
