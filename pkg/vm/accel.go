@@ -288,6 +288,19 @@ func requireStatic(path string) error {
 	return nil
 }
 
+// hostKernel is the running kernel's image under /boot, or "".
+func hostKernel() string {
+	var uts syscall.Utsname
+	if syscall.Uname(&uts) != nil {
+		return ""
+	}
+	p := "/boot/vmlinuz-" + utsString(uts.Release[:])
+	if _, err := os.Stat(p); err != nil {
+		return ""
+	}
+	return p
+}
+
 type probeCache struct {
 	Fingerprint string      `json:"fingerprint"`
 	Choice      AccelChoice `json:"choice"`

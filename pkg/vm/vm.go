@@ -23,6 +23,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -56,9 +57,16 @@ type Config struct {
 	// Forwards are guest TCP ports to forward to 127.0.0.1 besides SSH; see
 	// VM.HostPort.
 	Forwards []int
+	// Transfer picks how Upload moves bytes: TransferAuto (default: a raw
+	// TCP data port when the guest has socat, else SSH), TransferSSH or
+	// TransferTCP. Anything but TransferSSH forwards DataPort too.
+	Transfer Transfer
 	// Accel forces an accelerator; empty means $CNSTACK_VM_ACCEL, else the
 	// functional KVM probe (cached per machine), else TCG.
 	Accel Accel
+	// ProbeKernel is the kernel the KVM probe boots; default the image's
+	// kernel, else the host's /boot/vmlinuz-$(uname -r).
+	ProbeKernel string
 	// RunRoot is the directory that holds run directories; default
 	// vmimage.CacheRoot()/run. Stale runs found there are reaped at Start.
 	RunRoot string
@@ -125,6 +133,9 @@ type VM struct {
 	timings  Timings
 	closing  sync.Once
 	closeErr error
+
+	transferOnce sync.Once
+	transfer     Transfer
 }
 
 // Start launches a VM and waits until SSH answers (see Launch and WaitSSH).
@@ -218,7 +229,14 @@ func Launch(ctx context.Context, cfg Config) (v *VM, err error) {
 	}
 
 	t0 := time.Now()
-	v.accel, err = resolveAccel(ctx, cfg.Accel, ProbeOptions{Kernel: cfg.Image.Kernel, QEMU: cfg.QEMU, CacheDir: vmimage.CacheRoot()})
+	probeKernel := cfg.ProbeKernel
+	if probeKernel == "" {
+		probeKernel = cfg.Image.Kernel
+	}
+	if probeKernel == "" {
+		probeKernel = hostKernel()
+	}
+	v.accel, err = resolveAccel(ctx, cfg.Accel, ProbeOptions{Kernel: probeKernel, QEMU: cfg.QEMU, CacheDir: vmimage.CacheRoot()})
 	if err != nil {
 		return nil, fmt.Errorf("vm: %w", err)
 	}
@@ -271,9 +289,18 @@ func Launch(ctx context.Context, cfg Config) (v *VM, err error) {
 	if v.sshPort, err = freePort(); err != nil {
 		return nil, err
 	}
+	switch cfg.Transfer {
+	case TransferAuto, TransferTCP:
+		if v.fwd[DataPort], err = freePort(); err != nil {
+			return nil, err
+		}
+	case TransferSSH:
+	default:
+		return nil, fmt.Errorf("vm: transfer %q: want ssh or tcp", cfg.Transfer)
+	}
 	for _, p := range cfg.Forwards {
-		if p <= 0 || p > 65535 || p == 22 {
-			return nil, fmt.Errorf("vm: forward of guest port %d: want 1-65535, not 22", p)
+		if p <= 0 || p > 65535 || p == 22 || p == DataPort {
+			return nil, fmt.Errorf("vm: forward of guest port %d: want 1-65535, not 22 or %d (reserved)", p, DataPort)
 		}
 		if v.fwd[p], err = freePort(); err != nil {
 			return nil, err
@@ -605,22 +632,48 @@ func (v *VM) Exec(ctx context.Context, command string, stdin io.Reader, stdout, 
 	return c.Exec(ctx, command, stdin, stdout, stderr)
 }
 
-// Upload streams r to remotePath in the guest; see Client.Upload.
+// Upload streams r into the guest as remotePath (absolute) with mode,
+// atomically (a temporary file renamed into place), creating parent
+// directories, without buffering r. It goes over the raw data port when the
+// VM's Transfer resolves to TransferTCP and the path is plain, else over SSH.
 func (v *VM) Upload(ctx context.Context, r io.Reader, remotePath string, mode fs.FileMode) error {
 	c, err := v.ssh()
 	if err != nil {
 		return err
 	}
+	if !path.IsAbs(remotePath) {
+		return fmt.Errorf("upload: remote path %q is not absolute", remotePath)
+	}
+	if v.transferMethod(ctx) == TransferTCP && tcpSafePath.MatchString(remotePath) {
+		if err := v.uploadTCP(ctx, c, r, remotePath, mode); err != nil {
+			return fmt.Errorf("upload %s over the data port: %w", remotePath, err)
+		}
+		return nil
+	}
 	return c.Upload(ctx, r, remotePath, mode)
 }
 
-// UploadFile copies a local file to remotePath in the guest.
+// UploadFile copies a local file to remotePath in the guest, keeping its
+// permission bits.
 func (v *VM) UploadFile(ctx context.Context, localPath, remotePath string) error {
-	c, err := v.ssh()
+	f, err := os.Open(localPath)
 	if err != nil {
-		return err
+		return fmt.Errorf("upload: %w", err)
 	}
-	return c.UploadFile(ctx, localPath, remotePath)
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("upload: %w", err)
+	}
+	return v.Upload(ctx, f, remotePath, fi.Mode())
+}
+
+// Transfer is how Upload moves bytes (resolved on first use; TransferAuto
+// until then).
+func (v *VM) Transfer() Transfer {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.transfer
 }
 
 // Download streams remotePath from the guest into w.

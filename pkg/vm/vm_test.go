@@ -2,6 +2,7 @@ package vm
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -22,6 +23,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/cnstack/cnstack/pkg/vm/vmimage"
@@ -82,21 +84,7 @@ func needImage(t *testing.T) *vmimage.Image {
 }
 
 func openCachedImage() (*vmimage.Image, error) {
-	r, err := vmimage.LoadRecipe(repoPath("images", "debian12"))
-	if err != nil {
-		return nil, err
-	}
-	mirror := os.Getenv(vmimage.MirrorEnv)
-	if mirror == "" {
-		if mirror, err = vmimage.MirrorFromAPT("/", r.Suite); err != nil {
-			return nil, err
-		}
-	}
-	key, err := vmimage.CacheKey(repoPath("images", "debian12"), r, mirror)
-	if err != nil {
-		return nil, err
-	}
-	return vmimage.Open(filepath.Join(vmimage.DefaultImageCache(), key))
+	return vmimage.Lookup(repoPath("images", "debian12"), vmimage.DefaultImageCache(), vmimage.Options{})
 }
 
 func sha256File(t *testing.T, path string) string {
@@ -270,36 +258,72 @@ func TestVMs(t *testing.T) {
 	})
 
 	t.Run("upload round trip", func(t *testing.T) {
-		const size = 100 << 20
-		h := sha256.New()
-		src := io.TeeReader(io.LimitReader(rand.NewChaCha8([32]byte{42}), size), h)
-		start := time.Now()
-		if err := a.Upload(ctx, src, "/root/in/blob.bin", 0o640); err != nil {
-			t.Fatal(err)
+		// Through the VM (TransferAuto: the raw data port, socat is in the
+		// image) and through the SSH session; then back out with Download.
+		for _, tc := range []struct {
+			name   string
+			size   int64
+			upload func(context.Context, io.Reader, string, os.FileMode) error
+		}{
+			{"data port", 100 << 20, a.Upload},
+			{"ssh", 32 << 20, a.SSH().Upload},
+		} {
+			h := sha256.New()
+			src := io.TeeReader(io.LimitReader(rand.NewChaCha8([32]byte{42}), tc.size), h)
+			dst := "/root/in/" + strings.ReplaceAll(tc.name, " ", "-") + ".bin"
+			start := time.Now()
+			if err := tc.upload(ctx, src, dst, 0o640); err != nil {
+				t.Fatalf("%s: %v", tc.name, err)
+			}
+			up := time.Since(start)
+			want := hex.EncodeToString(h.Sum(nil))
+			res, err := a.Run(ctx, "sha256sum "+dst+"; stat -c %a:%s "+dst)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := strings.Fields(string(res.Stdout))
+			if len(got) < 3 || got[0] != want || got[2] != "640:"+strconv.FormatInt(tc.size, 10) {
+				t.Errorf("%s: guest sees %q, want sha256 %s, mode 640, size %d", tc.name, res.Stdout, want, tc.size)
+			}
+			t.Logf("upload %d MiB via %s: %v = %.1f MB/s", tc.size>>20, tc.name, up.Round(time.Millisecond), float64(tc.size)/1e6/up.Seconds())
 		}
-		up := time.Since(start)
-		want := hex.EncodeToString(h.Sum(nil))
-		res, err := a.Run(ctx, "sha256sum /root/in/blob.bin; stat -c %a:%s /root/in/blob.bin; ls /root/in")
-		if err != nil {
-			t.Fatal(err)
+		// A reader that fails half-way must leave nothing behind, by either path.
+		for name, upload := range map[string]func(context.Context, io.Reader, string, os.FileMode) error{
+			"data port": a.Upload, "ssh": a.SSH().Upload,
+		} {
+			broken := io.MultiReader(strings.NewReader("partial"), iotest.ErrReader(errors.New("disk on fire")))
+			if err := upload(ctx, broken, "/root/in/failed.bin", 0o644); err == nil || !strings.Contains(err.Error(), "disk on fire") {
+				t.Errorf("%s: upload from a failing reader: %v", name, err)
+			}
 		}
-		got := strings.Fields(string(res.Stdout))
-		if len(got) < 4 || got[0] != want || got[2] != "640:"+strconv.Itoa(size) || got[3] != "blob.bin" {
-			t.Errorf("guest sees %q, want sha256 %s, mode 640, size %d and no temp file", res.Stdout, want, size)
+		if a.Transfer() != TransferTCP {
+			t.Errorf("TransferAuto resolved to %q; the image has socat, want tcp", a.Transfer())
+		}
+		res, err := a.Run(ctx, "ls -A /root/in")
+		if err != nil || strings.Join(strings.Fields(string(res.Stdout)), " ") != "data-port.bin ssh.bin" {
+			t.Errorf("leftover temp files or missing uploads in /root/in: %q %v", res.Stdout, err)
 		}
 		dh := sha256.New()
-		start = time.Now()
-		if err := a.Download(ctx, "/root/in/blob.bin", dh); err != nil {
+		start := time.Now()
+		if err := a.Download(ctx, "/root/in/ssh.bin", dh); err != nil {
 			t.Fatal(err)
 		}
 		down := time.Since(start)
-		if hex.EncodeToString(dh.Sum(nil)) != want {
+		wh := sha256.New()
+		_, _ = io.Copy(wh, io.LimitReader(rand.NewChaCha8([32]byte{42}), 32<<20))
+		if !bytes.Equal(dh.Sum(nil), wh.Sum(nil)) {
 			t.Error("downloaded bytes differ from uploaded bytes")
 		}
-		t.Logf("upload 100 MiB: %v = %.1f MB/s; download: %v = %.1f MB/s", up.Round(time.Millisecond),
-			size/1e6/up.Seconds(), down.Round(time.Millisecond), size/1e6/down.Seconds())
+		t.Logf("download 32 MiB via ssh: %v = %.1f MB/s", down.Round(time.Millisecond), float64(32<<20)/1e6/down.Seconds())
 		if err := a.Upload(ctx, strings.NewReader("x"), "relative/path", 0o644); err == nil {
 			t.Error("a relative remote path was accepted")
+		}
+		// A path socat cannot take falls back to SSH and still arrives.
+		if err := a.Upload(ctx, strings.NewReader("odd"), "/root/in/odd, name:1", 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if res, err := a.Run(ctx, "cat '/root/in/odd, name:1'"); err != nil || string(res.Stdout) != "odd" {
+			t.Errorf("odd path: %q %v", res.Stdout, err)
 		}
 	})
 

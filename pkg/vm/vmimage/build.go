@@ -47,21 +47,7 @@ func Build(ctx context.Context, recipeDir, cacheDir string, opts Options) (*Imag
 	if log == nil {
 		log = slog.Default()
 	}
-	r, err := LoadRecipe(recipeDir)
-	if err != nil {
-		return nil, err
-	}
-	mirror := opts.Mirror
-	if mirror == "" {
-		mirror = os.Getenv(MirrorEnv)
-	}
-	if mirror == "" {
-		if mirror, err = MirrorFromAPT("/", r.Suite); err != nil {
-			return nil, fmt.Errorf("build image %s: %w", r.Name, err)
-		}
-	}
-	mirror = strings.TrimRight(mirror, "/")
-	key, err := CacheKey(recipeDir, r, mirror)
+	r, mirror, key, err := resolve(recipeDir, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -127,6 +113,46 @@ func Build(ctx context.Context, recipeDir, cacheDir string, opts Options) (*Imag
 	return Open(entry)
 }
 
+// ErrNotBuilt is returned by Lookup when the image is not in the cache.
+var ErrNotBuilt = errors.New("image not built")
+
+// Lookup returns the cached image for recipeDir without building it, or an
+// error wrapping ErrNotBuilt.
+func Lookup(recipeDir, cacheDir string, opts Options) (*Image, error) {
+	r, _, key, err := resolve(recipeDir, opts)
+	if err != nil {
+		return nil, err
+	}
+	img, err := Open(filepath.Join(cacheDir, key))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("image %s (key %s): %w", r.Name, key[:12], ErrNotBuilt)
+	}
+	return img, err
+}
+
+// resolve loads the recipe and computes the mirror and the cache key.
+func resolve(recipeDir string, opts Options) (*Recipe, string, string, error) {
+	r, err := LoadRecipe(recipeDir)
+	if err != nil {
+		return nil, "", "", err
+	}
+	mirror := opts.Mirror
+	if mirror == "" {
+		mirror = os.Getenv(MirrorEnv)
+	}
+	if mirror == "" {
+		if mirror, err = MirrorFromAPT("/", r.Suite); err != nil {
+			return nil, "", "", fmt.Errorf("image %s: %w", r.Name, err)
+		}
+	}
+	mirror = strings.TrimRight(mirror, "/")
+	key, err := CacheKey(recipeDir, r, mirror)
+	if err != nil {
+		return nil, "", "", err
+	}
+	return r, mirror, key, nil
+}
+
 type builder struct {
 	recipe    *Recipe
 	recipeDir string
@@ -139,9 +165,9 @@ type builder struct {
 func (b *builder) build(ctx context.Context, rootfs, out string) error {
 	r := b.recipe
 	size, _ := ParseSize(r.DiskSize) // validated by ParseRecipe
-	for _, tool := range []string{"debootstrap", "mke2fs", "qemu-img", "systemctl"} {
+	for _, tool := range []string{"debootstrap", "mke2fs", "qemu-img", "chroot"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			return fmt.Errorf("%s not found (apt-get install debootstrap e2fsprogs qemu-utils systemd): %w", tool, err)
+			return fmt.Errorf("%s not found (apt-get install debootstrap e2fsprogs qemu-utils): %w", tool, err)
 		}
 	}
 	if os.Geteuid() != 0 {
@@ -164,13 +190,15 @@ func (b *builder) build(ctx context.Context, rootfs, out string) error {
 	if err := copyOverlay(filepath.Join(b.recipeDir, OverlayDir), rootfs); err != nil {
 		return fmt.Errorf("apply overlay: %w", err)
 	}
+	// The guest's own systemctl, run in the chroot: it only edits symlinks
+	// there, and its version matches the guest's units.
 	if len(r.Enable) > 0 {
-		if err := b.run(ctx, "systemctl", append([]string{"--root=" + rootfs, "enable"}, r.Enable...)...); err != nil {
+		if err := b.run(ctx, "chroot", append([]string{rootfs, "systemctl", "enable"}, r.Enable...)...); err != nil {
 			return err
 		}
 	}
 	if len(r.Mask) > 0 {
-		if err := b.run(ctx, "systemctl", append([]string{"--root=" + rootfs, "mask"}, r.Mask...)...); err != nil {
+		if err := b.run(ctx, "chroot", append([]string{rootfs, "systemctl", "mask"}, r.Mask...)...); err != nil {
 			return err
 		}
 	}

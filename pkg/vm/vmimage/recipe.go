@@ -47,7 +47,8 @@ type Recipe struct {
 	Cmdline string `json:"cmdline"`
 	Seed    string `json:"seed"`
 	User    string `json:"user,omitempty"`
-	// Enable and Mask name systemd units, applied with `systemctl --root`.
+	// Enable and Mask name systemd units, applied with the guest's systemctl
+	// in a chroot.
 	Enable []string `json:"enable,omitempty"`
 	Mask   []string `json:"mask,omitempty"`
 	// Remove lists globs, relative to the root filesystem, deleted after the
