@@ -124,6 +124,9 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := buildAnnotations(&req); err != nil {
+		return nil, err
+	}
 	results := make([]PlatformResult, len(req.Platforms))
 	errs := make([]error, len(req.Platforms))
 	var wg sync.WaitGroup
@@ -184,6 +187,9 @@ func (b *Builder) Plan(ctx context.Context, req Request) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := buildAnnotations(&req); err != nil {
+		return nil, err
+	}
 	res := &Result{Cached: true}
 	for _, p := range req.Platforms {
 		r, err := b.buildPlatform(ctx, &req, file, p, true)
@@ -228,6 +234,32 @@ func (b *Builder) normalize(req *Request) error {
 			req.Name = req.Tags[0]
 		}
 	}
+	return nil
+}
+
+// buildAnnotations records what the build is made from (for provenance):
+// the Kubefile's digest and context-relative path, and the lock file's.
+func buildAnnotations(req *Request) error {
+	src, err := os.ReadFile(req.Kubefile)
+	if err != nil {
+		return fmt.Errorf("read Kubefile: %w", err)
+	}
+	ann := map[string]string{clusterimage.AnnotationKubefileDigest: digest.FromBytes(src).String()}
+	if rel, err := filepath.Rel(req.Context, req.Kubefile); err == nil && !strings.HasPrefix(rel, "..") {
+		ann[clusterimage.AnnotationKubefile] = filepath.ToSlash(rel)
+	} else {
+		ann[clusterimage.AnnotationKubefile] = filepath.Base(req.Kubefile)
+	}
+	if lf := req.Collect.LockFile; lf != "" {
+		if b, err := os.ReadFile(lf); err == nil {
+			ann[clusterimage.AnnotationLockDigest] = digest.FromBytes(b).String()
+			ann[clusterimage.AnnotationLock] = filepath.Base(lf)
+		}
+	}
+	for k, v := range req.Annotations {
+		ann[k] = v // the caller's word wins
+	}
+	req.Annotations = ann
 	return nil
 }
 
@@ -292,5 +324,3 @@ func sortedPairs(m map[string]string) string {
 func ociPlatform(p kubefile.Platform) ocispec.Platform {
 	return ocispec.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant}
 }
-
-var _ = digest.SHA256

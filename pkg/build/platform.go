@@ -112,6 +112,7 @@ func (b *Builder) buildPlatform(ctx context.Context, req *Request, file *kubefil
 	res := &PlatformResult{Platform: platform, Cached: true}
 	var steps []clusterimage.Step
 	var env []string
+	var inputs []string // digests of every COPY's files, for the context digest
 	total := countCopies(img.Steps)
 	n := 0
 	for i := range img.Steps {
@@ -130,6 +131,7 @@ func (b *Builder) buildPlatform(ctx context.Context, req *Request, file *kubefil
 				return nil, fmt.Errorf("%s: %s: %w", s.Pos, s.Text, err)
 			}
 			chain = keyOf(chain, s.Text, sum)
+			inputs = append(inputs, s.Text, sum)
 			if dry {
 				cleanup()
 				if rec, ok := b.cachedLayer(ctx, req, chain); ok {
@@ -211,6 +213,7 @@ func (b *Builder) buildPlatform(ctx context.Context, req *Request, file *kubefil
 		annotations[ocispec.AnnotationBaseImageName] = base.Ref
 		annotations[ocispec.AnnotationBaseImageDigest] = base.Digest.String()
 	}
+	annotations[clusterimage.AnnotationContextDigest] = "sha256:" + keyOf(inputs...)
 	for k, v := range req.Annotations {
 		annotations[k] = v
 	}

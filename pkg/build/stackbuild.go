@@ -34,9 +34,9 @@ func (b *Builder) layerRequest(s *stack.Stack, l *stack.Layer, opts StackOptions
 		Platforms: s.Platforms, BuildArgs: l.BuildArgs, SharedArgs: true, Type: l.Type, Mode: opts.Mode,
 		NoCache: opts.NoCache, Collect: opts.Collect,
 		Annotations: map[string]string{
-			ocispec.AnnotationTitle:   l.Name,
-			ocispec.AnnotationVersion: s.Spec.Version,
-			"io.cnstack.stack":        s.Spec.Name,
+			ocispec.AnnotationTitle:      l.Name,
+			ocispec.AnnotationVersion:    s.Spec.Version,
+			clusterimage.AnnotationStack: s.Spec.Name,
 		},
 	}
 	if l.Parent != "" {

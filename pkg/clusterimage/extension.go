@@ -36,6 +36,18 @@ const (
 	AppRoot = "application/apps"
 )
 
+// Build-time manifest annotations: what a build was made from, for
+// provenance. Paths are relative to the build context, so they do not
+// depend on where the context lives.
+const (
+	AnnotationKubefileDigest = "io.cnstack.build.kubefile.digest" // sha256 of the Kubefile
+	AnnotationKubefile       = "io.cnstack.build.kubefile"        // the Kubefile's path in the context
+	AnnotationContextDigest  = "io.cnstack.build.context.digest"  // digest over every file the build copied
+	AnnotationLockDigest     = "io.cnstack.build.lock.digest"     // sha256 of the lock file
+	AnnotationLock           = "io.cnstack.build.lock"            // the lock file's name
+	AnnotationStack          = "io.cnstack.stack"                 // the stack the image is a layer of
+)
+
 // Extension is the value of the sealer.image.extension annotation.
 type Extension struct {
 	BuildClient   BuildClient       `json:"buildClient"`

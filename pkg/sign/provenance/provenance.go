@@ -9,6 +9,7 @@ package provenance
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/cnstack/cnstack/pkg/clusterimage"
 	"sort"
 	"strings"
 
@@ -30,19 +31,19 @@ const BuilderID = "https://github.com/cnstack/cnstack"
 // them; an image without them still gets a provenance naming what it has.
 const (
 	// AnnotationKubefileDigest is the digest of the Kubefile ("sha256:…").
-	AnnotationKubefileDigest = "io.cnstack.build.kubefile.digest"
+	AnnotationKubefileDigest = clusterimage.AnnotationKubefileDigest
 	// AnnotationKubefile is the Kubefile's path relative to the stack or context root.
-	AnnotationKubefile = "io.cnstack.build.kubefile"
+	AnnotationKubefile = clusterimage.AnnotationKubefile
 	// AnnotationContextDigest is a digest over the build context's files.
-	AnnotationContextDigest = "io.cnstack.build.context.digest"
+	AnnotationContextDigest = clusterimage.AnnotationContextDigest
 	// AnnotationLockDigest is the digest of the stack's lock file.
-	AnnotationLockDigest = "io.cnstack.build.lock.digest"
+	AnnotationLockDigest = clusterimage.AnnotationLockDigest
 	// AnnotationLock is the lock file's path relative to the stack root.
-	AnnotationLock = "io.cnstack.build.lock"
+	AnnotationLock = clusterimage.AnnotationLock
 	// AnnotationBuilderVersion is the cnstack version that built the image.
 	AnnotationBuilderVersion = "io.cnstack.build.version"
 	// AnnotationStack names the stack the image is a layer of.
-	AnnotationStack = "io.cnstack.stack"
+	AnnotationStack = clusterimage.AnnotationStack
 )
 
 // Image is one platform image's inputs.
