@@ -1,0 +1,7 @@
+//go:build tools
+
+// Package tools pins the cosign CLI so that go.mod and go.sum fix its exact
+// dependency graph; tools/install.sh builds it from here.
+package tools
+
+import _ "github.com/sigstore/cosign/v2/cmd/cosign"
