@@ -306,3 +306,30 @@ func TestLookupNotBuilt(t *testing.T) {
 		t.Errorf("Lookup of an unbuilt image: %v, want ErrNotBuilt", err)
 	}
 }
+
+func TestPrune(t *testing.T) {
+	cache := t.TempDir()
+	k := func(c byte) string { return strings.Repeat(string(c), 64) }
+	for _, d := range []string{k('a'), k('b'), k('c'), "not-a-key"} {
+		if err := os.MkdirAll(filepath.Join(cache, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	unlock, err := lockFile(context.Background(), filepath.Join(cache, k('c')+".lock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	removed, err := Prune(cache, k('a'))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(removed, ",") != k('b') {
+		t.Errorf("removed %v, want only the unlocked, unkept key", removed)
+	}
+	for _, d := range []string{k('a'), k('c'), "not-a-key"} {
+		if _, err := os.Stat(filepath.Join(cache, d)); err != nil {
+			t.Errorf("%s was removed: %v", d, err)
+		}
+	}
+}
