@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
@@ -26,40 +25,23 @@ func envInt(key string, def int) int {
 	return def
 }
 
-var (
-	benchBlobOnce sync.Once
-	benchBlobPath string
-	benchBlobDgst digest.Digest
-	benchBlobErr  error
-)
-
-// benchBlob writes one random blob per process to a temporary file.
-func benchBlob(b *testing.B) (string, digest.Digest) {
+// benchBlob writes a random blob of benchBlobSize into dir.
+func benchBlob(b *testing.B, dir string) (string, digest.Digest) {
 	b.Helper()
-	benchBlobOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "regserver-bench-")
-		if err != nil {
-			benchBlobErr = err
-			return
-		}
-		benchBlobPath = filepath.Join(dir, "blob")
-		f, err := os.Create(benchBlobPath)
-		if err != nil {
-			benchBlobErr = err
-			return
-		}
-		defer f.Close()
-		h := sha256.New()
-		if _, err := io.CopyN(io.MultiWriter(f, h), rand.Reader, int64(benchBlobSize)); err != nil {
-			benchBlobErr = err
-			return
-		}
-		benchBlobDgst = digest.NewDigest(digest.SHA256, h)
-	})
-	if benchBlobErr != nil {
-		b.Fatal(benchBlobErr)
+	path := filepath.Join(dir, "blob")
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
 	}
-	return benchBlobPath, benchBlobDgst
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.CopyN(io.MultiWriter(f, h), rand.Reader, int64(benchBlobSize)); err != nil {
+		b.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		b.Fatal(err)
+	}
+	return path, digest.NewDigest(digest.SHA256, h)
 }
 
 // pushBlob streams the file the way crane and go-containerregistry do:
@@ -141,7 +123,8 @@ func resolve(b *testing.B, base, loc string) string {
 //
 //	go test -run '^$' -bench BlobThroughput -benchtime 3x ./pkg/regserver
 func BenchmarkBlobThroughput(b *testing.B) {
-	path, dgst := benchBlob(b)
+	// The parent runs once; its temporary directory outlives the sub-benchmarks.
+	path, dgst := benchBlob(b, b.TempDir())
 	servers := []struct {
 		name  string
 		start func(b *testing.B) string

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -105,8 +106,23 @@ func bridgeDistributionLogs() {
 
 type slogFormatter struct{ next logrus.Formatter }
 
+// fromDistribution tells distribution's entries apart: its context loggers
+// carry distributionLogField; its upload purger logs through the package
+// functions with these messages (registry/storage/purgeuploads.go).
+func fromDistribution(e *logrus.Entry) bool {
+	if _, ok := e.Data[distributionLogField]; ok {
+		return true
+	}
+	for _, prefix := range []string{"PurgeUploads starting:", "Upload files in ", "Purge uploads finished."} {
+		if strings.HasPrefix(e.Message, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
 func (f *slogFormatter) Format(e *logrus.Entry) ([]byte, error) {
-	if _, ok := e.Data[distributionLogField]; !ok {
+	if !fromDistribution(e) {
 		return f.next.Format(e)
 	}
 	if e.Message == "response completed" {

@@ -1,9 +1,14 @@
 package regserver
 
 import (
+	"bytes"
 	"errors"
+	"log/slog"
 	"reflect"
+	"strings"
 	"testing"
+
+	"github.com/sirupsen/logrus"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -223,5 +228,48 @@ func TestDistributionConfig(t *testing.T) {
 			t.Fatalf("unexpected config: secret %q proxy %q endpoints %d auth %q",
 				cfg.HTTP.Secret, cfg.Proxy.RemoteURL, len(cfg.Notifications.Endpoints), cfg.Auth.Type())
 		}
+	}
+}
+
+func TestDistributionLogsGoToSlog(t *testing.T) {
+	var buf bytes.Buffer
+	prev := slog.Default()
+	slog.SetDefault(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	defer slog.SetDefault(prev)
+	next := &logrus.TextFormatter{DisableTimestamp: true}
+	f := &slogFormatter{next: next}
+	tests := []struct {
+		name    string
+		entry   *logrus.Entry
+		toSlog  string // expected in the slog output
+		passed  bool   // formatted by the next formatter instead
+		dropped bool
+	}{
+		{name: "context logger", entry: &logrus.Entry{Message: "blob unknown", Data: logrus.Fields{"go.version": "go1", "err.code": "BLOB_UNKNOWN", "http.request.uri": "/v2/x?_state=secret"}}, toSlog: `msg="blob unknown" source=distribution err.code=BLOB_UNKNOWN`},
+		{name: "purger", entry: &logrus.Entry{Message: "PurgeUploads starting: olderThan=x", Data: logrus.Fields{}}, toSlog: `msg="PurgeUploads starting: olderThan=x"`},
+		{name: "request line", entry: &logrus.Entry{Message: "response completed", Data: logrus.Fields{"go.version": "go1"}}, dropped: true},
+		{name: "someone else", entry: &logrus.Entry{Message: "not ours", Data: logrus.Fields{}}, passed: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			buf.Reset()
+			tt.entry.Logger = logrus.New()
+			out, err := f.Format(tt.entry)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.passed != (len(out) > 0) {
+				t.Fatalf("formatted %q, want passed on = %v", out, tt.passed)
+			}
+			if tt.toSlog != "" && !strings.Contains(buf.String(), tt.toSlog) {
+				t.Fatalf("slog got %q, want %q", buf.String(), tt.toSlog)
+			}
+			if (tt.dropped || tt.passed) && buf.Len() > 0 {
+				t.Fatalf("slog got %q, want nothing", buf.String())
+			}
+			if strings.Contains(buf.String(), "secret") {
+				t.Fatalf("request URI leaked into the log: %q", buf.String())
+			}
+		})
 	}
 }
