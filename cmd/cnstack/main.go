@@ -61,6 +61,7 @@ and moves the images to registries and offline bundles. Images run with "sealer 
 			rmiCommand(),
 			pruneCommand(),
 			lintCommand(),
+			registryCommand(),
 			pushCommand(),
 			pullCommand(),
 			saveCommand(),
