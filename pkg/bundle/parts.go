@@ -57,6 +57,10 @@ func (o *output) next() error {
 	if err != nil {
 		return err
 	}
+	if err := f.Chmod(0o644); err != nil { // a bundle is meant to be carried and read by others
+		f.Close()
+		return err
+	}
 	o.cur, o.curHash, o.curN = f, sha256.New(), 0
 	o.tmp = append(o.tmp, f.Name())
 	return nil
@@ -137,6 +141,7 @@ func writeAtomic(path string, b []byte) error {
 	if err != nil {
 		return err
 	}
+	f.Chmod(0o644)
 	if _, err := f.Write(b); err != nil {
 		f.Close()
 		os.Remove(f.Name())
