@@ -14,6 +14,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -218,4 +219,72 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// SealerEnv isolates sealer's image store: containers/storage honours
+// CONTAINERS_STORAGE_CONF, so graphroot and runroot live under dir;
+// CONTAINERS_REGISTRIES_CONF and HOME (auth.json, .sealer.json, the signature
+// policy) point there too. What sealer v0.11 still writes outside dir, for
+// lack of any knob: /etc/containers/{policy.json,registries.conf,storage.conf}
+// when absent, empty overlay probe dirs under /var/lib/containers/storage and
+// /run/containers/storage, and containers/image's blob-info cache
+// /var/lib/containers/cache/blob-info-cache-v1.boltdb.
+func SealerEnv(t *testing.T, dir string) []string {
+	t.Helper()
+	graph, run := filepath.Join(dir, "graph"), filepath.Join(dir, "run")
+	conf := "[storage]\n" +
+		"driver = \"overlay\"\n" +
+		"graphroot = " + quoteTOML(graph) + "\n" +
+		"runroot = " + quoteTOML(run) + "\n" +
+		"[storage.options.overlay]\n" +
+		// The default bind-mounts graphroot/overlay onto itself and leaves the
+		// mount behind, which would pin the temp dir.
+		"skip_mount_home = \"true\"\n"
+	confPath := filepath.Join(dir, "storage.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// containers/image prefers $HOME/.config/containers/policy.json to the
+	// host's /etc/containers/policy.json, so a strict host policy cannot interfere.
+	policyDir := filepath.Join(dir, ".config", "containers")
+	if err := os.MkdirAll(policyDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	policy := `{"default":[{"type":"insecureAcceptAnything"}]}`
+	if err := os.WriteFile(filepath.Join(policyDir, "policy.json"), []byte(policy), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	regConf := filepath.Join(dir, "registries.conf")
+	if err := os.WriteFile(regConf, []byte("unqualified-search-registries = []\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "HOME=") && !strings.HasPrefix(kv, "CONTAINERS_") && !strings.HasPrefix(kv, "REGISTRY_AUTH_FILE=") {
+			env = append(env, kv)
+		}
+	}
+	return append(env, "HOME="+dir, "CONTAINERS_STORAGE_CONF="+confPath, "CONTAINERS_REGISTRIES_CONF="+regConf)
+}
+
+func quoteTOML(s string) string {
+	b, _ := json.Marshal(s) // a JSON string is a valid TOML basic string for paths
+	return string(b)
+}
+
+// MountsUnder lists mount points at or below dir.
+func MountsUnder(t *testing.T, dir string) []string {
+	t.Helper()
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found []string
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 4 && (f[4] == dir || strings.HasPrefix(f[4], dir+"/")) {
+			found = append(found, f[4])
+		}
+	}
+	return found
 }
