@@ -127,7 +127,7 @@ func (n *Network) close() error { return n.Close() }
 // qemuArgs attaches a NIC with mac to the switch.
 func (n *Network) qemuArgs(id, mac string) []string {
 	return []string{
-		"-netdev", fmt.Sprintf("stream,id=%s,server=off,addr.type=unix,addr.path=%s", id, n.sock),
+		"-netdev", fmt.Sprintf("stream,id=%s,server=off,addr.type=unix,addr.path=%s", id, qemuEscape(n.sock)),
 		"-device", fmt.Sprintf("virtio-net-pci,netdev=%s,mac=%s", id, mac),
 	}
 }

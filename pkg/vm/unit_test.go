@@ -421,7 +421,7 @@ func TestQEMUArgs(t *testing.T) {
 		cfg:  Config{Image: img, CPUs: 2, MemoryMiB: 1024, Networks: []Attachment{{Network: n}}, DiskSize: 10 << 30},
 		name: "node1", serial: "/run/x,y/serial.log", sshPort: 40022, fwd: map[int]int{6443: 40443, 5000: 40500},
 		accel: AccelChoice{Accel: AccelTCG}, key: key,
-		nics: []NIC{{Network: "priv", MAC: "52:54:0a:4d:00:02", Address: netip.MustParsePrefix("10.77.0.2/24")}},
+		nics: []NIC{{Network: "priv", MAC: "52:54:0a:4d:00:02", Address: netip.MustParsePrefix("10.77.0.2/24"), net: n}},
 	}
 	seed, err := v.cmdlineSeed()
 	if err != nil {
@@ -455,5 +455,57 @@ func TestQEMUArgs(t *testing.T) {
 	v.cfg.KernelArgs = []string{"two words"}
 	if _, err := v.cmdlineSeed(); err == nil {
 		t.Error("a kernel argument with a space was accepted")
+	}
+}
+
+// TestNoCloudSeedArgs prepares the seed of a cloud image (disk boot) without
+// booting it: the ISO must carry the run's key and a host key that the driver
+// then pins, and QEMU must boot the disk, not a kernel.
+func TestNoCloudSeedArgs(t *testing.T) {
+	dir := t.TempDir()
+	disk := filepath.Join(dir, "cloud.qcow2")
+	if err := os.WriteFile(disk, []byte("not really a disk"), 0o444); err != nil {
+		t.Fatal(err)
+	}
+	img, err := vmimage.CloudImage(disk, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := NewKeyPair("t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := NewNetwork("p", netip.MustParsePrefix("10.77.0.0/24"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	v := &VM{cfg: Config{Image: img, CPUs: 1, MemoryMiB: 512}, name: "anolis1", dir: dir, serial: filepath.Join(dir, "serial.log"),
+		sshPort: 40022, fwd: map[int]int{}, accel: AccelChoice{Accel: AccelTCG}, key: key,
+		nics: []NIC{{Network: "p", MAC: "52:54:0a:4d:00:05", Address: netip.MustParsePrefix("10.77.0.5/24"), net: n}}}
+	seed, err := v.noCloudSeed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.hostKey == nil {
+		t.Fatal("no host key pinned before boot")
+	}
+	args := strings.Join(v.qemuArgs(filepath.Join(dir, "overlay.qcow2"), seed), " ")
+	if strings.Contains(args, "-kernel") {
+		t.Errorf("a cloud image must boot from its disk:\n%s", args)
+	}
+	if !strings.Contains(args, "file="+filepath.Join(dir, "seed.iso")+",if=virtio,format=raw,readonly=on") {
+		t.Errorf("seed ISO not attached read-only:\n%s", args)
+	}
+	iso, err := os.ReadFile(filepath.Join(dir, "seed.iso"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Key bodies (YAML may fold the line between type and body).
+	for _, want := range []string{strings.Fields(key.AuthorizedKey)[1], "local-hostname: anolis1", "10.77.0.5/24", "ed25519_private",
+		strings.Fields(string(marshalKey(v.hostKey)))[1]} {
+		if !bytes.Contains(iso, []byte(want)) {
+			t.Errorf("seed ISO lacks %q", want)
+		}
 	}
 }

@@ -97,6 +97,7 @@ type NIC struct {
 	Network string
 	MAC     string
 	Address netip.Prefix
+	net     *Network
 }
 
 // Timings records how long each phase of a VM's life took.
@@ -267,7 +268,7 @@ func Launch(ctx context.Context, cfg Config) (v *VM, err error) {
 		if !a.Network.Prefix().Contains(addr.Addr()) {
 			return nil, fmt.Errorf("vm: address %v is outside network %s (%v)", addr, a.Network.Name(), a.Network.Prefix())
 		}
-		v.nics = append(v.nics, NIC{Network: a.Network.Name(), MAC: macFor(addr.Addr()), Address: addr})
+		v.nics = append(v.nics, NIC{Network: a.Network.Name(), MAC: macFor(addr.Addr()), Address: addr, net: a.Network})
 	}
 	var seedArgs []string
 	switch cfg.Image.Seed {
@@ -429,8 +430,7 @@ func (v *VM) qemuArgs(overlay string, seed []string) []string {
 	}
 	args = append(args, "-nic", nic)
 	for i, n := range v.nics {
-		net := v.cfg.Networks[i].Network
-		args = append(args, net.qemuArgs(fmt.Sprintf("pnet%d", i), n.MAC)...)
+		args = append(args, n.net.qemuArgs(fmt.Sprintf("pnet%d", i), n.MAC)...)
 	}
 	return args
 }
