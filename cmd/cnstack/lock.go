@@ -1,0 +1,265 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/urfave/cli/v2"
+
+	"github.com/cnstack/cnstack/pkg/build"
+	"github.com/cnstack/cnstack/pkg/collect"
+	"github.com/cnstack/cnstack/pkg/kubefile"
+	"github.com/cnstack/cnstack/pkg/lockfile"
+	"github.com/cnstack/cnstack/pkg/stack"
+)
+
+// newCollector is the container image collector of a builder: the
+// integrator sets b.Collector = newCollector(c, b) in newBuilder.
+func newCollector(_ *cli.Context, b *build.Builder) build.Collector {
+	return &collect.Collector{Store: b.Store, Remote: b.Remote, Out: b.Out}
+}
+
+// scanFlags are the flags of commands that discover container images
+// without building (lock, images why).
+func scanFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringSliceFlag{Name: "platform", Usage: "`OS/ARCH[/VARIANT]` platforms, comma-separated (default: the stack's platforms, or linux/amd64)"},
+		&cli.StringSliceFlag{Name: "build-arg", Usage: "`KEY=VALUE` for an ARG of the Kubefiles (repeatable)"},
+		&cli.StringFlag{Name: "image-list", Usage: "`FILE` of extra container images, one per line"},
+		&cli.StringFlag{Name: "ignored-image-list", Usage: "`FILE` of container images to leave out, one per line"},
+	}
+}
+
+// scanTarget is what lock and images why look at: a stack, or one build context.
+type scanTarget struct {
+	dir       string // where cnstack.lock lives
+	stack     *stack.Stack
+	context   string // a lone build context
+	platforms []kubefile.Platform
+	buildArgs map[string]string
+	imageList []string
+	ignored   []string
+}
+
+// loadScanTarget reads DIR: a stack directory (stack.yaml) or a build
+// context (Kubefile). The default is ".", or "Kubefiles" when "." holds neither.
+func loadScanTarget(c *cli.Context) (*scanTarget, error) {
+	if c.NArg() > 1 {
+		return nil, fmt.Errorf("want one directory, got %d arguments: %s", c.NArg(), strings.Join(c.Args().Slice(), " "))
+	}
+	return scanTargetAt(c, c.Args().First())
+}
+
+func scanTargetAt(c *cli.Context, dir string) (*scanTarget, error) {
+	if dir == "" {
+		dir = "."
+		if !exists(filepath.Join(dir, stack.FileName)) && !exists(filepath.Join(dir, "Kubefile")) && exists(filepath.Join("Kubefiles", stack.FileName)) {
+			dir = "Kubefiles"
+		}
+	}
+	t := &scanTarget{dir: dir}
+	var err error
+	if t.buildArgs, err = parseKV("build-arg", c.StringSlice("build-arg")); err != nil {
+		return nil, err
+	}
+	if f := c.String("image-list"); f != "" && f != "filepath" {
+		if t.imageList, err = readLines(f); err != nil {
+			return nil, fmt.Errorf("--image-list: %w", err)
+		}
+	}
+	if f := c.String("ignored-image-list"); f != "" {
+		if t.ignored, err = readLines(f); err != nil {
+			return nil, fmt.Errorf("--ignored-image-list: %w", err)
+		}
+	}
+	for _, ps := range c.StringSlice("platform") {
+		for _, one := range strings.Split(ps, ",") {
+			p, err := kubefile.ParsePlatform(strings.TrimSpace(one))
+			if err != nil {
+				return nil, fmt.Errorf("--platform %q: %w", one, err)
+			}
+			t.platforms = append(t.platforms, p)
+		}
+	}
+	switch {
+	case exists(filepath.Join(dir, stack.FileName)):
+		if t.stack, err = stack.Load(dir, t.buildArgs); err != nil {
+			return nil, err
+		}
+		if len(t.platforms) == 0 {
+			t.platforms = t.stack.Platforms
+		}
+	case exists(filepath.Join(dir, "Kubefile")):
+		t.context = dir
+	default:
+		return nil, fmt.Errorf("%s holds neither %s nor a Kubefile", dir, stack.FileName)
+	}
+	if len(t.platforms) == 0 {
+		t.platforms = []kubefile.Platform{{OS: "linux", Architecture: "amd64"}}
+	}
+	return t, nil
+}
+
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// views lays out every layer of the target for platform under a temp dir;
+// remote sources are fetched (checksum-verified) into the build's download cache.
+func (t *scanTarget) views(c *cli.Context, p kubefile.Platform) ([]*collect.View, func(), error) {
+	tmp, err := os.MkdirTemp("", "cnstack-views-")
+	if err != nil {
+		return nil, nil, err
+	}
+	cleanup := func() { os.RemoveAll(tmp) }
+	cache, err := openCache(c)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	rc, err := remoteClient(c)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	dl := collect.Downloader(filepath.Join(cache.Dir(), "downloads"), rc.HTTPClient())
+	var views []*collect.View
+	if t.stack != nil {
+		views, err = collect.StackViews(c.Context, t.stack, tmp, p, dl)
+	} else {
+		var v *collect.View
+		v, err = collect.ContextView(c.Context, ".", filepath.Join(t.context, "Kubefile"), t.context, nil, filepath.Join(tmp, "view"),
+			collect.ViewOptions{Platform: p, BuildArgs: t.buildArgs, Download: dl})
+		views = []*collect.View{v}
+	}
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	return views, cleanup, nil
+}
+
+func lockCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "lock",
+		Usage:     "pin every container image of a stack (or build context) by digest in cnstack.lock",
+		ArgsUsage: "[DIR]",
+		Description: `Discovers the container images of every layer of the stack in DIR (or of the build context
+DIR) without building: each layer's files are laid out the way its image root will hold them
+(COPY/APP destinations, on top of its parent layer's), then scanned as a build scans them
+(manifests/imageList, manifests/, charts/, application/apps/; charts rendered with Helm).
+Each image is resolved on its registry (or --registry-mirror) to a digest, per platform for
+multi-arch images, and written to DIR/cnstack.lock with the remote ADD/APP sources the
+Kubefiles pin. The file is sorted and stable.
+
+Builds read cnstack.lock when it is there: a pinned image is pulled by digest. With
+--locked, a build refuses images the lock does not pin, or pins for another platform.
+
+Not scanned: the files of a FROM image outside the stack (the images it carries stay in it).`,
+		Flags: append(append([]cli.Flag{
+			&cli.BoolFlag{Name: "check", Usage: "write nothing; exit 1 if cnstack.lock is missing or out of date"},
+			&cli.IntFlag{Name: "max-pull-procs", Value: collect.DefaultMaxProcs, Usage: "registry requests in parallel"},
+		}, scanFlags()...), registryFlags()...),
+		Action: func(c *cli.Context) error {
+			t, err := loadScanTarget(c)
+			if err != nil {
+				return err
+			}
+			s, err := openStore(c)
+			if err != nil {
+				return err
+			}
+			rc, err := remoteClient(c)
+			if err != nil {
+				return err
+			}
+			col := &collect.Collector{Store: s, Remote: rc}
+			var pvs []collect.PlatformViews
+			for _, p := range t.platforms {
+				views, cleanup, err := t.views(c, p)
+				if err != nil {
+					return err
+				}
+				defer cleanup()
+				for _, v := range views {
+					for _, n := range v.Notes {
+						fmt.Fprintf(c.App.ErrWriter, "note: layer %s (%s): %s\n", v.Name, p, n)
+					}
+				}
+				pvs = append(pvs, collect.PlatformViews{Platform: ocispec.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant}, Views: views})
+			}
+			lf, err := col.Lock(c.Context, pvs, collect.LockOptions{ImageList: t.imageList, Ignored: t.ignored, MaxProcs: c.Int("max-pull-procs")})
+			if err != nil {
+				return err
+			}
+			path := filepath.Join(t.dir, lockfile.FileName)
+			return writeLock(c, path, lf)
+		},
+	}
+}
+
+func writeLock(c *cli.Context, path string, lf *lockfile.File) error {
+	b, err := lf.Marshal()
+	if err != nil {
+		return err
+	}
+	old, _ := os.ReadFile(path)
+	multi := 0
+	for _, im := range lf.Images {
+		if len(im.Platforms) > 0 {
+			multi++
+		}
+	}
+	summary := fmt.Sprintf("%d container images (%d multi-arch), %d remote sources", len(lf.Images), multi, len(lf.Sources))
+	if c.Bool("check") {
+		if bytes.Equal(old, b) {
+			fmt.Fprintf(c.App.Writer, "%s is up to date: %s\n", path, summary)
+			return nil
+		}
+		if old == nil {
+			return cli.Exit(fmt.Sprintf("%s is missing; run `cnstack lock`", path), 1)
+		}
+		prev, err := lockfile.Parse(old)
+		if err != nil {
+			return cli.Exit(fmt.Sprintf("%s: %v", path, err), 1)
+		}
+		return cli.Exit(fmt.Sprintf("%s is out of date; run `cnstack lock`:\n%s", path, strings.Join(lockDiff(prev, lf), "\n")), 1)
+	}
+	if bytes.Equal(old, b) {
+		fmt.Fprintf(c.App.Writer, "%s unchanged: %s\n", path, summary)
+		return nil
+	}
+	if err := lockfile.Write(path, lf); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.App.Writer, "wrote %s: %s\n", path, summary)
+	return nil
+}
+
+// lockDiff names the images added, removed or re-pinned between two lock files.
+func lockDiff(old, cur *lockfile.File) []string {
+	var out []string
+	for _, im := range cur.Images {
+		prev, ok := old.Lookup(im.Image)
+		switch {
+		case !ok:
+			out = append(out, "  + "+im.Image+" "+im.Digest)
+		case prev.Digest != im.Digest || fmt.Sprint(prev.Platforms) != fmt.Sprint(im.Platforms):
+			out = append(out, "  ~ "+im.Image+" "+prev.Digest+" -> "+im.Digest)
+		}
+	}
+	for _, im := range old.Images {
+		if _, ok := cur.Lookup(im.Image); !ok {
+			out = append(out, "  - "+im.Image)
+		}
+	}
+	if len(out) == 0 {
+		out = append(out, "  (remote sources or layers changed)")
+	}
+	return out
+}

@@ -1,0 +1,399 @@
+package collect
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"compress/bzip2"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/cnstack/cnstack/pkg/clusterimage"
+	"github.com/cnstack/cnstack/pkg/kubefile"
+	"github.com/cnstack/cnstack/pkg/layer"
+	"github.com/cnstack/cnstack/pkg/safearchive"
+	"github.com/cnstack/cnstack/pkg/stack"
+)
+
+// A View is the part of an image root that container images are found in
+// (manifests/, charts/, application/), laid out on disk the way a build
+// would lay it out, without building: `cnstack lock` and `cnstack images
+// why` scan views.
+//
+// Limits, compared with the built image: the files of a FROM image that is
+// not a layer of the same stack are not in the view (its own images are
+// carried by it anyway); remote sources are only in the view when
+// ViewOptions.Download is set; symlinks inside copied directories are left out.
+type View struct {
+	Name string // layer name ("." for a lone build context)
+	// Parent is the view this one builds on ("" for none).
+	Parent string
+	// Dir holds the files (manifests/, charts/, application/).
+	Dir string
+	// Extension carries the image env and every app's env, for *.tmpl files.
+	Extension *clusterimage.Extension
+	// Sources are the remote ADD/APP sources of this layer (not its parents').
+	Sources []kubefile.Source
+	// Notes say what the view could not include.
+	Notes []string
+
+	dirs map[string]bool // every directory of the image so far
+}
+
+// Env is the image env.
+func (v *View) Env() map[string]string { return v.Extension.Env }
+
+// ViewOptions are the inputs of a view besides the Kubefile.
+type ViewOptions struct {
+	Platform  kubefile.Platform
+	BuildArgs map[string]string
+	Type      string // kube-installer (default) or app-installer
+	// Download fetches a checksum-pinned remote source and returns a host
+	// path holding it; nil leaves remote sources out of the view.
+	Download func(ctx context.Context, src kubefile.Source) (string, error)
+}
+
+func viewRelevant(name string) bool {
+	for _, p := range []string{"manifests", "charts", "application"} {
+		if name == p || strings.HasPrefix(name, p+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// ContextView lays out, in dst (created), what the Kubefile adds over
+// parent (nil for FROM scratch or a base outside the stack).
+func ContextView(ctx context.Context, name, kubefilePath, contextDir string, parent *View, dst string, opts ViewOptions) (*View, error) {
+	src, err := os.ReadFile(kubefilePath)
+	if err != nil {
+		return nil, fmt.Errorf("read Kubefile: %w", err)
+	}
+	f, diags := kubefile.Parse(kubefilePath, src)
+	if err := diags.Err(); err != nil {
+		return nil, err
+	}
+	if opts.Platform.IsZero() {
+		opts.Platform = kubefile.Platform{OS: "linux", Architecture: "amd64"}
+	}
+	eo := kubefile.EvalOptions{Platform: opts.Platform, BuildArgs: opts.BuildArgs, Context: os.DirFS(contextDir)}
+	if parent != nil {
+		eo.BaseApps = parent.Extension.AppNames()
+	}
+	img, diags := kubefile.Evaluate(f, eo)
+	if err := diags.Err(); err != nil {
+		return nil, err
+	}
+	v := &View{Name: name, Dir: dst, dirs: map[string]bool{}}
+	if parent != nil {
+		v.Parent = parent.Name
+	}
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return nil, err
+	}
+	var baseExt *clusterimage.Extension
+	if parent != nil {
+		if err := linkTree(parent.Dir, dst); err != nil {
+			return nil, fmt.Errorf("view of %s: %w", name, err)
+		}
+		for d := range parent.dirs {
+			v.dirs[d] = true
+		}
+		baseExt = parent.Extension
+	} else if !img.From.IsScratch() {
+		v.Notes = append(v.Notes, fmt.Sprintf("the files of FROM %s are not scanned (it is not a layer of this stack); the images it carries stay in it", img.From.Ref))
+	}
+	for i := range img.Steps {
+		s := &img.Steps[i]
+		if s.Kind != kubefile.StepCopy {
+			continue
+		}
+		if err := v.copyStep(ctx, s, contextDir, opts); err != nil {
+			return nil, fmt.Errorf("%s: %s: %w", s.Pos, s.Text, err)
+		}
+	}
+	ext := clusterimage.Inherit(baseExt, opts.Type)
+	for _, a := range img.Apps {
+		ext.SetApp(clusterimage.Application{Name: a.Name, Type: a.Type, Files: a.Files, Env: a.Env})
+	}
+	for _, u := range img.AppUpdates {
+		if a := ext.App(u.Name); a != nil {
+			for k, val := range u.Env {
+				if a.Env == nil {
+					a.Env = map[string]string{}
+				}
+				a.Env[k] = val
+			}
+		}
+	}
+	if len(img.Env) > 0 {
+		ext.Env = img.Env
+	}
+	v.Extension = ext
+	return v, nil
+}
+
+func (v *View) copyStep(ctx context.Context, s *kubefile.Step, contextDir string, opts ViewOptions) error {
+	dest := strings.TrimSuffix(s.Dest, "/")
+	if dest == "" {
+		dest = "."
+	}
+	destIsDir := strings.HasSuffix(s.Dest, "/") || dest == "." || len(s.Sources) > 1 || v.dirs[path.Clean(dest)]
+	for _, src := range s.Sources {
+		if src.IsRemote() {
+			v.Sources = append(v.Sources, src)
+			if opts.Download == nil {
+				v.Notes = append(v.Notes, fmt.Sprintf("%s: remote source %s is not scanned", src.Pos, src.URL))
+				continue
+			}
+			p, err := opts.Download(ctx, src)
+			if err != nil {
+				return err
+			}
+			name := path.Base(strings.SplitN(src.URL, "?", 2)[0])
+			if name == "" || name == "/" || name == "." {
+				name = "download"
+			}
+			target := dest
+			if destIsDir {
+				target = path.Join(dest, name)
+			}
+			if err := v.add([]layer.Entry{{Name: target, Mode: 0o644, Source: p}}); err != nil {
+				return err
+			}
+			continue
+		}
+		paths := []string{src.Path}
+		if src.Glob {
+			matches, err := filepath.Glob(filepath.Join(contextDir, filepath.FromSlash(src.Path)))
+			if err != nil {
+				return err
+			}
+			paths = paths[:0]
+			for _, m := range matches {
+				rel, _ := filepath.Rel(contextDir, m)
+				paths = append(paths, filepath.ToSlash(rel))
+			}
+			sort.Strings(paths)
+			if len(paths) > 1 {
+				destIsDir = true
+			}
+		}
+		for _, rel := range paths {
+			host := filepath.Join(contextDir, filepath.FromSlash(rel))
+			if s.Unpack {
+				dir, ok, err := unpackArchive(ctx, host)
+				if err != nil {
+					return err
+				}
+				if ok {
+					defer os.RemoveAll(dir)
+					host = dir
+				}
+			}
+			es, err := layer.CopyEntries(host, dest, destIsDir)
+			if err != nil {
+				return err
+			}
+			if err := v.add(es); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// add records entries' directories and copies the scan-relevant files.
+func (v *View) add(entries []layer.Entry) error {
+	for _, e := range entries {
+		name := strings.TrimPrefix(path.Clean("/"+e.Name), "/")
+		if name == "" {
+			continue
+		}
+		for d := path.Dir(name); d != "." && d != "/"; d = path.Dir(d) {
+			v.dirs[d] = true
+		}
+		if e.Mode.IsDir() {
+			v.dirs[name] = true
+			if viewRelevant(name) {
+				if err := os.MkdirAll(filepath.Join(v.Dir, filepath.FromSlash(name)), 0o755); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if !viewRelevant(name) || e.Mode&fs.ModeSymlink != 0 {
+			continue
+		}
+		dst := filepath.Join(v.Dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		os.RemoveAll(dst) // a later COPY replaces the file (and never writes through a link)
+		if err := copyFile(e.Source, dst); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// linkTree hard-links (or copies) every file of src into dst.
+func linkTree(src, dst string) error {
+	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		target := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		if err := os.Link(p, target); err == nil {
+			return nil
+		}
+		return copyFile(p, target)
+	})
+}
+
+// unpackArchive unpacks a local tar (plain, gzip or bzip2) the way ADD does.
+func unpackArchive(ctx context.Context, p string) (string, bool, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return "", false, err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || fi.IsDir() {
+		return "", false, err
+	}
+	br := bufio.NewReader(f)
+	head, _ := br.Peek(512)
+	var r io.Reader = br
+	switch {
+	case bytes.HasPrefix(head, []byte{0x1f, 0x8b}):
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return "", false, err
+		}
+		defer zr.Close()
+		r = zr
+	case bytes.HasPrefix(head, []byte("BZh")):
+		r = bzip2.NewReader(br)
+	case len(head) >= 262 && string(head[257:262]) == "ustar":
+	default:
+		return "", false, nil
+	}
+	dir, err := os.MkdirTemp("", "cnstack-view-")
+	if err != nil {
+		return "", false, err
+	}
+	if err := safearchive.Extract(ctx, tar.NewReader(r), dir, safearchive.Limits{}); err != nil {
+		os.RemoveAll(dir)
+		return "", false, err
+	}
+	return dir, true, nil
+}
+
+// StackViews lays out every layer of s for platform under dir, parents first.
+func StackViews(ctx context.Context, s *stack.Stack, dir string, platform kubefile.Platform, download func(context.Context, kubefile.Source) (string, error)) ([]*View, error) {
+	var out []*View
+	byName := map[string]*View{}
+	for _, l := range s.Layers {
+		var parent *View
+		if l.Parent != "" {
+			parent = byName[l.Parent]
+		}
+		v, err := ContextView(ctx, l.Name, l.Kubefile, l.Dir, parent, filepath.Join(dir, l.Name), ViewOptions{
+			Platform: platform, BuildArgs: l.BuildArgs, Type: l.Type, Download: download,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("layer %s: %w", l.Name, err)
+		}
+		byName[l.Name] = v
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// Downloader returns a ViewOptions.Download that keeps files in cacheDir
+// (by checksum, so the build's download cache can be shared) and fetches
+// missing ones with client, refusing content that does not match the pin.
+func Downloader(cacheDir string, client *http.Client) func(context.Context, kubefile.Source) (string, error) {
+	if client == nil {
+		client = http.DefaultClient
+	}
+	return func(ctx context.Context, src kubefile.Source) (string, error) {
+		want, err := digest.Parse(src.Checksum)
+		if err != nil || want.Algorithm() != digest.SHA256 {
+			return "", fmt.Errorf("%s: %s must be pinned with a sha256 checksum", src.Pos, src.URL)
+		}
+		final := filepath.Join(cacheDir, want.Encoded())
+		if _, err := os.Stat(final); err == nil {
+			return final, nil
+		}
+		if err := os.MkdirAll(cacheDir, 0o755); err != nil {
+			return "", err
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, src.URL, nil)
+		if err != nil {
+			return "", err
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return "", fmt.Errorf("download %s: %w", src.URL, err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return "", fmt.Errorf("download %s: %s", src.URL, resp.Status)
+		}
+		f, err := os.CreateTemp(cacheDir, ".dl-*")
+		if err != nil {
+			return "", err
+		}
+		defer os.Remove(f.Name())
+		h := sha256.New()
+		if _, err := io.Copy(io.MultiWriter(f, h), resp.Body); err != nil {
+			f.Close()
+			return "", fmt.Errorf("download %s: %w", src.URL, err)
+		}
+		if err := f.Close(); err != nil {
+			return "", err
+		}
+		if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != want.String() {
+			return "", fmt.Errorf("download %s: checksum mismatch: got %s, the Kubefile pins %s", src.URL, got, want)
+		}
+		return final, os.Rename(f.Name(), final)
+	}
+}

@@ -1,0 +1,273 @@
+// Package lockfile reads and writes cnstack.lock, which pins every container
+// image a stack (or one build context) needs to a manifest digest, per
+// platform, and records the remote ADD/APP sources the Kubefiles pin.
+//
+// The file is YAML, sorted and stable: the same inputs give the same bytes,
+// so it diffs well in review. `cnstack lock` writes it; builds read it (a
+// pinned image is pulled by digest; with --locked an unpinned or drifted
+// reference is an error).
+package lockfile
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/opencontainers/go-digest"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/cnstack/cnstack/pkg/reference"
+)
+
+// FileName is the lock file beside the Kubefiles (in the stack directory or
+// the build context).
+const FileName = "cnstack.lock"
+
+// Version is the format version written.
+const Version = 1
+
+const header = "# cnstack.lock: container images and remote sources pinned by digest.\n" +
+	"# Written by `cnstack lock`; run it again to update. Builds pull pinned images by digest.\n"
+
+// File is a lock file.
+type File struct {
+	Version int      `yaml:"lockVersion"`
+	Images  []Image  `yaml:"images"`
+	Sources []Source `yaml:"sources,omitempty"`
+}
+
+// Image pins one container image reference.
+type Image struct {
+	// Image is the normalized reference as the stack names it
+	// (docker.io/library/redis:7.2).
+	Image string `yaml:"image"`
+	// Digest is the manifest the reference resolved to: an index (or Docker
+	// manifest list) for a multi-arch image, else an image manifest.
+	Digest    string `yaml:"digest"`
+	MediaType string `yaml:"mediaType"`
+	// Platforms pin, for an index, the child manifest of each platform the
+	// stack builds. Empty for a single image manifest, which serves every platform.
+	Platforms []Platform `yaml:"platforms,omitempty"`
+	// Layers are the stack layers (or ".") whose discovery found the image.
+	Layers []string `yaml:"layers,omitempty"`
+}
+
+// Platform pins one platform's manifest of an index.
+type Platform struct {
+	Platform string `yaml:"platform"` // os/arch[/variant]
+	Digest   string `yaml:"digest"`
+}
+
+// Source is a remote ADD/APP/CNI/CSI source; the Kubefile already pins its
+// checksum, and the lock records it so one file lists everything fetched.
+type Source struct {
+	URL      string   `yaml:"url"`
+	Checksum string   `yaml:"checksum"`
+	Layers   []string `yaml:"layers,omitempty"`
+}
+
+// Find returns dir/cnstack.lock if it exists, else "".
+func Find(dir string) string {
+	p := filepath.Join(dir, FileName)
+	if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
+		return p
+	}
+	return ""
+}
+
+// Read reads and validates a lock file.
+func Read(path string) (*File, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read lock file: %w", err)
+	}
+	f, err := Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("lock file %s: %w", path, err)
+	}
+	return f, nil
+}
+
+// Parse decodes and validates lock file bytes.
+func Parse(b []byte) (*File, error) {
+	var f File
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil {
+		return nil, err
+	}
+	if f.Version != Version {
+		return nil, fmt.Errorf("lockVersion %d is not supported (this cnstack reads %d)", f.Version, Version)
+	}
+	seen := map[string]bool{}
+	for _, im := range f.Images {
+		norm, err := reference.Normalize(im.Image)
+		if err != nil {
+			return nil, err
+		}
+		if norm != im.Image {
+			return nil, fmt.Errorf("image %q is not normalized (want %q)", im.Image, norm)
+		}
+		if seen[im.Image] {
+			return nil, fmt.Errorf("image %s is listed twice", im.Image)
+		}
+		seen[im.Image] = true
+		if _, err := digest.Parse(im.Digest); err != nil {
+			return nil, fmt.Errorf("image %s: %w", im.Image, err)
+		}
+		for _, p := range im.Platforms {
+			if _, err := digest.Parse(p.Digest); err != nil {
+				return nil, fmt.Errorf("image %s, platform %s: %w", im.Image, p.Platform, err)
+			}
+		}
+	}
+	return &f, nil
+}
+
+// Marshal renders f sorted and stable.
+func (f *File) Marshal() ([]byte, error) {
+	out := File{Version: Version, Images: []Image{}}
+	for _, im := range f.Images {
+		im.Platforms = append([]Platform(nil), im.Platforms...)
+		sort.Slice(im.Platforms, func(i, j int) bool { return im.Platforms[i].Platform < im.Platforms[j].Platform })
+		im.Layers = sortedUnique(im.Layers)
+		out.Images = append(out.Images, im)
+	}
+	sort.Slice(out.Images, func(i, j int) bool { return out.Images[i].Image < out.Images[j].Image })
+	for _, s := range f.Sources {
+		s.Layers = sortedUnique(s.Layers)
+		out.Sources = append(out.Sources, s)
+	}
+	sort.Slice(out.Sources, func(i, j int) bool {
+		if out.Sources[i].URL != out.Sources[j].URL {
+			return out.Sources[i].URL < out.Sources[j].URL
+		}
+		return out.Sources[i].Checksum < out.Sources[j].Checksum
+	})
+	var buf bytes.Buffer
+	buf.WriteString(header)
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(&out); err != nil {
+		return nil, err
+	}
+	if err := enc.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// Write writes f to path atomically.
+func Write(path string, f *File) error {
+	b, err := f.Marshal()
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+FileName+".*")
+	if err != nil {
+		return err
+	}
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	return nil
+}
+
+// Lookup finds the pin of a normalized reference.
+func (f *File) Lookup(ref string) (*Image, bool) {
+	if f == nil {
+		return nil, false
+	}
+	for i := range f.Images {
+		if f.Images[i].Image == ref {
+			return &f.Images[i], true
+		}
+	}
+	return nil, false
+}
+
+// ErrUnpinned and ErrDrifted classify Pin's refusals.
+var (
+	ErrUnpinned = errors.New("not pinned by the lock file")
+	ErrDrifted  = errors.New("differs from the lock file")
+)
+
+// Pinned is what a lock file says to pull for one reference and platform.
+type Pinned struct {
+	Digest    digest.Digest // the top manifest (index or image manifest)
+	MediaType string
+	// Child is the platform's manifest when Digest is an index; "" otherwise.
+	Child digest.Digest
+}
+
+// Pin returns the pin of ref (normalized) for platform ("linux/amd64").
+// It fails with ErrUnpinned when the lock does not list ref, and with
+// ErrDrifted when ref carries a digest the lock disagrees with or the
+// lock pins an index but not for platform.
+func (f *File) Pin(ref, platform string) (Pinned, error) {
+	im, ok := f.Lookup(ref)
+	if !ok {
+		return Pinned{}, fmt.Errorf("%s: %w (run `cnstack lock`)", ref, ErrUnpinned)
+	}
+	p := Pinned{Digest: digest.Digest(im.Digest), MediaType: im.MediaType}
+	if r, err := reference.Parse(ref); err == nil && r.Digest != "" && r.Digest != im.Digest {
+		return Pinned{}, fmt.Errorf("%s: %w: the lock pins %s (run `cnstack lock`)", ref, ErrDrifted, im.Digest)
+	}
+	if len(im.Platforms) > 0 || isIndex(im.MediaType) {
+		for _, pl := range im.Platforms {
+			if pl.Platform == platform {
+				p.Child = digest.Digest(pl.Digest)
+				return p, nil
+			}
+		}
+		var have []string
+		for _, pl := range im.Platforms {
+			have = append(have, pl.Platform)
+		}
+		if len(have) == 0 {
+			have = []string{"none"}
+		}
+		return Pinned{}, fmt.Errorf("%s: %w: it pins platforms %s, not %s (run `cnstack lock --platform %s`)",
+			ref, ErrDrifted, strings.Join(have, ", "), platform, platform)
+	}
+	return p, nil
+}
+
+func sortedUnique(in []string) []string {
+	if len(in) == 0 {
+		return nil
+	}
+	out := append([]string(nil), in...)
+	sort.Strings(out)
+	j := 0
+	for i, s := range out {
+		if i == 0 || s != out[j-1] {
+			out[j] = s
+			j++
+		}
+	}
+	return out[:j]
+}
+
+func isIndex(mediaType string) bool {
+	return mediaType == "application/vnd.oci.image.index.v1+json" ||
+		mediaType == "application/vnd.docker.distribution.manifest.list.v2+json"
+}

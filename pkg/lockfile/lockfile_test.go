@@ -1,0 +1,120 @@
+package lockfile
+
+import (
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+const (
+	d1 = "sha256:1111111111111111111111111111111111111111111111111111111111111111"
+	d2 = "sha256:2222222222222222222222222222222222222222222222222222222222222222"
+	d3 = "sha256:3333333333333333333333333333333333333333333333333333333333333333"
+)
+
+func sample() *File {
+	return &File{Version: Version,
+		Images: []Image{
+			{Image: "registry.k8s.io/pause:3.10.1", Digest: d1, MediaType: "application/vnd.oci.image.index.v1+json",
+				Platforms: []Platform{{Platform: "linux/arm64", Digest: d3}, {Platform: "linux/amd64", Digest: d2}}, Layers: []string{"base", "base"}},
+			{Image: "docker.io/library/redis:7.2", Digest: d2, MediaType: "application/vnd.docker.distribution.manifest.v2+json", Layers: []string{"middleware"}},
+		},
+		Sources: []Source{{URL: "https://example.com/b.tgz", Checksum: d3, Layers: []string{"mesh"}}, {URL: "https://example.com/a.tgz", Checksum: d1}},
+	}
+}
+
+func TestMarshalGoldenAndStable(t *testing.T) {
+	b, err := sample().Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join("testdata", "cnstack.lock.golden")
+	if *update {
+		os.MkdirAll("testdata", 0o755)
+		os.WriteFile(p, b, 0o644)
+	}
+	want, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(b) != string(want) {
+		t.Errorf("lock file:\n%s\nwant:\n%s", b, want)
+	}
+	// Reading and writing again gives the same bytes.
+	f, err := Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b2, _ := f.Marshal()
+	if string(b2) != string(b) {
+		t.Errorf("round trip changed the file:\n%s", b2)
+	}
+	dir := t.TempDir()
+	if Find(dir) != "" {
+		t.Errorf("Find in an empty directory")
+	}
+	if err := Write(filepath.Join(dir, FileName), f); err != nil {
+		t.Fatal(err)
+	}
+	if Find(dir) != filepath.Join(dir, FileName) {
+		t.Errorf("Find did not find the written lock file")
+	}
+	if _, err := Read(Find(dir)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestParseRefuses(t *testing.T) {
+	for name, text := range map[string]string{
+		"unknown version": "lockVersion: 2\nimages: []\n",
+		"unknown key":     "lockVersion: 1\nimages: []\nextra: 1\n",
+		"not normalized":  "lockVersion: 1\nimages:\n  - image: redis\n    digest: " + d1 + "\n    mediaType: x\n",
+		"bad digest":      "lockVersion: 1\nimages:\n  - image: docker.io/library/redis:latest\n    digest: sha256:xyz\n    mediaType: x\n",
+		"duplicate":       "lockVersion: 1\nimages:\n  - image: docker.io/library/redis:latest\n    digest: " + d1 + "\n    mediaType: x\n  - image: docker.io/library/redis:latest\n    digest: " + d1 + "\n    mediaType: x\n",
+	} {
+		if _, err := Parse([]byte(text)); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+func TestPin(t *testing.T) {
+	f := sample()
+	tests := []struct {
+		ref, platform string
+		want          string
+		err           error
+	}{
+		{"registry.k8s.io/pause:3.10.1", "linux/amd64", d1 + " child " + d2, nil},
+		{"registry.k8s.io/pause:3.10.1", "linux/arm64", d1 + " child " + d3, nil},
+		{"registry.k8s.io/pause:3.10.1", "linux/s390x", "", ErrDrifted},
+		{"docker.io/library/redis:7.2", "linux/s390x", d2 + " child ", nil}, // one manifest serves any platform
+		{"docker.io/library/redis:7.3", "linux/amd64", "", ErrUnpinned},
+	}
+	for _, tt := range tests {
+		p, err := f.Pin(tt.ref, tt.platform)
+		if tt.err != nil {
+			if !errors.Is(err, tt.err) || !strings.Contains(err.Error(), tt.ref) {
+				t.Errorf("Pin(%s, %s) err = %v, want %v naming the image", tt.ref, tt.platform, err, tt.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("Pin(%s, %s): %v", tt.ref, tt.platform, err)
+			continue
+		}
+		if got := p.Digest.String() + " child " + p.Child.String(); got != tt.want {
+			t.Errorf("Pin(%s, %s) = %s, want %s", tt.ref, tt.platform, got, tt.want)
+		}
+	}
+	// A reference that carries its own digest must agree with the lock.
+	f.Images = append(f.Images, Image{Image: "docker.io/x/y:1@" + d1, Digest: d2, MediaType: "application/vnd.oci.image.manifest.v1+json"})
+	if _, err := f.Pin("docker.io/x/y:1@"+d1, "linux/amd64"); !errors.Is(err, ErrDrifted) {
+		t.Errorf("digest disagreeing with the lock: err = %v", err)
+	}
+}
