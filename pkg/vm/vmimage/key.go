@@ -81,7 +81,9 @@ func hashTree(w io.Writer, root string) error {
 			}
 			fmt.Fprintf(w, "L %d:%s %d:%s\n", len(rel), rel, len(target), target)
 		case fi.IsDir():
-			fmt.Fprintf(w, "D %d:%s %o\n", len(rel), rel, fi.Mode().Perm())
+			// Directory permissions are not copied (the overlay makes
+			// directories 0755), so the checkout's umask must not matter.
+			fmt.Fprintf(w, "D %d:%s\n", len(rel), rel)
 		case fi.Mode().IsRegular():
 			fmt.Fprintf(w, "F %d:%s %o %d\n", len(rel), rel, fi.Mode().Perm(), fi.Size())
 			f, err := os.Open(p)

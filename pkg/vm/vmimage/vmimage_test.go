@@ -192,6 +192,9 @@ func TestCacheKey(t *testing.T) {
 	if k := key(with(".swp", "junk"), "http://m/debian", nil); k != k0 {
 		t.Error("a dot file changed the key")
 	}
+	if k := key(base, "http://m/debian", func(dir string) { _ = os.Chmod(filepath.Join(dir, "rootfs"), 0o775) }); k != k0 {
+		t.Error("a directory's permissions (the checkout's umask) changed the key")
+	}
 	for name, k := range map[string]string{
 		"mirror":        key(base, "http://other/debian", nil),
 		"overlay bytes": key(with("rootfs/etc/hostname", "b\n"), "http://m/debian", nil),
@@ -200,6 +203,9 @@ func TestCacheKey(t *testing.T) {
 		"package list":  key(with(RecipeFile, strings.Replace(validRecipe, "openssh-server", "openssh-server, socat", 1)), "http://m/debian", nil),
 		"mode": key(base, "http://m/debian", func(dir string) {
 			_ = os.Chmod(filepath.Join(dir, "rootfs/etc/hostname"), 0o755)
+		}),
+		"empty dir": key(base, "http://m/debian", func(dir string) {
+			_ = os.Mkdir(filepath.Join(dir, "rootfs/opt"), 0o755)
 		}),
 		"symlink": key(base, "http://m/debian", func(dir string) {
 			_ = os.Symlink("/dev/null", filepath.Join(dir, "rootfs/etc/link"))
