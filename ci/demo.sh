@@ -9,17 +9,28 @@ stack=${STACK:-testdata/stack}
 home=${CNSTACK_HOME:-$HOME/.local/share/cnstack}
 work=$(mktemp -d "${TMPDIR:-/tmp}/cnstack-demo.XXXXXX")
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-regpid=""
+regpid="" samplepid=""
 cleanup() {
-	[ -n "$regpid" ] && kill "$regpid" 2>/dev/null && wait "$regpid" 2>/dev/null
+	for p in $regpid $samplepid; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
 	rm -rf "$work"
 }
 trap cleanup EXIT
 
+wait_file() { for _ in $(seq 200); do [ -s "$1" ] && return 0; sleep 0.1; done; echo "timed out waiting for $1" >&2; return 1; }
+
+step "serve the sample stack's container images on 127.0.0.1 (they are built from testdata/images)"
+"$cnstack" dev serve-samples --listen 127.0.0.1:0 --addr-file "$work/samples" &
+samplepid=$!
+wait_file "$work/samples"
+samples=$(cat "$work/samples")
+# Builds fetch docker.io and registry.k8s.io images from the local mirror: no internet.
+export CNSTACK_REGISTRY_MIRRORS="docker.io=$samples,registry.k8s.io=$samples"
+echo "sample images at $samples (mirrors: $CNSTACK_REGISTRY_MIRRORS)"
+
 step "start the embedded registry (cnstack registry serve) on 127.0.0.1"
 "$cnstack" registry serve --addr 127.0.0.1:0 --addr-file "$work/addr" --root "$work/registry" &
 regpid=$!
-for _ in $(seq 100); do [ -s "$work/addr" ] && break; sleep 0.1; done
+wait_file "$work/addr"
 reg=$(cat "$work/addr")
 echo "registry at $reg"
 
@@ -29,8 +40,17 @@ step "lint the stack"
 step "plan the stack (nothing is written)"
 "$cnstack" stack plan "$stack"
 
-step "build the stack into $home/store"
-"$cnstack" stack build "$stack"
+step "where does a container image come from? (images why)"
+"$cnstack" images why docker.io/library/redis:7.2 "$stack"
+
+step "lock every container image to a digest (written to a copy of the stack)"
+cp -r "$stack" "$work/stack"
+stack="$work/stack"
+"$cnstack" lock "$stack"
+head -n 20 "$stack/cnstack.lock"
+
+step "build the stack into $home/store, pulling container images by digest only (--locked)"
+"$cnstack" stack build --locked "$stack"
 
 step "rebuild: every layer comes from the cache"
 "$cnstack" stack build "$stack"

@@ -11,6 +11,7 @@ import (
 	"github.com/cnstack/cnstack/pkg/build"
 	"github.com/cnstack/cnstack/pkg/clusterimage"
 	"github.com/cnstack/cnstack/pkg/kubefile"
+	"github.com/cnstack/cnstack/pkg/lockfile"
 )
 
 func buildFlags() []cli.Flag {
@@ -64,6 +65,7 @@ Examples:
 				return err
 			}
 			req.Context = ctxDir
+			req.Collect.LockFile = lockfile.Find(ctxDir)
 			req.Tags = c.StringSlice("tag")
 			req.Type = c.String("type")
 			if f := c.String("file"); f != "" {
@@ -106,7 +108,9 @@ func newBuilder(c *cli.Context) (*build.Builder, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &build.Builder{Store: s, Cache: cache, Remote: rc, HTTP: rc.HTTPClient(), Out: c.App.ErrWriter}, nil
+	b := &build.Builder{Store: s, Cache: cache, Remote: rc, HTTP: rc.HTTPClient(), Out: c.App.ErrWriter}
+	b.Collector = newCollector(c, b)
+	return b, nil
 }
 
 // buildRequest reads the flags shared by build and stack build.

@@ -108,7 +108,7 @@ func TestE2EShip(t *testing.T) {
 	defer cancel()
 	home, work := t.TempDir(), t.TempDir()
 	keyEnv := []string{"COSIGN_PASSWORD="}
-	runCLI(t, nil, home, "stack", "build", sample)
+	runCLI(t, nil, home, append([]string{"stack", "build"}, append(sampleMirrors(t), sample)...)...)
 	const top = "registry.cnstack.local/cnstack/cnstack:v0.1.0"
 	runCLI(t, keyEnv, home, "generate-key-pair", "--output-key-prefix", filepath.Join(work, "cosign"))
 	key, pub := filepath.Join(work, "cosign.key"), filepath.Join(work, "cosign.pub")

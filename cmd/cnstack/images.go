@@ -21,8 +21,9 @@ import (
 
 func imagesCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "images",
-		Usage: "list the images in the local store",
+		Name:        "images",
+		Usage:       "list the images in the local store (images why: where a container image comes from)",
+		Subcommands: []*cli.Command{imagesWhyCommand()},
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print references only"},
 			&cli.BoolFlag{Name: "all", Aliases: []string{"a"}, Usage: "include untagged roots (signatures, attestations)"},

@@ -22,34 +22,9 @@ import (
 	"github.com/cnstack/cnstack/pkg/lockfile"
 )
 
-// appWithImageCommands is newApp with lock, images why and dev added, in
-// case main.go does not list them yet.
-func appWithImageCommands() *cli.App {
-	app := newApp()
-	has := func(list []*cli.Command, name string) bool {
-		for _, c := range list {
-			if c.Name == name {
-				return true
-			}
-		}
-		return false
-	}
-	for _, c := range []*cli.Command{lockCommand(), devCommand()} {
-		if !has(app.Commands, c.Name) {
-			app.Commands = append(app.Commands, c)
-		}
-	}
-	for _, c := range app.Commands {
-		if c.Name == "images" && !has(c.Subcommands, "why") {
-			c.Subcommands = append(c.Subcommands, imagesWhyCommand())
-		}
-	}
-	return app
-}
-
 func runImages(t *testing.T, home string, args ...string) (string, string, error) {
 	t.Helper()
-	app := appWithImageCommands()
+	app := newApp()
 	var out, errOut bytes.Buffer
 	app.Writer, app.ErrWriter = &out, &errOut
 	app.ExitErrHandler = func(*cli.Context, error) {}
@@ -200,7 +175,7 @@ func TestDevServeSamples(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	addrFile := filepath.Join(t.TempDir(), "addr")
-	app := appWithImageCommands()
+	app := newApp()
 	app.Writer, app.ErrWriter = io.Discard, io.Discard
 	done := make(chan error, 1)
 	go func() {

@@ -67,6 +67,8 @@ and moves the images to registries and offline bundles. Images run with "sealer 
 			saveCommand(),
 			loadCommand(),
 			checkCommand(),
+			lockCommand(),
+			devCommand(),
 			generateKeyPairCommand(),
 			signCommand(),
 			verifyCommand(),

@@ -27,11 +27,21 @@ func run(t *testing.T, home string, args ...string) (string, string, error) {
 
 const sample = "../../testdata/stack"
 
+// sampleMirrors serves the sample stack's container images on 127.0.0.1 and
+// returns the flags that make builds fetch docker.io and registry.k8s.io
+// from there: the tests never reach the internet.
+func sampleMirrors(t *testing.T) []string {
+	t.Helper()
+	addr := serveSampleRegistry(t)
+	return []string{"--registry-mirror", "docker.io=" + addr, "--registry-mirror", "registry.k8s.io=" + addr}
+}
+
 // TestSampleStack builds the sample stack through the CLI, then exercises
 // the store commands on it.
 func TestSampleStack(t *testing.T) {
 	home := t.TempDir()
-	out, errOut, err := run(t, home, "stack", "build", sample)
+	mirrors := sampleMirrors(t)
+	out, errOut, err := run(t, home, append([]string{"stack", "build"}, append(mirrors, sample)...)...)
 	if err != nil {
 		t.Fatalf("stack build: %v\n%s", err, errOut)
 	}
@@ -44,11 +54,11 @@ func TestSampleStack(t *testing.T) {
 		t.Errorf("first build reported cached layers:\n%s", out)
 	}
 	// A second build: every layer cached.
-	out, _, err = run(t, home, "stack", "build", sample)
+	out, _, err = run(t, home, append([]string{"stack", "build"}, append(mirrors, sample)...)...)
 	if err != nil || strings.Count(out, " cached ") != 7 {
 		t.Fatalf("rebuild: %v\n%s", err, out)
 	}
-	plan, _, err := run(t, home, "stack", "plan", "-o", "json", sample)
+	plan, _, err := run(t, home, append([]string{"stack", "plan", "-o", "json"}, append(mirrors, sample)...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,6 +91,9 @@ func TestSampleStack(t *testing.T) {
 		t.Fatal(err)
 	}
 	apps := strings.Join(spec.ImageExtension.AppNames(), ",")
+	if len(spec.ContainerImageList) < 10 {
+		t.Errorf("the top image carries %d container images: %+v", len(spec.ContainerImageList), spec.ContainerImageList)
+	}
 	if apps != "calico,mesh,monitoring,chaos,redis" || spec.ImageExtension.Env["ClusterName"] != "cnstack" ||
 		spec.ImageExtension.Labels[clusterimage.LabelKubeCNI] != `["calico"]` {
 		t.Fatalf("inspect: apps %s ext %+v", apps, spec.ImageExtension)
@@ -94,13 +107,13 @@ func TestSampleStack(t *testing.T) {
 	if err := os.CopyFS(work, os.DirFS(sample)); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := run(t, home, "stack", "build", work); err != nil {
+	if _, _, err := run(t, home, append([]string{"stack", "build"}, append(mirrors, work)...)...); err != nil {
 		t.Fatal(err)
 	}
 	vals := filepath.Join(work, "mesh", "charts", "mesh", "values.yaml")
 	b, _ := os.ReadFile(vals)
 	os.WriteFile(vals, append(b, []byte("replicas: 2\n")...), 0o644)
-	out, _, err = run(t, home, "stack", "build", work)
+	out, _, err = run(t, home, append([]string{"stack", "build"}, append(mirrors, work)...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

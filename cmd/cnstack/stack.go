@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/cnstack/cnstack/pkg/build"
+	"github.com/cnstack/cnstack/pkg/lockfile"
 	"github.com/cnstack/cnstack/pkg/stack"
 )
 
@@ -48,6 +49,7 @@ DIR defaults to "." when it has a stack.yaml, else "Kubefiles".`,
 					if len(req.Platforms) > 0 {
 						s.Platforms = req.Platforms
 					}
+					req.Collect.LockFile = lockfile.Find(s.Dir)
 					results, err := b.BuildStack(c.Context, s, build.StackOptions{
 						Layers: c.StringSlice("layer"), Mode: req.Mode, NoCache: req.NoCache,
 						Collect: req.Collect, Parallel: c.Int("parallel"),
@@ -80,6 +82,7 @@ DIR defaults to "." when it has a stack.yaml, else "Kubefiles".`,
 					if len(req.Platforms) > 0 {
 						s.Platforms = req.Platforms
 					}
+					req.Collect.LockFile = lockfile.Find(s.Dir)
 					plan, err := b.PlanStack(c.Context, s, build.StackOptions{Layers: c.StringSlice("layer"), Mode: req.Mode, NoCache: req.NoCache, Collect: req.Collect})
 					if err != nil {
 						return err

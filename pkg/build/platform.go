@@ -343,7 +343,9 @@ func collectKey(req *Request) string {
 			lock = digest.FromBytes(b).String()
 		}
 	}
-	return keyOf(strings.Join(o.ImageList, "\n"), strings.Join(o.Ignored, "\n"), fmt.Sprint(o.Locked), lock)
+	// Locked only refuses unpinned references; it does not change the bytes,
+	// so it is not part of the key.
+	return keyOf(strings.Join(o.ImageList, "\n"), strings.Join(o.Ignored, "\n"), lock)
 }
 
 // complete reports whether a manifest and every blob it needs are in the store.
