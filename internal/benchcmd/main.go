@@ -126,7 +126,13 @@ func genContext(dir string, total int64) {
 		check(os.WriteFile(filepath.Join(dir, "rootfs", "manifests", fmt.Sprintf("cm-%05d.yaml", i)), []byte(content), 0o644))
 		written += int64(len(content))
 	}
-	check(os.WriteFile(filepath.Join(dir, "Kubefile"), []byte("FROM scratch\nCOPY rootfs .\n"), 0o644))
+	// One layer per binary, as a real base image's COPY lines give.
+	kf := "FROM scratch\nCOPY rootfs/manifests manifests\n"
+	bins, _ := filepath.Glob(filepath.Join(dir, "rootfs", "bin", "*"))
+	for _, b := range bins {
+		kf += "COPY rootfs/bin/" + filepath.Base(b) + " bin/\n"
+	}
+	check(os.WriteFile(filepath.Join(dir, "Kubefile"), []byte(kf), 0o644))
 }
 
 func dirSize(dir string) int64 {
@@ -155,7 +161,7 @@ func benchBuild(ctx context.Context, work, ctxDir string) *store.Store {
 	b := &build.Builder{Store: s, Cache: c}
 	before := maxRSS()
 	t0 := time.Now()
-	_, err := b.Build(ctx, build.Request{Context: ctxDir, Tags: []string{"bench/synthetic:v1"}, Mode: build.ModeLite})
+	_, err := b.Build(ctx, build.Request{Context: ctxDir, Tags: []string{syntheticRef}, Mode: build.ModeLite})
 	check(err)
 	dBuild := time.Since(t0)
 	rss := maxRSS()
