@@ -556,3 +556,54 @@ func TestTeardownAfterDeath(t *testing.T) {
 		})
 	}
 }
+
+// TestNoCloudSeedBoots boots the cloud-init flavoured test image with the Go
+// NoCloud seed, the path a user's OpenAnolis (or other cloud) qcow2 takes, and
+// checks that a real cloud-init applied it: hostname, root's key (SSH works),
+// the pinned host key (SSH works only if it matches), the private address
+// matched by MAC, the dummy default route and no IPv6 default route. It builds
+// a second image (about a minute) and boots it (cloud-init is slow under TCG),
+// so it runs only with CNSTACK_VM_NOCLOUD_TEST=1 (make e2e).
+func TestNoCloudSeedBoots(t *testing.T) {
+	if os.Getenv("CNSTACK_VM_NOCLOUD_TEST") != "1" {
+		t.Skip("set CNSTACK_VM_NOCLOUD_TEST=1 to build and boot the cloud-init test image")
+	}
+	needImage(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Minute)
+	defer cancel()
+	img, err := vmimage.Build(ctx, repoPath("images", "debian12-cloudinit"), vmimage.DefaultImageCache(), vmimage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img.Seed != vmimage.SeedNoCloud {
+		t.Fatalf("test image seed is %q, want nocloud", img.Seed)
+	}
+	pnet, err := NewNetwork("cloudnet", netip.MustParsePrefix("10.80.0.0/24"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pnet.Close()
+	start := time.Now()
+	v, err := Start(ctx, Config{Image: img, Name: "cloudy", RunRoot: t.TempDir(), Networks: []Attachment{{Network: pnet}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	t.Logf("cloud-init VM reached SSH in %v", time.Since(start).Round(time.Millisecond))
+	for _, tc := range []struct {
+		cmd, want string
+	}{
+		{"hostname", "cloudy"},
+		{"ip -br -4 addr show dev eth1 | awk '{print $3}'", v.NICs()[0].Address.String()},
+		{"ip -4 route show default", "default dev dummy0 scope link metric 4000"},
+		{"ip -6 route show default | wc -l", "0"},
+	} {
+		res, err := v.Run(ctx, tc.cmd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.TrimSpace(string(res.Stdout)); got != tc.want {
+			t.Errorf("%s: got %q, want %q", tc.cmd, got, tc.want)
+		}
+	}
+}

@@ -101,6 +101,9 @@ func Build(ctx context.Context, recipeDir, cacheDir string, opts Options) (*Imag
 	}
 	start := time.Now()
 	if err := b.build(ctx, filepath.Join(tmp, "rootfs"), out); err != nil {
+		if kept := keepFailureLog(cacheDir, key, logf.Name(), filepath.Join(tmp, "rootfs", "debootstrap", "debootstrap.log")); kept != "" {
+			return nil, fmt.Errorf("build image %s (full log: %s): %w", r.Name, kept, err)
+		}
 		return nil, fmt.Errorf("build image %s: %w", r.Name, err)
 	}
 	if err := logf.Sync(); err != nil {
@@ -109,6 +112,7 @@ func Build(ctx context.Context, recipeDir, cacheDir string, opts Options) (*Imag
 	if err := os.Rename(out, entry); err != nil {
 		return nil, fmt.Errorf("build image %s: publish: %w", r.Name, err)
 	}
+	_ = os.Remove(filepath.Join(cacheDir, key+".failed.log"))
 	b.log.Info("image built", "dir", entry, "took", time.Since(start).Round(time.Second))
 	return Open(entry)
 }
@@ -186,6 +190,14 @@ func (b *builder) build(ctx context.Context, rootfs, out string) error {
 	}
 	step()
 
+	if len(r.AptInstall) > 0 {
+		step = b.step("apt-get install")
+		if err := b.aptInstall(ctx, rootfs); err != nil {
+			return err
+		}
+		step()
+	}
+
 	step = b.step("configure rootfs")
 	if err := copyOverlay(filepath.Join(b.recipeDir, OverlayDir), rootfs); err != nil {
 		return fmt.Errorf("apply overlay: %w", err)
@@ -253,7 +265,7 @@ func (b *builder) build(ctx context.Context, rootfs, out string) error {
 		User:           r.User,
 		Suite:          r.Suite,
 		Mirror:         b.mirror,
-		Packages:       r.Packages,
+		Packages:       append(append([]string{}, r.Packages...), r.AptInstall...),
 		KernelVersion:  kver,
 		BuilderVersion: BuilderVersion,
 	}
@@ -270,6 +282,30 @@ func (b *builder) build(ctx context.Context, rootfs, out string) error {
 		}
 	}
 	return nil
+}
+
+// aptInstall installs the recipe's second-stage packages with the guest's
+// apt in a chroot, from the same mirror (debootstrap wrote it to the guest's
+// sources.list), with /proc mounted and services kept from starting.
+func (b *builder) aptInstall(ctx context.Context, rootfs string) error {
+	proc := filepath.Join(rootfs, "proc")
+	if err := syscall.Mount("proc", proc, "proc", 0, ""); err != nil {
+		return fmt.Errorf("mount /proc in the chroot: %w", err)
+	}
+	defer func() { _ = syscall.Unmount(proc, syscall.MNT_DETACH) }()
+	policy := filepath.Join(rootfs, "usr", "sbin", "policy-rc.d")
+	if err := os.WriteFile(policy, []byte("#!/bin/sh\nexit 101\n"), 0o755); err != nil {
+		return err
+	}
+	defer os.Remove(policy)
+	if err := b.run(ctx, "chroot", rootfs, "apt-get", "-q", "update"); err != nil {
+		return err
+	}
+	args := append([]string{rootfs, "apt-get", "-q", "-y", "--no-install-recommends", "install"}, b.recipe.AptInstall...)
+	if err := b.run(ctx, "chroot", args...); err != nil {
+		return err
+	}
+	return b.run(ctx, "chroot", rootfs, "apt-get", "clean")
 }
 
 // extractBoot copies the one kernel and its initramfs out of /boot.
@@ -320,6 +356,27 @@ func (b *builder) run(ctx context.Context, name string, args ...string) error {
 		return fmt.Errorf("%s: %w\n%s", name, err, tail.String())
 	}
 	return nil
+}
+
+// keepFailureLog saves the build log, and debootstrap's own log when there is
+// one, as cacheDir/<key>.failed.log (the build directory is deleted).
+func keepFailureLog(cacheDir, key string, logs ...string) string {
+	dst := filepath.Join(cacheDir, key+".failed.log")
+	out, err := os.Create(dst)
+	if err != nil {
+		return ""
+	}
+	defer out.Close()
+	for _, l := range logs {
+		in, err := os.Open(l)
+		if err != nil {
+			continue
+		}
+		fmt.Fprintf(out, "==> %s\n", l)
+		_, _ = io.Copy(out, in)
+		in.Close()
+	}
+	return dst
 }
 
 // copyOverlay copies the recipe's rootfs/ tree over the root filesystem,

@@ -66,10 +66,9 @@ func Open(dir string) (*Image, error) {
 	}
 	img.Dir = abs
 	img.Disk = filepath.Join(abs, DiskFile)
-	if img.Seed == SeedCmdline {
-		img.Kernel = filepath.Join(abs, KernelFile)
-		img.Initrd = filepath.Join(abs, InitrdFile)
-	}
+	// Images built here boot with -kernel/-initrd, whatever their seed.
+	img.Kernel = filepath.Join(abs, KernelFile)
+	img.Initrd = filepath.Join(abs, InitrdFile)
 	for _, f := range []string{img.Disk, img.Kernel, img.Initrd} {
 		if f == "" {
 			continue

@@ -25,11 +25,14 @@ func CacheKey(recipeDir string, r *Recipe, mirror string) (string, error) {
 	h := sha256.New()
 	pkgs := append([]string(nil), r.Packages...)
 	sort.Strings(pkgs)
+	apt := append([]string(nil), r.AptInstall...)
+	sort.Strings(apt)
 	head, err := json.Marshal(struct {
-		Builder  string   `json:"builder"`
-		Mirror   string   `json:"mirror"`
-		Packages []string `json:"packages"`
-	}{BuilderVersion, strings.TrimRight(mirror, "/"), pkgs})
+		Builder    string   `json:"builder"`
+		Mirror     string   `json:"mirror"`
+		Packages   []string `json:"packages"`
+		AptInstall []string `json:"aptInstall,omitempty"`
+	}{BuilderVersion, strings.TrimRight(mirror, "/"), pkgs, apt})
 	if err != nil {
 		return "", err
 	}

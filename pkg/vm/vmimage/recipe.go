@@ -41,6 +41,10 @@ type Recipe struct {
 	Arch       string   `json:"arch,omitempty"`
 	Components []string `json:"components,omitempty"`
 	Packages   []string `json:"packages"`
+	// AptInstall are installed after debootstrap with apt-get in a chroot,
+	// for packages whose maintainer scripts debootstrap's minimal first stage
+	// cannot order (python3 packages under minbase, for one).
+	AptInstall []string `json:"aptInstall,omitempty"`
 	// DiskSize is the virtual size of the ext4 root, e.g. "8GiB" or "4096MiB".
 	DiskSize string `json:"diskSize"`
 	// Cmdline is the kernel command line; the driver appends the run's seed.
@@ -123,7 +127,7 @@ func (r *Recipe) validate() error {
 	if len(r.Packages) == 0 {
 		errs = append(errs, errors.New("packages: a bootable image needs at least a kernel"))
 	}
-	for _, p := range r.Packages {
+	for _, p := range append(append([]string{}, r.Packages...), r.AptInstall...) {
 		if !packagePattern.MatchString(p) {
 			errs = append(errs, fmt.Errorf("package %q is not a Debian package name", p))
 		}
@@ -134,8 +138,8 @@ func (r *Recipe) validate() error {
 	if !strings.Contains(r.Cmdline, "root=") {
 		errs = append(errs, errors.New("cmdline: must name the root device (root=...)"))
 	}
-	if r.Seed != SeedCmdline {
-		errs = append(errs, fmt.Errorf("seed %q: a debootstrap recipe must use %q", r.Seed, SeedCmdline))
+	if r.Seed != SeedCmdline && r.Seed != SeedNoCloud {
+		errs = append(errs, fmt.Errorf("seed %q: want %q or %q", r.Seed, SeedCmdline, SeedNoCloud))
 	}
 	for _, u := range append(append([]string{}, r.Enable...), r.Mask...) {
 		if !unitPattern.MatchString(u) {

@@ -38,7 +38,7 @@ func TestParseRecipe(t *testing.T) {
 		{"no packages", strings.Replace(validRecipe, "packages: [linux-image-cloud-amd64, openssh-server]", "packages: []", 1), "at least a kernel"},
 		{"bad size", strings.Replace(validRecipe, "2GiB", "2TB", 1), "diskSize"},
 		{"no root", strings.Replace(validRecipe, "root=/dev/vda rw", "quiet", 1), "root="},
-		{"nocloud seed", strings.Replace(validRecipe, "seed: cmdline", "seed: nocloud", 1), "must use"},
+		{"unknown seed", strings.Replace(validRecipe, "seed: cmdline", "seed: floppy", 1), `seed "floppy"`},
 		{"arm", validRecipe + "arch: arm64\n", "only amd64"},
 		{"bad unit", validRecipe + "enable: [ssh]\n", "not a systemd unit"},
 		{"escaping remove", validRecipe + "remove: [../etc]\n", "relative path inside"},
