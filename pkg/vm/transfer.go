@@ -37,6 +37,10 @@ const (
 // DataPort is the guest TCP port reserved for TransferTCP.
 const DataPort = 10022
 
+// guestUserAddr is the address QEMU's user network gives the guest (and that
+// hostfwd forwards to).
+const guestUserAddr = "10.0.2.15"
+
 // Paths TransferTCP handles: socat's address syntax gives ':' ',' and '!'
 // meaning, and a temp file name is built from the path.
 var tcpSafePath = regexp.MustCompile(`^/[A-Za-z0-9._/+@=-]+$`)
@@ -72,8 +76,10 @@ func (v *VM) uploadTCP(ctx context.Context, c *Client, r io.Reader, remotePath s
 	var rnd [8]byte
 	_, _ = rand.Read(rnd[:])
 	tmp := path.Join(path.Dir(remotePath), ".cnstack-upload-"+hex.EncodeToString(rnd[:]))
-	recv := fmt.Sprintf("mkdir -p %s && exec socat -u -d -d TCP-LISTEN:%d,reuseaddr,accept-timeout=120 CREATE:%s",
-		shellQuote(path.Dir(remotePath)), DataPort, tmp)
+	// Bound to the user-network address that hostfwd targets, so that peers
+	// on a private network cannot reach the listener.
+	recv := fmt.Sprintf("mkdir -p %s && exec socat -u -d -d TCP-LISTEN:%d,bind=%s,reuseaddr,accept-timeout=120 CREATE:%s",
+		shellQuote(path.Dir(remotePath)), DataPort, guestUserAddr, tmp)
 	cleanup := func() {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
