@@ -42,6 +42,22 @@ var ErrUnsafe = errors.New("unsafe archive")
 
 // Extract writes the archive into dir (which must exist).
 func Extract(ctx context.Context, tr *tar.Reader, dir string, limits Limits) error {
+	return extract(ctx, tr, dir, limits, false)
+}
+
+// ExtractLayer applies an image layer onto dir: like Extract, and OCI
+// whiteouts (.wh.<name> deletes name, .wh..wh..opq empties the directory)
+// remove what lower layers put there.
+func ExtractLayer(ctx context.Context, tr *tar.Reader, dir string, limits Limits) error {
+	return extract(ctx, tr, dir, limits, true)
+}
+
+const (
+	whiteoutPrefix = ".wh."
+	whiteoutOpaque = ".wh..wh..opq"
+)
+
+func extract(ctx context.Context, tr *tar.Reader, dir string, limits Limits, layer bool) error {
 	limits = limits.withDefaults()
 	root, err := filepath.Abs(dir)
 	if err != nil {
@@ -72,6 +88,23 @@ func Extract(ctx context.Context, tr *tar.Reader, dir string, limits Limits) err
 		target := filepath.Join(root, filepath.FromSlash(name))
 		if err := noSymlinkParents(root, name); err != nil {
 			return err
+		}
+		if base := path.Base(name); layer && strings.HasPrefix(base, whiteoutPrefix) {
+			parent := filepath.Dir(target)
+			if base == whiteoutOpaque {
+				ents, _ := os.ReadDir(parent)
+				for _, e := range ents {
+					if err := os.RemoveAll(filepath.Join(parent, e.Name())); err != nil {
+						return err
+					}
+				}
+				continue
+			}
+			victim := filepath.Join(parent, strings.TrimPrefix(base, whiteoutPrefix))
+			if err := os.RemoveAll(victim); err != nil {
+				return err
+			}
+			continue
 		}
 		switch h.Typeflag {
 		case tar.TypeDir:
