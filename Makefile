@@ -15,8 +15,8 @@ all: build
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
 
-build: ## build bin/cnstack
-	$(GO) build -trimpath -o $(BIN) ./cmd/cnstack
+build: ## build bin/cnstack (static: it also runs inside the VMs cnstack boot starts)
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/cnstack
 
 tools: ## build the pinned third-party tools (sealer, cosign, registry, crane) into .cache/tools/bin
 	tools/install.sh

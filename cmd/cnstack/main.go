@@ -13,11 +13,19 @@ import (
 	"syscall"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/cnstack/cnstack/pkg/vm"
 )
 
 func main() {
+	os.Exit(run())
+}
+
+func run() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// Any VM still running when cnstack returns, fails or is interrupted is torn down.
+	defer vm.CloseAll()
 	app := newApp()
 	if err := app.RunContext(ctx, os.Args); err != nil {
 		var ee cli.ExitCoder
@@ -25,11 +33,12 @@ func main() {
 			if msg := err.Error(); msg != "" {
 				fmt.Fprintln(os.Stderr, "cnstack:", msg)
 			}
-			os.Exit(ee.ExitCode())
+			return ee.ExitCode()
 		}
 		fmt.Fprintln(os.Stderr, "cnstack:", err)
-		os.Exit(1)
+		return 1
 	}
+	return 0
 }
 
 func newApp() *cli.App {
@@ -69,6 +78,9 @@ and moves the images to registries and offline bundles. Images run with "sealer 
 			checkCommand(),
 			lockCommand(),
 			devCommand(),
+			bootCommand(),
+			vmCommand(),
+			installCommand(),
 			generateKeyPairCommand(),
 			signCommand(),
 			verifyCommand(),

@@ -15,7 +15,7 @@ import (
 )
 
 // run executes the CLI in-process with a private CNSTACK_HOME.
-func run(t *testing.T, home string, args ...string) (string, string, error) {
+func runApp(t *testing.T, home string, args ...string) (string, string, error) {
 	t.Helper()
 	app := newApp()
 	var out, errOut bytes.Buffer
@@ -41,7 +41,7 @@ func sampleMirrors(t *testing.T) []string {
 func TestSampleStack(t *testing.T) {
 	home := t.TempDir()
 	mirrors := sampleMirrors(t)
-	out, errOut, err := run(t, home, append([]string{"stack", "build"}, append(mirrors, sample)...)...)
+	out, errOut, err := runApp(t, home, append([]string{"stack", "build"}, append(mirrors, sample)...)...)
 	if err != nil {
 		t.Fatalf("stack build: %v\n%s", err, errOut)
 	}
@@ -54,11 +54,11 @@ func TestSampleStack(t *testing.T) {
 		t.Errorf("first build reported cached layers:\n%s", out)
 	}
 	// A second build: every layer cached.
-	out, _, err = run(t, home, append([]string{"stack", "build"}, append(mirrors, sample)...)...)
+	out, _, err = runApp(t, home, append([]string{"stack", "build"}, append(mirrors, sample)...)...)
 	if err != nil || strings.Count(out, " cached ") != 7 {
 		t.Fatalf("rebuild: %v\n%s", err, out)
 	}
-	plan, _, err := run(t, home, append([]string{"stack", "plan", "-o", "json"}, append(mirrors, sample)...)...)
+	plan, _, err := runApp(t, home, append([]string{"stack", "plan", "-o", "json"}, append(mirrors, sample)...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,11 +78,11 @@ func TestSampleStack(t *testing.T) {
 		}
 	}
 
-	out, _, _ = run(t, home, "images")
+	out, _, _ = runApp(t, home, "images")
 	if !strings.Contains(out, "registry.cnstack.local/cnstack/cnstack") || !strings.Contains(out, "app-installer") {
 		t.Fatalf("images:\n%s", out)
 	}
-	js, _, err := run(t, home, "inspect", "registry.cnstack.local/cnstack/cnstack:v0.1.0")
+	js, _, err := runApp(t, home, "inspect", "registry.cnstack.local/cnstack/cnstack:v0.1.0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,13 +107,13 @@ func TestSampleStack(t *testing.T) {
 	if err := os.CopyFS(work, os.DirFS(sample)); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := run(t, home, append([]string{"stack", "build"}, append(mirrors, work)...)...); err != nil {
+	if _, _, err := runApp(t, home, append([]string{"stack", "build"}, append(mirrors, work)...)...); err != nil {
 		t.Fatal(err)
 	}
 	vals := filepath.Join(work, "mesh", "charts", "mesh", "values.yaml")
 	b, _ := os.ReadFile(vals)
 	os.WriteFile(vals, append(b, []byte("replicas: 2\n")...), 0o644)
-	out, _, err = run(t, home, append([]string{"stack", "build"}, append(mirrors, work)...)...)
+	out, _, err = runApp(t, home, append([]string{"stack", "build"}, append(mirrors, work)...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,14 +130,14 @@ func TestSampleStack(t *testing.T) {
 		}
 	}
 
-	if _, _, err := run(t, home, "rmi", "registry.cnstack.local/cnstack/addon-demo:v0.1.0"); err != nil {
+	if _, _, err := runApp(t, home, "rmi", "registry.cnstack.local/cnstack/addon-demo:v0.1.0"); err != nil {
 		t.Fatal(err)
 	}
-	out, _, err = run(t, home, "prune")
+	out, _, err = runApp(t, home, "prune")
 	if err != nil || !strings.Contains(out, "pruned") || strings.HasPrefix(out, "pruned 0 blobs") {
 		t.Fatalf("prune: %v %s", err, out)
 	}
-	if _, _, err := run(t, home, "rmi", "registry.cnstack.local/cnstack/addon-demo:v0.1.0"); err == nil {
+	if _, _, err := runApp(t, home, "rmi", "registry.cnstack.local/cnstack/addon-demo:v0.1.0"); err == nil {
 		t.Fatal("rmi of a missing image succeeded")
 	}
 }
@@ -145,14 +145,14 @@ func TestSampleStack(t *testing.T) {
 func TestLintExitCode(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "Kubefile"), []byte("FROM scratch\nLAUNCH [\"x\"]\nRUN make\n"), 0o644)
-	out, _, err := run(t, t.TempDir(), "lint", dir)
+	out, _, err := runApp(t, t.TempDir(), "lint", dir)
 	if err == nil {
 		t.Fatal("lint of a bad Kubefile exited 0")
 	}
 	if !strings.Contains(out, "Kubefile:3:1") || !strings.Contains(out, "error") {
 		t.Fatalf("lint output:\n%s", out)
 	}
-	if _, _, err := run(t, t.TempDir(), "lint", sample); err != nil {
+	if _, _, err := runApp(t, t.TempDir(), "lint", sample); err != nil {
 		t.Fatalf("lint of the sample stack: %v", err)
 	}
 }
@@ -165,7 +165,7 @@ func TestBuildFlagErrors(t *testing.T) {
 		{"build", "-t", "x:1", "--type", "app", sample + "/base"},
 		{"build", "-t", "x:1", "a", "b"},
 	} {
-		if _, _, err := run(t, home, args...); err == nil {
+		if _, _, err := runApp(t, home, args...); err == nil {
 			t.Errorf("%v succeeded", args)
 		}
 	}

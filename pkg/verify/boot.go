@@ -1,0 +1,373 @@
+// Package verify proves a cluster image installs on a machine that has
+// nothing but the artifact: it boots throw-away, air-gapped QEMU VMs,
+// delivers the image as an offline bundle (the path a private cloud uses),
+// installs it the way `sealer run` lays it out, asserts what the image
+// promises, and writes JUnit XML, JSON and an HTML timeline.
+package verify
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/cnstack/cnstack/pkg/bundle"
+	"github.com/cnstack/cnstack/pkg/install"
+	"github.com/cnstack/cnstack/pkg/store"
+	"github.com/cnstack/cnstack/pkg/vm"
+	"github.com/cnstack/cnstack/pkg/vm/vmimage"
+)
+
+// Options configure a boot.
+type Options struct {
+	Store     *store.Store
+	Ref       string
+	Nodes     int            // default 1
+	VMImage   *vmimage.Image // the base image the VMs boot
+	Binary    string         // a static linux/amd64 cnstack for the guests
+	CPUs      int            // per VM; default 2 for one node, 1 each for several
+	MemoryMiB int            // per VM; default 2048
+	Work      string         // scratch directory (bundle); default a temp dir
+	Log       io.Writer      // progress lines; nil: quiet
+}
+
+// Guest paths.
+const (
+	guestBin     = "/usr/local/bin/cnstack"
+	guestBundle  = "/root/image.tar"
+	guestHome    = "/root/.cnstack"
+	guestReport  = "/root/install.json"
+	registryPort = 5000
+	clusterName  = "my-cluster"
+	dataRoot     = "/var/lib/sealer/data"
+)
+
+var rootfsDir = dataRoot + "/" + clusterName + "/rootfs"
+
+type node struct {
+	name string
+	vm   *vm.VM
+	addr netip.Prefix // on the private network (multi-node)
+}
+
+// Boot runs the whole verification. The report is complete even when it
+// fails; err is set only when the boot could not run at all.
+func Boot(ctx context.Context, opts Options) (*Report, error) {
+	if opts.Nodes <= 0 {
+		opts.Nodes = 1
+	}
+	if opts.MemoryMiB == 0 {
+		opts.MemoryMiB = 2048
+	}
+	if opts.CPUs == 0 {
+		opts.CPUs = 2
+		if opts.Nodes > 1 {
+			opts.CPUs = 1
+		}
+	}
+	if opts.Log == nil {
+		opts.Log = io.Discard
+	}
+	r := &Report{Image: opts.Ref, Nodes: opts.Nodes, Started: time.Now(), Platform: "linux/amd64",
+		Logs: map[string]string{}, Figures: map[string]string{}, logText: map[string][]byte{}}
+	if opts.VMImage != nil {
+		r.VMImage = opts.VMImage.Name + " " + opts.VMImage.Key
+	}
+	err := boot(ctx, opts, r)
+	if err != nil {
+		r.Error = err.Error()
+	}
+	r.Duration = time.Since(r.Started)
+	r.finish()
+	return r, nil
+}
+
+func (r *Report) phase(log io.Writer, name, node string, fn func() error) error {
+	p := Phase{Name: name, Node: node, Start: time.Now()}
+	fmt.Fprintf(log, "%s %s...\n", name, node)
+	err := fn()
+	p.Duration = time.Since(p.Start)
+	r.Phases = append(r.Phases, p)
+	status := "done"
+	if err != nil {
+		status = "failed: " + err.Error()
+	}
+	fmt.Fprintf(log, "%s %s %s in %s\n", name, node, status, p.Duration.Round(10*time.Millisecond))
+	return err
+}
+
+func boot(ctx context.Context, opts Options, r *Report) error {
+	if opts.Store == nil || opts.VMImage == nil || opts.Binary == "" {
+		return errors.New("boot needs a store, a VM image and a cnstack binary for the guests")
+	}
+	work := opts.Work
+	if work == "" {
+		d, err := os.MkdirTemp("", "cnstack-boot-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(d)
+		work = d
+	}
+	var exp *expected
+	bundlePath := filepath.Join(work, "image.tar")
+	var bundleSum string
+	if err := r.phase(opts.Log, "prepare: read the image, write the offline bundle", "", func() error {
+		var err error
+		exp, err = readExpected(ctx, opts.Store, opts.Ref, ocispec.Platform{OS: "linux", Architecture: "amd64"})
+		if err != nil {
+			return err
+		}
+		r.Digest, r.Platform = exp.Digest.String(), exp.Platform
+		if _, err := bundle.Save(ctx, opts.Store, bundle.SaveOptions{Output: bundlePath, Refs: []string{opts.Ref}}); err != nil {
+			return err
+		}
+		bundleSum, err = fileSHA256(bundlePath)
+		return err
+	}); err != nil {
+		return err
+	}
+
+	nodes, cleanup, err := startNodes(ctx, opts, r)
+	defer cleanup()
+	if err != nil {
+		return err
+	}
+	r.Accel = nodes[0].vm.Accel().String()
+
+	// Deliver and install on every node in parallel.
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	r.Installs = make([]*install.Result, len(nodes))
+	for i, n := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res := deliverAndInstall(ctx, opts, n, i, nodes, bundlePath, bundleSum, &mu, r)
+			mu.Lock()
+			r.Installs[i] = res
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+
+	r.phase(opts.Log, "assert", "", func() error {
+		assertAll(ctx, opts, nodes, exp, r)
+		return nil
+	})
+	for _, n := range nodes {
+		if b, err := n.vm.Serial(); err == nil {
+			r.logText["serial-"+n.name] = b
+		}
+		t := n.vm.Timings()
+		r.Figures["boot to SSH ("+n.name+")"] = t.SSH.Round(10 * time.Millisecond).String()
+	}
+	return nil
+}
+
+func startNodes(ctx context.Context, opts Options, r *Report) ([]*node, func(), error) {
+	var nodes []*node
+	var nw *vm.Network
+	cleanup := func() {
+		for _, n := range nodes {
+			if n.vm != nil {
+				n.vm.Close()
+			}
+		}
+		if nw != nil {
+			nw.Close()
+		}
+	}
+	if opts.Nodes > 1 {
+		var err error
+		nw, err = vm.NewNetwork("cnstack-boot", netip.MustParsePrefix("192.168.77.0/24"))
+		if err != nil {
+			return nil, cleanup, err
+		}
+	}
+	for i := 0; i < opts.Nodes; i++ {
+		nodes = append(nodes, &node{name: "node" + strconv.Itoa(i)})
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(nodes))
+	for i, n := range nodes {
+		cfg := vm.Config{Image: opts.VMImage, Name: n.name, CPUs: opts.CPUs, MemoryMiB: opts.MemoryMiB, Forwards: []int{registryPort},
+			Logger: slog.New(slog.NewTextHandler(opts.Log, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+		if nw != nil {
+			addr, err := nw.Allocate()
+			if err != nil {
+				return nodes, cleanup, err
+			}
+			n.addr = addr
+			cfg.Networks = []vm.Attachment{{Network: nw, Address: addr}}
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = r.phase(opts.Log, "boot VM", n.name, func() error {
+				v, err := vm.Start(ctx, cfg)
+				n.vm = v
+				return err
+			})
+		}()
+	}
+	wg.Wait()
+	return nodes, cleanup, errors.Join(errs...)
+}
+
+// deliverAndInstall copies the bundle and cnstack into a node, checks the
+// bundle arrived intact, and installs the image there.
+func deliverAndInstall(ctx context.Context, opts Options, n *node, i int, nodes []*node, bundlePath, bundleSum string, mu *sync.Mutex, r *Report) *install.Result {
+	add := func(a Assertion) {
+		mu.Lock()
+		r.add(a)
+		mu.Unlock()
+	}
+	record := func(name string, fn func() error) error {
+		p := Phase{Name: name, Node: n.name, Start: time.Now()}
+		err := fn()
+		p.Duration = time.Since(p.Start)
+		mu.Lock()
+		r.Phases = append(r.Phases, p)
+		mu.Unlock()
+		fmt.Fprintf(opts.Log, "%s %s: %s\n", name, n.name, orOK(err))
+		return err
+	}
+	// Egress accounting starts before anything of the image runs.
+	if err := record("guard: count packets to non-local addresses (self-tested)", func() error {
+		_, err := n.vm.Run(ctx, egressSetup(nodes))
+		return err
+	}); err != nil {
+		add(Assertion{Name: "no traffic leaves the VM", Node: n.name, Status: Failed, Evidence: "could not install the egress counters: " + err.Error()})
+	}
+	var deliverErr error
+	record("deliver: copy the offline bundle and cnstack into the VM", func() error {
+		t0 := time.Now()
+		if err := n.vm.UploadFile(ctx, opts.Binary, guestBin); err != nil {
+			deliverErr = fmt.Errorf("upload cnstack: %w", err)
+			return deliverErr
+		}
+		if _, err := n.vm.Run(ctx, "chmod 0755 "+guestBin); err != nil {
+			deliverErr = err
+			return err
+		}
+		tb := time.Now()
+		if err := n.vm.UploadFile(ctx, bundlePath, guestBundle); err != nil {
+			deliverErr = fmt.Errorf("upload bundle: %w", err)
+			return deliverErr
+		}
+		fi, _ := os.Stat(bundlePath)
+		bi, _ := os.Stat(opts.Binary)
+		d := time.Since(tb)
+		mu.Lock()
+		r.Figures["bundle delivery ("+n.name+")"] = fmt.Sprintf("%.1f MB in %s (%.1f MB/s); cnstack %.1f MB in %s",
+			float64(fi.Size())/1e6, d.Round(time.Millisecond), float64(fi.Size())/1e6/d.Seconds(), float64(bi.Size())/1e6, tb.Sub(t0).Round(time.Millisecond))
+		mu.Unlock()
+		return nil
+	})
+	if deliverErr != nil {
+		add(Assertion{Name: "bundle delivered intact", Node: n.name, Status: Failed, Evidence: deliverErr.Error()})
+		return nil
+	}
+	out, err := n.vm.Run(ctx, "sha256sum "+guestBundle)
+	got := strings.Fields(string(out.Stdout) + " ")[0]
+	if err != nil || got != bundleSum {
+		add(Assertion{Name: "bundle delivered intact", Node: n.name, Status: Failed, Evidence: fmt.Sprintf("sha256 in the VM %q, on the host %s (%v)", got, bundleSum, err)})
+		return nil
+	}
+	add(Assertion{Name: "bundle delivered intact", Node: n.name, Status: Passed, Evidence: "sha256 " + bundleSum + " in the VM and on the host"})
+
+	var checkOut vm.Result
+	record("check: verify the bundle inside the VM (no network)", func() error {
+		checkOut, err = n.vm.Run(ctx, fmt.Sprintf("CNSTACK_HOME=%s %s check %s", guestHome, guestBin, guestBundle))
+		return err
+	})
+	st := Passed
+	if err != nil {
+		st = Failed
+	}
+	add(Assertion{Name: "bundle checks inside the VM (every blob hashed)", Node: n.name, Status: st, Evidence: strings.TrimSpace(string(checkOut.Stdout) + string(checkOut.Stderr))})
+
+	var res *install.Result
+	registryIP := "127.0.0.1"
+	if len(nodes) > 1 {
+		registryIP = nodes[0].addr.Addr().String()
+	}
+	record("install: load the bundle and lay the image out as sealer run does", func() error {
+		cmd := fmt.Sprintf("CNSTACK_HOME=%s %s install -i %s --report %s --registry-ip %s", guestHome, guestBin, guestBundle, guestReport, registryIP)
+		if i == 0 {
+			cmd += " --run-registry"
+		}
+		cmd += " " + shellQuote(opts.Ref)
+		out, err := n.vm.Run(ctx, cmd)
+		mu.Lock()
+		r.logText["install-"+n.name] = append(out.Stdout, out.Stderr...)
+		mu.Unlock()
+		var buf bytes.Buffer
+		if derr := n.vm.Download(ctx, guestReport, &buf); derr == nil {
+			var ir install.Result
+			if json.Unmarshal(buf.Bytes(), &ir) == nil {
+				res = &ir
+			}
+		}
+		return err
+	})
+	if res == nil {
+		add(Assertion{Name: "install ran", Node: n.name, Status: Failed, Evidence: string(r.logText["install-"+n.name])})
+		return nil
+	}
+	for _, s := range res.Steps {
+		st := s.Status
+		if st == install.Passed {
+			st = Passed
+		}
+		add(Assertion{Name: "install: " + s.Name, Node: n.name, Status: st, Evidence: s.Detail, Duration: s.Duration})
+	}
+	return res
+}
+
+func orOK(err error) string {
+	if err != nil {
+		return "failed: " + err.Error()
+	}
+	return "done"
+}
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+func fileSHA256(p string) (string, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
