@@ -39,7 +39,7 @@ func egressSetup(nodes []*node) string {
 	b.WriteString("iptables -A CNSTACK_EGRESS -m comment --comment non-local -j RETURN; ")
 	// Self-test: one SYN to TEST-NET-1 (routed into dummy0, so it goes
 	// nowhere) must be counted, or the guard proves nothing. Then zero it.
-	b.WriteString("timeout 3 bash -c 'exec 3<>/dev/tcp/" + selfTestAddr + "/9' 2>/dev/null || true; ")
+	b.WriteString("timeout 1 bash -c 'exec 3<>/dev/tcp/" + selfTestAddr + "/9' 2>/dev/null || true; ")
 	b.WriteString("iptables -L CNSTACK_EGRESS -v -n -x | grep -q '^ *[1-9][0-9]* .*non-local' || { echo 'egress counter did not count a test packet' >&2; exit 1; }; ")
 	b.WriteString("iptables -Z CNSTACK_EGRESS; dmesg -C 2>/dev/null || true")
 	return b.String()
