@@ -155,6 +155,9 @@ func TestLintExitCode(t *testing.T) {
 	if _, _, err := runApp(t, t.TempDir(), "lint", sample); err != nil {
 		t.Fatalf("lint of the sample stack: %v", err)
 	}
+	if out, _, err := runApp(t, t.TempDir(), "lint", "../../Kubefiles"); err != nil {
+		t.Fatalf("lint of the production stack (Kubefiles/): %v\n%s", err, out)
+	}
 }
 
 func TestBuildFlagErrors(t *testing.T) {
