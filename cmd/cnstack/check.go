@@ -7,6 +7,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/cnstack/cnstack/pkg/bundle"
+
+	"github.com/cnstack/cnstack/internal/progress"
 )
 
 func checkCommand() *cli.Command {
@@ -46,7 +48,7 @@ exits non-zero if anything is wrong. Never opens a network connection.`,
 					}
 				}
 				rate := float64(rep.Bytes) / rep.Duration.Seconds() / (1 << 20)
-				fmt.Fprintf(c.App.Writer, "%d blobs, %s hashed in %s (%.0f MiB/s)", rep.Blobs, humanBytes(rep.Bytes), rep.Duration.Round(1e6), rate)
+				fmt.Fprintf(c.App.Writer, "%d blobs, %s hashed in %s (%.0f MiB/s)", rep.Blobs, progress.Bytes(rep.Bytes), rep.Duration.Round(1e6), rate)
 				if rep.Omitted > 0 {
 					fmt.Fprintf(c.App.Writer, "; delta: %d blobs expected from its base", rep.Omitted)
 				}

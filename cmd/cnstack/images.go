@@ -17,6 +17,8 @@ import (
 	"github.com/cnstack/cnstack/pkg/kubefile"
 	"github.com/cnstack/cnstack/pkg/reference"
 	"github.com/cnstack/cnstack/pkg/store"
+
+	"github.com/cnstack/cnstack/internal/progress"
 )
 
 func imagesCommand() *cli.Command {
@@ -56,7 +58,7 @@ func imagesCommand() *cli.Command {
 					name, tag = r.Name(), r.Tag
 				}
 				info := describe(c, s, e.Descriptor)
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", name, tag, e.Descriptor.Digest.Encoded()[:12], info.typ, info.platforms, humanBytes(info.size))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", name, tag, e.Descriptor.Digest.Encoded()[:12], info.typ, info.platforms, progress.Bytes(info.size))
 			}
 			return tw.Flush()
 		},
@@ -111,18 +113,6 @@ func describe(c *cli.Context, s *store.Store, d ocispec.Descriptor) imageInfo {
 		info.platforms = strings.Join(plats, ",")
 	}
 	return info
-}
-
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1fGiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1fMiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1fKiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%dB", n)
 }
 
 func inspectCommand() *cli.Command {
@@ -296,6 +286,6 @@ func runPrune(c *cli.Context, s *store.Store) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(c.App.Writer, "pruned %d blobs (%s), %d partial downloads\n", res.Blobs, humanBytes(res.Bytes), res.Partial)
+	fmt.Fprintf(c.App.Writer, "pruned %d blobs (%s), %d partial downloads\n", res.Blobs, progress.Bytes(res.Bytes), res.Partial)
 	return nil
 }

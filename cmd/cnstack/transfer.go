@@ -15,6 +15,8 @@ import (
 	"github.com/cnstack/cnstack/pkg/remote"
 	"github.com/cnstack/cnstack/pkg/store"
 	"github.com/cnstack/cnstack/pkg/transfer"
+
+	"github.com/cnstack/cnstack/internal/progress"
 )
 
 func pushCommand() *cli.Command {
@@ -190,7 +192,7 @@ or an earlier bundle) only what OLD lacks is written: load it where OLD was load
 				return err
 			}
 			fmt.Fprintf(c.App.Writer, "saved %d images, %d blobs (%d left out for the delta) into %s (%s)\n",
-				len(opts.Refs), rep.Blobs, rep.Omitted, strings.Join(rep.Files, ", "), humanBytes(rep.Bytes))
+				len(opts.Refs), rep.Blobs, rep.Omitted, strings.Join(rep.Files, ", "), progress.Bytes(rep.Bytes))
 			return nil
 		},
 	}

@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -15,6 +14,8 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/cnstack/cnstack/internal/atomicfile"
 )
 
 // Cache remembers what earlier builds produced, keyed by digests of their
@@ -79,7 +80,7 @@ func (c *Cache) put(kind, key string, v any) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(c.dir, kind, key+".json"), b)
+	return atomicfile.WriteFile(filepath.Join(c.dir, kind, key+".json"), b, 0o644)
 }
 
 // Layer looks up a cached layer.
@@ -145,28 +146,10 @@ func (c *Cache) Flush() error {
 		return err
 	}
 	c.dirty = false
-	return writeFileAtomic(filepath.Join(c.dir, "files.json"), b)
+	return atomicfile.WriteFile(filepath.Join(c.dir, "files.json"), b, 0o644)
 }
 
 // DownloadPath is where a verified download with digest d is kept.
 func (c *Cache) DownloadPath(d digest.Digest) string {
 	return filepath.Join(c.dir, "downloads", d.Encoded())
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	_, werr := f.Write(data)
-	cerr := f.Close()
-	if err := errors.Join(werr, cerr); err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	return nil
 }

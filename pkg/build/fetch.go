@@ -1,11 +1,6 @@
 package build
 
 import (
-	"archive/tar"
-	"bufio"
-	"bytes"
-	"compress/bzip2"
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -15,12 +10,10 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/opencontainers/go-digest"
 
 	"github.com/cnstack/cnstack/pkg/kubefile"
-	"github.com/cnstack/cnstack/pkg/safearchive"
 )
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
@@ -73,52 +66,4 @@ func (b *Builder) download(ctx context.Context, src kubefile.Source) (string, er
 		return "", err
 	}
 	return final, nil
-}
-
-// unpackIfArchive unpacks a local tar (plain, gzip or bzip2) for ADD into a
-// temporary directory, refusing entries that would escape it. ok is false
-// when the file is not an archive (ADD then copies it as is).
-func unpackIfArchive(ctx context.Context, path string) (dir string, ok bool, err error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", false, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil || fi.IsDir() {
-		return "", false, err
-	}
-	br := bufio.NewReader(f)
-	head, _ := br.Peek(512)
-	var r io.Reader = br
-	switch {
-	case bytes.HasPrefix(head, []byte{0x1f, 0x8b}):
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			return "", false, err
-		}
-		defer zr.Close()
-		r = zr
-	case bytes.HasPrefix(head, []byte("BZh")):
-		r = bzip2.NewReader(br)
-	case isTar(head):
-	default:
-		if bytes.HasPrefix(head, []byte{0xfd, '7', 'z', 'X', 'Z', 0}) {
-			return "", false, fmt.Errorf("xz archives are not supported by ADD yet; unpack it into the build context and COPY the directory")
-		}
-		return "", false, nil
-	}
-	dir, err = os.MkdirTemp("", "cnstack-add-")
-	if err != nil {
-		return "", false, err
-	}
-	if err := safearchive.Extract(ctx, tar.NewReader(r), dir, safearchive.Limits{}); err != nil {
-		os.RemoveAll(dir)
-		return "", false, err
-	}
-	return dir, true, nil
-}
-
-func isTar(head []byte) bool {
-	return len(head) >= 262 && strings.HasPrefix(string(head[257:262]), "ustar")
 }

@@ -20,6 +20,10 @@ import (
 	"github.com/cnstack/cnstack/pkg/clusterimage"
 	"github.com/cnstack/cnstack/pkg/kubefile"
 	"github.com/cnstack/cnstack/pkg/layer"
+
+	"github.com/cnstack/cnstack/internal/progress"
+
+	"github.com/cnstack/cnstack/pkg/safearchive"
 )
 
 // imageState is what the builder knows of the image so far.
@@ -157,7 +161,7 @@ func (b *Builder) buildPlatform(ctx context.Context, req *Request, file *kubefil
 			steps = append(steps, clusterimage.Step{History: history(s.Text), Layer: l})
 			status := "cached"
 			if built {
-				status = fmt.Sprintf("built %s in %s", humanSize(l.Descriptor.Size), time.Since(t0).Round(time.Millisecond))
+				status = fmt.Sprintf("built %s in %s", progress.Bytes(l.Descriptor.Size), time.Since(t0).Round(time.Millisecond))
 				res.BuiltLayers++
 				res.Cached = false
 			}
@@ -260,7 +264,7 @@ func (b *Builder) buildPlatform(ctx context.Context, req *Request, file *kubefil
 			status := "cached"
 			if built {
 				res.BuiltLayers++
-				status = fmt.Sprintf("built %s in %s", humanSize(l.Descriptor.Size), time.Since(t0).Round(time.Millisecond))
+				status = fmt.Sprintf("built %s in %s", progress.Bytes(l.Descriptor.Size), time.Since(t0).Round(time.Millisecond))
 			}
 			b.logf("  [%s] registry/ (%d container images): %s", p, len(images), status)
 			steps = append(steps, clusterimage.Step{History: history(cres.CreatedBy), Layer: l})
@@ -521,7 +525,7 @@ func (b *Builder) entries(ctx context.Context, req *Request, s *kubefile.Step, s
 				return nil, nil, fmt.Errorf("%s: %w", src.Pos, err)
 			}
 			if s.Unpack {
-				dir, ok, err := unpackIfArchive(ctx, hostPath)
+				dir, ok, err := safearchive.UnpackTemp(ctx, hostPath, safearchive.Limits{})
 				if err != nil {
 					cleanup()
 					return nil, nil, fmt.Errorf("%s: ADD %s: %w", src.Pos, rel, err)
@@ -610,17 +614,4 @@ func globContext(contextDir, pattern string) ([]string, error) {
 	}
 	sort.Strings(out)
 	return out, nil
-}
-
-func humanSize(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/cnstack/cnstack/internal/atomicfile"
 )
 
 // partName is the file name of part i of a split bundle.
@@ -120,7 +122,7 @@ func (o *output) Commit() ([]string, error) {
 		}
 	}
 	os.Remove(o.base) // an unsplit bundle of the same name would shadow the parts
-	if err := writeAtomic(sumsName(o.base), []byte(sb.String())); err != nil {
+	if err := atomicfile.WriteFile(sumsName(o.base), []byte(sb.String()), 0o644); err != nil {
 		return nil, err
 	}
 	return append(names, sumsName(o.base)), nil
@@ -134,24 +136,6 @@ func (o *output) Abort() {
 	for _, t := range o.tmp {
 		os.Remove(t)
 	}
-}
-
-func writeAtomic(path string, b []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	f.Chmod(0o644)
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }
 
 // input opens a bundle for reading: FILE itself, or its parts FILE.000,

@@ -35,6 +35,8 @@ import (
 	"github.com/cnstack/cnstack/pkg/registrytree"
 	"github.com/cnstack/cnstack/pkg/remote"
 	"github.com/cnstack/cnstack/pkg/store"
+
+	units "github.com/cnstack/cnstack/internal/progress"
 )
 
 // DefaultMaxProcs is the default number of parallel transfers.
@@ -119,7 +121,7 @@ func (c *Collector) Collect(ctx context.Context, req build.CollectRequest) (*bui
 	}
 	if c.Out != nil {
 		fmt.Fprintf(c.Out, "  [%s] container images: %d found, %d carried by the base, %d collected (%d pulled %s, %d cached) in %s\n",
-			plat, len(found.Images), fromBase, len(images), stats.pulledImages, humanSize(stats.pulledBytes),
+			plat, len(found.Images), fromBase, len(images), stats.pulledImages, units.Bytes(stats.pulledBytes),
 			len(images)-stats.pulledImages, time.Since(start).Round(time.Millisecond))
 	}
 	return res, nil
@@ -221,7 +223,7 @@ func (c *Collector) fetchAll(ctx context.Context, images []*resolved, plat strin
 			status = "pulled"
 			stats.pulledImages++
 		}
-		prog.imageDone(fmt.Sprintf("  [%s] %s: %s %s in %s", plat, images[i].Ref, status, humanSize(sizes[i]), time.Since(start).Round(time.Millisecond)))
+		prog.imageDone(fmt.Sprintf("  [%s] %s: %s %s in %s", plat, images[i].Ref, status, units.Bytes(sizes[i]), time.Since(start).Round(time.Millisecond)))
 	}
 	for i := range images {
 		if remaining[i] == 0 {
@@ -260,7 +262,7 @@ func (c *Collector) fetchAll(ctx context.Context, images []*resolved, plat strin
 				if err != nil {
 					if !errors.Is(err, context.Canceled) || len(errs) == 0 {
 						errs = append(errs, &ImageError{Image: im.Ref, Endpoint: im.host, Platform: plat, Source: im.Source,
-							Err: fmt.Errorf("blob %s (%s): %w", t.desc.Digest, humanSize(t.desc.Size), err)})
+							Err: fmt.Errorf("blob %s (%s): %w", t.desc.Digest, units.Bytes(t.desc.Size), err)})
 					}
 					cancel()
 					mu.Unlock()
@@ -366,17 +368,4 @@ func mergeImages(base []clusterimage.ContainerImage, images []*resolved, p ocisp
 		return out[i].AppName < out[j].AppName
 	})
 	return out
-}
-
-func humanSize(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

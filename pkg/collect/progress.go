@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/term"
+
+	units "github.com/cnstack/cnstack/internal/progress"
 )
 
 // progress prints one line per finished image; on a terminal it also keeps
@@ -83,7 +85,7 @@ func (p *progress) draw() {
 	}
 	rate := float64(got) / max(time.Since(p.start).Seconds(), 0.001)
 	fmt.Fprintf(p.out, "\r\033[K  [%s] [%s] %d/%d images  %s / %s  %s/s", p.plat, bar, p.done, p.n,
-		humanSize(got), humanSize(p.total), humanSize(int64(rate)))
+		units.Bytes(got), units.Bytes(p.total), units.Bytes(int64(rate)))
 	p.drawn = true
 }
 

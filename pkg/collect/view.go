@@ -1,11 +1,6 @@
 package collect
 
 import (
-	"archive/tar"
-	"bufio"
-	"bytes"
-	"compress/bzip2"
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -195,7 +190,7 @@ func (v *View) copyStep(ctx context.Context, s *kubefile.Step, contextDir string
 		for _, rel := range paths {
 			host := filepath.Join(contextDir, filepath.FromSlash(rel))
 			if s.Unpack {
-				dir, ok, err := unpackArchive(ctx, host)
+				dir, ok, err := safearchive.UnpackTemp(ctx, host, safearchive.Limits{})
 				if err != nil {
 					return err
 				}
@@ -286,44 +281,6 @@ func linkTree(src, dst string) error {
 		}
 		return copyFile(p, target)
 	})
-}
-
-// unpackArchive unpacks a local tar (plain, gzip or bzip2) the way ADD does.
-func unpackArchive(ctx context.Context, p string) (string, bool, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", false, err
-	}
-	defer f.Close()
-	if fi, err := f.Stat(); err != nil || fi.IsDir() {
-		return "", false, err
-	}
-	br := bufio.NewReader(f)
-	head, _ := br.Peek(512)
-	var r io.Reader = br
-	switch {
-	case bytes.HasPrefix(head, []byte{0x1f, 0x8b}):
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			return "", false, err
-		}
-		defer zr.Close()
-		r = zr
-	case bytes.HasPrefix(head, []byte("BZh")):
-		r = bzip2.NewReader(br)
-	case len(head) >= 262 && string(head[257:262]) == "ustar":
-	default:
-		return "", false, nil
-	}
-	dir, err := os.MkdirTemp("", "cnstack-view-")
-	if err != nil {
-		return "", false, err
-	}
-	if err := safearchive.Extract(ctx, tar.NewReader(r), dir, safearchive.Limits{}); err != nil {
-		os.RemoveAll(dir)
-		return "", false, err
-	}
-	return dir, true, nil
 }
 
 // StackViews lays out every layer of s for platform under dir, parents first.

@@ -6,6 +6,10 @@ package safearchive
 
 import (
 	"archive/tar"
+	"bufio"
+	"bytes"
+	"compress/bzip2"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -232,4 +236,48 @@ func writeFile(target string, r io.Reader, size int64, perm os.FileMode) error {
 		err = fmt.Errorf("archive truncated: %d of %d bytes", n, size)
 	}
 	return err
+}
+
+// UnpackTemp unpacks a local tar (plain, gzip or bzip2) into a new temporary
+// directory the caller removes, as Dockerfile ADD does with local archives.
+// ok is false, with no directory, when the file is not such an archive.
+func UnpackTemp(ctx context.Context, path string, limits Limits) (dir string, ok bool, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", false, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || fi.IsDir() {
+		return "", false, err
+	}
+	br := bufio.NewReader(f)
+	head, _ := br.Peek(512)
+	var r io.Reader = br
+	switch {
+	case bytes.HasPrefix(head, []byte{0x1f, 0x8b}):
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return "", false, err
+		}
+		defer zr.Close()
+		r = zr
+	case bytes.HasPrefix(head, []byte("BZh")):
+		r = bzip2.NewReader(br)
+	case len(head) >= 262 && string(head[257:262]) == "ustar":
+	default:
+		if bytes.HasPrefix(head, []byte{0xfd, '7', 'z', 'X', 'Z', 0}) {
+			return "", false, fmt.Errorf("xz archives are not supported; unpack it into the build context and COPY the directory")
+		}
+		return "", false, nil
+	}
+	dir, err = os.MkdirTemp("", "cnstack-unpack-")
+	if err != nil {
+		return "", false, err
+	}
+	if err := Extract(ctx, tar.NewReader(r), dir, limits); err != nil {
+		os.RemoveAll(dir)
+		return "", false, err
+	}
+	return dir, true, nil
 }

@@ -6,11 +6,12 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 
 	"github.com/sigstore/cosign/v2/pkg/cosign"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature"
+
+	"github.com/cnstack/cnstack/internal/atomicfile"
 )
 
 // Signer signs payloads (a loaded private key).
@@ -53,10 +54,10 @@ func WriteKeyPair(prefix string, password []byte, overwrite bool) (keyPath, pubP
 	if err != nil {
 		return "", "", err
 	}
-	if err := writeFileAtomic(keyPath, priv, 0o600); err != nil {
+	if err := atomicfile.WriteFile(keyPath, priv, 0o600); err != nil {
 		return "", "", fmt.Errorf("write %s: %w", keyPath, err)
 	}
-	if err := writeFileAtomic(pubPath, pub, 0o644); err != nil {
+	if err := atomicfile.WriteFile(pubPath, pub, 0o644); err != nil {
 		return "", "", fmt.Errorf("write %s: %w", pubPath, err)
 	}
 	return keyPath, pubPath, nil
@@ -100,24 +101,4 @@ func ParsePublicKey(pemBytes []byte) (signature.Verifier, error) {
 		return nil, fmt.Errorf("load public key: %w", err)
 	}
 	return v, nil
-}
-
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }

@@ -13,6 +13,7 @@ import (
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/cnstack/cnstack/internal/atomicfile"
 	"github.com/cnstack/cnstack/pkg/reference"
 )
 
@@ -49,7 +50,7 @@ func (s *Store) writeIndex(idx *ocispec.Index) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(s.root, indexFile), append(b, '\n'))
+	return atomicfile.WriteFile(filepath.Join(s.root, indexFile), append(b, '\n'), 0o644)
 }
 
 // updateIndex runs fn on index.json under the process mutex and the

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/cnstack/cnstack/internal/atomicfile"
 )
 
 // ownerFile, in every run directory and network directory, records which
@@ -36,7 +38,7 @@ func writeOwner(dir string, o owner) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(dir, ownerFile), data, 0o644)
+	return atomicfile.WriteFile(filepath.Join(dir, ownerFile), data, 0o644)
 }
 
 func readOwner(dir string) (owner, error) {
