@@ -127,7 +127,7 @@ func (t *scanTarget) views(c *cli.Context, p kubefile.Platform) ([]*collect.View
 		cleanup()
 		return nil, nil, err
 	}
-	dl := collect.Downloader(filepath.Join(cache.Dir(), "downloads"), rc.HTTPClient())
+	dl := collect.Downloader(cache.DownloadDir(), rc.HTTPClient())
 	var views []*collect.View
 	if t.stack != nil {
 		views, err = collect.StackViews(c.Context, t.stack, tmp, p, dl)

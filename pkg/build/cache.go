@@ -151,5 +151,8 @@ func (c *Cache) Flush() error {
 
 // DownloadPath is where a verified download with digest d is kept.
 func (c *Cache) DownloadPath(d digest.Digest) string {
-	return filepath.Join(c.dir, "downloads", d.Encoded())
+	return filepath.Join(c.DownloadDir(), d.Encoded())
 }
+
+// DownloadDir holds verified remote sources, named by their sha256.
+func (c *Cache) DownloadDir() string { return filepath.Join(c.dir, "downloads") }

@@ -18,18 +18,27 @@ import (
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
 
-// download fetches a remote source pinned by checksum into the cache once.
-// Content that does not match the pin is refused and not kept.
+// download fetches a remote source into the build cache.
 func (b *Builder) download(ctx context.Context, src kubefile.Source) (string, error) {
+	return Download(ctx, b.HTTP, b.Cache.DownloadDir(), src)
+}
+
+// Download fetches a remote source pinned by checksum into cacheDir once
+// (named by its sha256, so every user of the cache shares it). Content that
+// does not match the pin is refused and not kept. A nil client is
+// http.DefaultClient.
+func Download(ctx context.Context, client *http.Client, cacheDir string, src kubefile.Source) (string, error) {
 	want, err := digest.Parse(src.Checksum)
 	if err != nil || want.Algorithm() != digest.SHA256 {
 		return "", fmt.Errorf("%s: %s must be pinned with a sha256 checksum", src.Pos, src.URL)
 	}
-	final := b.Cache.DownloadPath(want)
+	final := filepath.Join(cacheDir, want.Encoded())
 	if _, err := os.Stat(final); err == nil {
 		return final, nil
 	}
-	client := b.HTTP
+	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
+		return "", err
+	}
 	if client == nil {
 		client = http.DefaultClient
 	}

@@ -2,8 +2,6 @@ package collect
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"io/fs"
@@ -14,13 +12,13 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/opencontainers/go-digest"
-
 	"github.com/cnstack/cnstack/pkg/clusterimage"
 	"github.com/cnstack/cnstack/pkg/kubefile"
 	"github.com/cnstack/cnstack/pkg/layer"
 	"github.com/cnstack/cnstack/pkg/safearchive"
 	"github.com/cnstack/cnstack/pkg/stack"
+
+	"github.com/cnstack/cnstack/pkg/build"
 )
 
 // A View is the part of an image root that container images are found in
@@ -304,53 +302,10 @@ func StackViews(ctx context.Context, s *stack.Stack, dir string, platform kubefi
 	return out, nil
 }
 
-// Downloader returns a ViewOptions.Download that keeps files in cacheDir
-// (by checksum, so the build's download cache can be shared) and fetches
-// missing ones with client, refusing content that does not match the pin.
+// Downloader returns a ViewOptions.Download that shares the build's
+// download cache (cacheDir, files named by checksum) and its pin checks.
 func Downloader(cacheDir string, client *http.Client) func(context.Context, kubefile.Source) (string, error) {
-	if client == nil {
-		client = http.DefaultClient
-	}
 	return func(ctx context.Context, src kubefile.Source) (string, error) {
-		want, err := digest.Parse(src.Checksum)
-		if err != nil || want.Algorithm() != digest.SHA256 {
-			return "", fmt.Errorf("%s: %s must be pinned with a sha256 checksum", src.Pos, src.URL)
-		}
-		final := filepath.Join(cacheDir, want.Encoded())
-		if _, err := os.Stat(final); err == nil {
-			return final, nil
-		}
-		if err := os.MkdirAll(cacheDir, 0o755); err != nil {
-			return "", err
-		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, src.URL, nil)
-		if err != nil {
-			return "", err
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			return "", fmt.Errorf("download %s: %w", src.URL, err)
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return "", fmt.Errorf("download %s: %s", src.URL, resp.Status)
-		}
-		f, err := os.CreateTemp(cacheDir, ".dl-*")
-		if err != nil {
-			return "", err
-		}
-		defer os.Remove(f.Name())
-		h := sha256.New()
-		if _, err := io.Copy(io.MultiWriter(f, h), resp.Body); err != nil {
-			f.Close()
-			return "", fmt.Errorf("download %s: %w", src.URL, err)
-		}
-		if err := f.Close(); err != nil {
-			return "", err
-		}
-		if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != want.String() {
-			return "", fmt.Errorf("download %s: checksum mismatch: got %s, the Kubefile pins %s", src.URL, got, want)
-		}
-		return final, os.Rename(f.Name(), final)
+		return build.Download(ctx, client, cacheDir, src)
 	}
 }
