@@ -34,26 +34,12 @@ DIR defaults to "." when it has a stack.yaml, else "Kubefiles".`,
 					&cli.IntFlag{Name: "parallel", Value: 2, Usage: "layers built at the same time"},
 				}, buildFlags()...),
 				Action: func(c *cli.Context) error {
-					s, err := loadStack(c)
+					s, b, opts, err := stackSetup(c)
 					if err != nil {
 						return err
 					}
-					b, err := newBuilder(c)
-					if err != nil {
-						return err
-					}
-					req, err := buildRequest(c)
-					if err != nil {
-						return err
-					}
-					if len(req.Platforms) > 0 {
-						s.Platforms = req.Platforms
-					}
-					req.Collect.LockFile = lockfile.Find(s.Dir)
-					results, err := b.BuildStack(c.Context, s, build.StackOptions{
-						Layers: c.StringSlice("layer"), Mode: req.Mode, NoCache: req.NoCache,
-						Collect: req.Collect, Parallel: c.Int("parallel"),
-					})
+					opts.Parallel = c.Int("parallel")
+					results, err := b.BuildStack(c.Context, s, opts)
 					printStackResults(c.App.Writer, results)
 					return err
 				},
@@ -67,23 +53,11 @@ DIR defaults to "." when it has a stack.yaml, else "Kubefiles".`,
 					&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "tree", Usage: "tree or json"},
 				}, buildFlags()...),
 				Action: func(c *cli.Context) error {
-					s, err := loadStack(c)
+					s, b, opts, err := stackSetup(c)
 					if err != nil {
 						return err
 					}
-					b, err := newBuilder(c)
-					if err != nil {
-						return err
-					}
-					req, err := buildRequest(c)
-					if err != nil {
-						return err
-					}
-					if len(req.Platforms) > 0 {
-						s.Platforms = req.Platforms
-					}
-					req.Collect.LockFile = lockfile.Find(s.Dir)
-					plan, err := b.PlanStack(c.Context, s, build.StackOptions{Layers: c.StringSlice("layer"), Mode: req.Mode, NoCache: req.NoCache, Collect: req.Collect})
+					plan, err := b.PlanStack(c.Context, s, opts)
 					if err != nil {
 						return err
 					}
@@ -96,6 +70,30 @@ DIR defaults to "." when it has a stack.yaml, else "Kubefiles".`,
 			},
 		},
 	}
+}
+
+// stackSetup reads what stack build and stack plan share: the stack, a
+// builder, and the options from the build flags.
+func stackSetup(c *cli.Context) (*stack.Stack, *build.Builder, build.StackOptions, error) {
+	var opts build.StackOptions
+	s, err := loadStack(c)
+	if err != nil {
+		return nil, nil, opts, err
+	}
+	b, err := newBuilder(c)
+	if err != nil {
+		return nil, nil, opts, err
+	}
+	req, err := buildRequest(c)
+	if err != nil {
+		return nil, nil, opts, err
+	}
+	if len(req.Platforms) > 0 {
+		s.Platforms = req.Platforms
+	}
+	req.Collect.LockFile = lockfile.Find(s.Dir)
+	opts = build.StackOptions{Layers: c.StringSlice("layer"), Mode: req.Mode, NoCache: req.NoCache, Collect: req.Collect}
+	return s, b, opts, nil
 }
 
 func loadStack(c *cli.Context) (*stack.Stack, error) {
