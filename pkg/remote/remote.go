@@ -46,6 +46,9 @@ type Options struct {
 	MaxRetry int
 	// UserAgent names cnstack in requests.
 	UserAgent string
+	// VerifyLoopback verifies TLS for loopback registries too (by default
+	// they are treated as insecure, as Docker does).
+	VerifyLoopback bool
 }
 
 // Client hands out repositories that share one HTTP client, token cache and
@@ -149,7 +152,7 @@ func (c *Client) IsInsecure(host string) bool {
 			return true
 		}
 	}
-	return IsLoopback(host)
+	return !c.opts.VerifyLoopback && IsLoopback(host)
 }
 
 // IsLoopback reports whether host[:port] is localhost or a loopback IP.
