@@ -161,3 +161,46 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
 }
+
+// TestE2EBootTwoNodes boots two VMs joined on a private network: the
+// registry runs on node0 and node1 reaches it as sea.hub (make e2e).
+func TestE2EBootTwoNodes(t *testing.T) {
+	if os.Getenv("CNSTACK_E2E") == "" {
+		t.Skip("set CNSTACK_E2E=1 (make e2e) to boot two VMs")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	repo, err := tooltest.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := sampleStack(t, ctx, repo)
+	img, err := vmimage.Build(ctx, filepath.Join(repo, "images", "debian12"), vmimage.DefaultImageCache(), vmimage.Options{Output: testWriter{t}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "cnstack")
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", bin, "./cmd/cnstack")
+	cmd.Dir, cmd.Env = repo, append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build cnstack: %v\n%s", err, out)
+	}
+	rep, err := Boot(ctx, Options{Store: s, Ref: "registry.cnstack.local/cnstack/cnstack:v0.1.0", Nodes: 2, VMImage: img, Binary: bin, Log: testWriter{t}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reached := false
+	for _, a := range rep.Assertions {
+		t.Logf("%-8s %-6s %s", a.Status, a.Node, a.Name)
+		if a.Node == "node1" && a.Name == "the embedded registry answers at sea.hub:5000" && a.Status == Passed {
+			reached = true
+		}
+	}
+	if !rep.Passed || !reached {
+		t.Fatalf("two-node boot: passed=%v, node1 reached the registry=%v (%s)", rep.Passed, reached, rep.Error)
+	}
+	t.Logf("artifact-to-verdict with two nodes: %s", rep.Duration.Round(time.Millisecond))
+}
