@@ -38,6 +38,7 @@ or a qcow2 file.`,
 			&cli.StringFlag{Name: "report", Value: "boot-report", Usage: "report `DIR`"},
 			&cli.IntFlag{Name: "memory", Value: 2048, Usage: "MiB per VM"},
 			&cli.StringFlag{Name: "binary", Usage: "static linux/amd64 cnstack `FILE` for the guests (default: this executable)"},
+			&cli.StringFlag{Name: "sealer", EnvVars: []string{"CNSTACK_SEALER"}, Usage: "real sealer v0.11 `FILE` (make tools builds one): node0 also runs sealer load -i and sealer inspect"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
@@ -58,7 +59,7 @@ or a qcow2 file.`,
 				}
 			}
 			rep, err := verify.Boot(c.Context, verify.Options{Store: s, Ref: c.Args().First(), Nodes: c.Int("nodes"),
-				VMImage: img, Binary: bin, MemoryMiB: c.Int("memory"), Log: c.App.ErrWriter})
+				VMImage: img, Binary: bin, Sealer: c.String("sealer"), MemoryMiB: c.Int("memory"), Log: c.App.ErrWriter})
 			if err != nil {
 				return err
 			}

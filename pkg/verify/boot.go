@@ -35,26 +35,31 @@ import (
 
 // Options configure a boot.
 type Options struct {
-	Store     *store.Store
-	Ref       string
-	Nodes     int            // default 1
-	VMImage   *vmimage.Image // the base image the VMs boot
-	Binary    string         // a static linux/amd64 cnstack for the guests
-	CPUs      int            // per VM; default 2 for one node, 1 each for several
-	MemoryMiB int            // per VM; default 2048
-	Work      string         // scratch directory (bundle); default a temp dir
-	Log       io.Writer      // progress lines; nil: quiet
+	Store   *store.Store
+	Ref     string
+	Nodes   int            // default 1
+	VMImage *vmimage.Image // the base image the VMs boot
+	Binary  string         // a static linux/amd64 cnstack for the guests
+	// Sealer, if set, is the real sealer v0.11 binary: node0 then also loads
+	// the image with `sealer load -i` and inspects it, as an operator would.
+	Sealer    string
+	CPUs      int       // per VM; default 2 for one node, 1 each for several
+	MemoryMiB int       // per VM; default 2048
+	Work      string    // scratch directory (bundle); default a temp dir
+	Log       io.Writer // progress lines; nil: quiet
 }
 
 // Guest paths.
 const (
-	guestBin     = "/usr/local/bin/cnstack"
-	guestBundle  = "/root/image.tar"
-	guestHome    = "/root/.cnstack"
-	guestReport  = "/root/install.json"
-	registryPort = 5000
-	clusterName  = "my-cluster"
-	dataRoot     = "/var/lib/sealer/data"
+	guestBin          = "/usr/local/bin/cnstack"
+	guestBundle       = "/root/image.tar"
+	guestSealerBundle = "/root/image-sealer.tar"
+	guestSealer       = "/usr/local/bin/sealer"
+	guestHome         = "/root/.cnstack"
+	guestReport       = "/root/install.json"
+	registryPort      = 5000
+	clusterName       = "my-cluster"
+	dataRoot          = "/var/lib/sealer/data"
 )
 
 var rootfsDir = dataRoot + "/" + clusterName + "/rootfs"
@@ -138,6 +143,10 @@ func boot(ctx context.Context, opts Options, r *Report) error {
 			return err
 		}
 		bundleSum, err = fileSHA256(bundlePath)
+		if err != nil || opts.Sealer == "" {
+			return err
+		}
+		_, err = bundle.Save(ctx, opts.Store, bundle.SaveOptions{Output: sealerBundlePath(bundlePath), Refs: []string{opts.Ref}, Format: bundle.FormatSealer})
 		return err
 	}); err != nil {
 		return err
@@ -166,6 +175,14 @@ func boot(ctx context.Context, opts Options, r *Report) error {
 	}
 	wg.Wait()
 
+	if opts.Sealer != "" {
+		r.phase(opts.Log, "sealer: load and inspect the image with the real sealer", nodes[0].name, func() error {
+			r.add(assertSealer(ctx, opts, nodes[0], sealerBundlePath(bundlePath), exp))
+			return nil
+		})
+	} else {
+		r.add(Assertion{Name: "the real sealer loads and inspects the image", Status: Skipped, Evidence: "no sealer binary given (cnstack boot --sealer PATH)"})
+	}
 	r.phase(opts.Log, "assert", "", func() error {
 		assertAll(ctx, opts, nodes, exp, r)
 		return nil
@@ -339,6 +356,62 @@ func deliverAndInstall(ctx context.Context, opts Options, n *node, i int, nodes 
 		add(Assertion{Name: "install: " + s.Name, Node: n.name, Status: st, Evidence: s.Detail, Duration: s.Duration})
 	}
 	return res
+}
+
+func sealerBundlePath(bundlePath string) string {
+	return strings.TrimSuffix(bundlePath, ".tar") + "-sealer.tar"
+}
+
+// assertSealer has the real sealer load the sealer-format bundle inside
+// the VM and inspect the image: the applications it reports must be the
+// image's.
+func assertSealer(ctx context.Context, opts Options, n *node, sealerBundle string, exp *expected) Assertion {
+	t0 := time.Now()
+	a := Assertion{Name: "the real sealer loads and inspects the image", Node: n.name}
+	defer func() { a.Duration = time.Since(t0) }()
+	if err := n.vm.UploadFile(ctx, opts.Sealer, guestSealer); err != nil {
+		a.Status, a.Evidence = Failed, "upload sealer: "+err.Error()
+		return a
+	}
+	if err := n.vm.UploadFile(ctx, sealerBundle, guestSealerBundle); err != nil {
+		a.Status, a.Evidence = Failed, "upload the sealer-format bundle: "+err.Error()
+		return a
+	}
+	load, err := n.vm.Run(ctx, "chmod 0755 "+guestSealer+" && "+guestSealer+" -q --log-to-file=false load -i "+guestSealerBundle)
+	if err != nil {
+		a.Status, a.Evidence = Failed, "sealer load: "+err.Error()+"\n"+string(load.Stdout)+string(load.Stderr)
+		return a
+	}
+	out, err := n.vm.Run(ctx, guestSealer+" -q --log-to-file=false inspect "+shellQuote(opts.Ref))
+	if err != nil {
+		a.Status, a.Evidence = Failed, "sealer inspect: "+err.Error()+"\n"+string(out.Stderr)
+		return a
+	}
+	var spec struct {
+		ImageExtension struct {
+			Applications []struct{ Name string } `json:"applications"`
+			Launch       struct {
+				AppNames []string `json:"app_names"`
+			} `json:"launch"`
+		} `json:"imageExtension"`
+	}
+	if err := json.Unmarshal(out.Stdout, &spec); err != nil {
+		a.Status, a.Evidence = Failed, "sealer inspect printed no JSON: "+err.Error()
+		return a
+	}
+	var got []string
+	for _, app := range spec.ImageExtension.Applications {
+		got = append(got, app.Name)
+	}
+	want := exp.Extension.AppNames()
+	if strings.Join(got, ",") != strings.Join(want, ",") || strings.Join(spec.ImageExtension.Launch.AppNames, ",") != strings.Join(exp.Extension.Launch.AppNames, ",") {
+		a.Status = Failed
+		a.Evidence = fmt.Sprintf("sealer sees apps %v launch %v; the image has %v launch %v", got, spec.ImageExtension.Launch.AppNames, want, exp.Extension.Launch.AppNames)
+		return a
+	}
+	a.Status = Passed
+	a.Evidence = fmt.Sprintf("sealer load -i and sealer inspect %s in the VM: apps %v, launch %v", opts.Ref, got, spec.ImageExtension.Launch.AppNames)
+	return a
 }
 
 func orOK(err error) string {

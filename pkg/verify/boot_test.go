@@ -63,7 +63,8 @@ func TestBootSampleStack(t *testing.T) {
 		t.Fatalf("build cnstack for the guest: %v\n%s", err, out)
 	}
 
-	rep, err := Boot(ctx, Options{Store: s, Ref: "registry.cnstack.local/cnstack/cnstack:v0.1.0", VMImage: img, Binary: bin, Log: testWriter{t}})
+	rep, err := Boot(ctx, Options{Store: s, Ref: "registry.cnstack.local/cnstack/cnstack:v0.1.0", VMImage: img, Binary: bin,
+		Sealer: tooltest.Path(t, tooltest.Sealer), Log: testWriter{t}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,6 +85,7 @@ func TestBootSampleStack(t *testing.T) {
 		"embedded registry serves every container image with the recorded digest",
 		"no attempt to reach outside the VM (packets to non-local addresses)",
 		"image check checks/registry.sh",
+		"the real sealer loads and inspects the image",
 	} {
 		if status[name] != Passed {
 			t.Errorf("%q: %s, want passed", name, status[name])
