@@ -79,4 +79,15 @@ step "save an offline bundle (zstd, split into 1 MiB parts) and check it"
 ls -l "$work" | grep cnstack.tar.zst
 "$cnstack" check --key "$work/cosign.pub" "$work/cnstack.tar.zst"
 
-step "done: $top is built, signed, pushed to $reg and bundled"
+if [ "$(id -u)" -eq 0 ] && command -v qemu-system-x86_64 >/dev/null && command -v debootstrap >/dev/null; then
+	step "boot $top in an air-gapped VM, install it and assert (the VM image is built once and cached)"
+	sealer_bin=${CNSTACK_TOOLS_BIN:-$PWD/.cache/tools/bin}/sealer
+	[ -x "$sealer_bin" ] || sealer_bin=""
+	"$cnstack" boot --report "$work/boot-report" ${sealer_bin:+--sealer "$sealer_bin"} "$top"
+	mkdir -p out && rm -rf out/boot-report && cp -r "$work/boot-report" out/boot-report
+	echo "report: out/boot-report/report.html"
+else
+	step "skipping boot: it needs root, qemu-system-x86, qemu-utils and debootstrap (see .ci/run)"
+fi
+
+step "done: $top is built, signed, pushed to $reg, bundled and checked"
