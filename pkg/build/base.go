@@ -65,7 +65,7 @@ func loadBase(ctx context.Context, s content.Fetcher, ref string, desc ocispec.D
 		return nil, fmt.Errorf("FROM %s: manifest: %w", ref, err)
 	}
 	if bi.Manifest.MediaType != ocispec.MediaTypeImageManifest {
-		return nil, fmt.Errorf("FROM %s: manifest type %q is not an OCI image manifest; sealer cluster images are OCI images", ref, bi.Manifest.MediaType)
+		return nil, fmt.Errorf("FROM %s: manifest type %q is not an OCI image manifest, so it cannot carry %s: it is not a cluster image", ref, bi.Manifest.MediaType, clusterimage.AnnotationExtension)
 	}
 	cb, err := content.FetchAll(ctx, s, bi.Manifest.Config)
 	if err != nil {

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -13,11 +15,20 @@ import (
 	"strings"
 	"testing"
 
+	ggcrname "github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	ggcrremote "github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/cnstack/cnstack/pkg/clusterimage"
 	"github.com/cnstack/cnstack/pkg/kubefile"
+	"github.com/cnstack/cnstack/pkg/remote"
 	"github.com/cnstack/cnstack/pkg/store"
 )
 
@@ -321,4 +332,82 @@ func TestADDRemotePinned(t *testing.T) {
 	if _, err := os.Stat(b.Cache.DownloadPath(digest.FromString(payload))); err != nil {
 		t.Fatalf("download not cached: %v", err)
 	}
+}
+
+// FROM an image in a registry: its platform is pulled into the store and
+// built on; FROM an image without the sealer extension is refused, naming it.
+func TestFromRegistry(t *testing.T) {
+	ctx := context.Background()
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+
+	// Build a base locally and push it with go-containerregistry.
+	b := newBuilder(t)
+	res, err := b.Build(ctx, Request{Context: "testdata/golden/context", Tags: []string{"base:v1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lp, err := layout.FromPath(b.Store.Root())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := v1.NewHash(res.Descriptor.Digest.String())
+	img, err := lp.Image(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	baseRef := addr + "/cnstack/base:v1"
+	if err := ggcrremote.Write(mustRef(t, baseRef), img); err != nil {
+		t.Fatal(err)
+	}
+	// And a plain container image, which is no cluster image.
+	plain, _ := random.Image(64, 1)
+	plainRef := addr + "/library/plain:1"
+	if err := ggcrremote.Write(mustRef(t, plainRef), plain); err != nil {
+		t.Fatal(err)
+	}
+
+	rc, err := remote.New(remote.Options{DockerConfig: filepath.Join(t.TempDir(), "config.json")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh := newBuilder(t)
+	fresh.Remote = rc
+	child := writeContext(t, map[string]string{"Kubefile": "FROM " + baseRef + "\nCOPY x .\nAPPCMDS web [\"kubectl apply -f web.yaml\"]\n", "x": "x"})
+	r2, err := fresh.Build(ctx, Request{Context: child, Tags: []string{"child:v1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m ocispec.Manifest
+	json.Unmarshal(readJSON(t, fresh.Store, r2.Descriptor.Digest), &m)
+	if len(m.Layers) != 4 || m.Annotations[ocispec.AnnotationBaseImageDigest] != res.Descriptor.Digest.String() {
+		t.Fatalf("child of a registry base: %d layers, base %s", len(m.Layers), m.Annotations[ocispec.AnnotationBaseImageDigest])
+	}
+	ext, _ := clusterimage.ParseExtension(m.Annotations[clusterimage.AnnotationExtension])
+	if ext.App("calico") == nil || ext.App("web") == nil || len(ext.Launch.AppNames) != 0 {
+		t.Errorf("inherited extension %+v", ext)
+	}
+
+	ociPlain := mutate.MediaType(mutate.ConfigMediaType(plain, types.OCIConfigJSON), types.OCIManifestSchema1)
+	ociRef := addr + "/library/plain-oci:1"
+	if err := ggcrremote.Write(mustRef(t, ociRef), ociPlain); err != nil {
+		t.Fatal(err)
+	}
+	for _, ref := range []string{plainRef, ociRef} {
+		bad := writeContext(t, map[string]string{"Kubefile": "FROM " + ref + "\nCOPY x .\n", "x": "x"})
+		_, err = fresh.Build(ctx, Request{Context: bad, Tags: []string{"bad:v1"}})
+		if err == nil || !strings.Contains(err.Error(), ref) || !strings.Contains(err.Error(), "not a cluster image") {
+			t.Fatalf("FROM a plain image: %v", err)
+		}
+	}
+}
+
+func mustRef(t *testing.T, s string) ggcrname.Reference {
+	t.Helper()
+	r, err := ggcrname.ParseReference(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
