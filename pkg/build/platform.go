@@ -186,6 +186,9 @@ func (b *Builder) buildPlatform(ctx context.Context, req *Request, file *kubefil
 	for _, u := range img.AppUpdates {
 		a := ext.App(u.Name)
 		if a == nil {
+			if dry && base == nil {
+				continue // planning on a parent not built yet: its apps are unknown
+			}
 			return nil, fmt.Errorf("%s: app %s is not in the base image", u.Pos, u.Name)
 		}
 		if u.CmdsSet {
