@@ -29,6 +29,7 @@ import (
 	"github.com/cnstack/cnstack/pkg/clusterimage"
 	"github.com/cnstack/cnstack/pkg/kubefile"
 	"github.com/cnstack/cnstack/pkg/remote"
+	"github.com/cnstack/cnstack/pkg/stack"
 	"github.com/cnstack/cnstack/pkg/store"
 )
 
@@ -410,4 +411,40 @@ func mustRef(t *testing.T, s string) ggcrname.Reference {
 		t.Fatal(err)
 	}
 	return r
+}
+
+// Planning a stack before anything is built works even when a child refers
+// to its parent's apps; after a build, the plan says nothing rebuilds.
+func TestPlanStackBeforeAndAfterBuild(t *testing.T) {
+	dir := writeContext(t, map[string]string{
+		"stack.yaml":    "name: s\nversion: v1\nrepository: reg.local/s\n",
+		"base/Kubefile": "FROM scratch\nAPP a local://a.sh\nLAUNCH [\"a\"]\n",
+		"base/a.sh":     "echo a",
+		"kid/Kubefile":  "FROM base\nAPPCMDS a [\"bash a.sh --fast\"]\nLAUNCH [\"a\"]\n",
+	})
+	st, err := stack.Load(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newBuilder(t)
+	ctx := context.Background()
+	plan, err := b.PlanStack(ctx, st, StackOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !plan[0].Rebuild || !plan[1].Rebuild || plan[1].Reason != "base layer base rebuilds" {
+		t.Fatalf("plan before build: %+v", plan)
+	}
+	if _, err := b.BuildStack(ctx, st, StackOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	after, err := b.PlanStack(ctx, st, StackOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, e := range after {
+		if e.Rebuild || e.Keys["linux/amd64"] != plan[i].Keys["linux/amd64"] {
+			t.Errorf("layer %s after build: rebuild=%v key %s (planned %s)", e.Layer.Name, e.Rebuild, e.Keys["linux/amd64"], plan[i].Keys["linux/amd64"])
+		}
+	}
 }

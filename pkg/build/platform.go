@@ -2,11 +2,13 @@ package build
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -219,16 +221,23 @@ func (b *Builder) buildPlatform(ctx context.Context, req *Request, file *kubefil
 	if base != nil {
 		annotations[ocispec.AnnotationBaseImageName] = base.Ref
 		annotations[ocispec.AnnotationBaseImageDigest] = base.Digest.String()
+	} else if sb, ok := req.Bases[img.From.Ref]; ok && sb.Name != "" {
+		annotations[ocispec.AnnotationBaseImageName] = sb.Name // planning: the parent is not built yet
 	}
 	annotations[clusterimage.AnnotationContextDigest] = "sha256:" + keyOf(inputs...)
 	for k, v := range req.Annotations {
 		annotations[k] = v
 	}
-	extJSON, err := ext.Marshal()
+	// The key covers what this Kubefile says of the extension; what it
+	// inherits is already covered by the base's key or digest in chain, so
+	// a stack's keys can be known before its parents are built.
+	own, err := ownExtension(img, req.Type)
 	if err != nil {
 		return nil, err
 	}
-	imageKey := keyOf(chain, req.Type, req.Mode, string(extJSON), sortedPairs(labels), sortedPairs(annotations),
+	keyAnn := maps.Clone(annotations)
+	delete(keyAnn, ocispec.AnnotationBaseImageDigest) // the base's key or digest is in chain already
+	imageKey := keyOf(chain, req.Type, req.Mode, own, sortedPairs(labels), sortedPairs(keyAnn),
 		img.Author, strings.Join(env, "\n"), collectKey(req))
 	res.Key = imageKey
 	if !req.NoCache {
@@ -302,6 +311,41 @@ func (b *Builder) buildPlatform(ctx context.Context, req *Request, file *kubefil
 		return nil, fmt.Errorf("record image in cache: %w", err)
 	}
 	return res, nil
+}
+
+// ownExtension is what one Kubefile contributes to the extension, without
+// positions (they name files, which must not change keys).
+func ownExtension(img *kubefile.Image, typ string) (string, error) {
+	type app struct {
+		Name, Type, Kind string
+		Files, Cmds      []string
+		Env              map[string]string
+	}
+	type update struct {
+		Name    string
+		Cmds    []string
+		CmdsSet bool
+		Env     map[string]string
+	}
+	v := struct {
+		Type       string
+		Apps       []app
+		Updates    []update
+		LaunchApps []string
+		LaunchCmds []string
+		Env        map[string]string
+	}{Type: typ, Env: img.Env}
+	for _, a := range img.Apps {
+		v.Apps = append(v.Apps, app{a.Name, a.Type, a.Kind, a.Files, a.Cmds, a.Env})
+	}
+	for _, u := range img.AppUpdates {
+		v.Updates = append(v.Updates, update{u.Name, u.Cmds, u.CmdsSet, u.Env})
+	}
+	if img.Launch != nil {
+		v.LaunchApps, v.LaunchCmds = img.Launch.AppNames, img.Launch.Cmds
+	}
+	b, err := json.Marshal(v)
+	return string(b), err
 }
 
 // warnUnusedArgs says which --build-arg the Kubefile never declared, as a
