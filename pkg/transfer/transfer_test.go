@@ -20,6 +20,7 @@ import (
 	"github.com/cnstack/cnstack/pkg/build"
 	"github.com/cnstack/cnstack/pkg/kubefile"
 	"github.com/cnstack/cnstack/pkg/reference"
+	"github.com/cnstack/cnstack/pkg/regserver"
 	"github.com/cnstack/cnstack/pkg/remote"
 	"github.com/cnstack/cnstack/pkg/stack"
 	"github.com/cnstack/cnstack/pkg/store"
@@ -240,3 +241,30 @@ func TestRetriesAndDroppedConnections(t *testing.T) {
 }
 
 var _ = io.EOF
+
+// Within one registry, blobs another repository already holds are mounted,
+// not uploaded (distribution v3 through cnstack registry serve).
+func TestCrossRepositoryMount(t *testing.T) {
+	s := sample(t)
+	srv, err := regserver.New(regserver.Options{Addr: "127.0.0.1:0", Root: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	rc := client(t)
+	first, err := Copy(ctx, storeEP(t, s, top), remoteEP(t, rc, srv.Addr()+"/team-a/cnstack:v1"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := Copy(ctx, storeEP(t, s, top), remoteEP(t, rc, srv.Addr()+"/team-b/cnstack:v1"), Options{MountFrom: []string{"team-a/cnstack"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.Mounted == 0 || second.Bytes >= first.Bytes {
+		t.Fatalf("second repository: %d mounted, %d bytes sent (first push sent %d)", second.Mounted, second.Bytes, first.Bytes)
+	}
+	t.Logf("first push %d bytes; second repository %d blobs mounted, %d bytes sent", first.Bytes, second.Mounted, second.Bytes)
+}
