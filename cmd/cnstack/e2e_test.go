@@ -41,7 +41,7 @@ func requireRoot(t *testing.T) {
 // reports the applications, launch and env cnstack wrote.
 func TestE2ESealerPullInspect(t *testing.T) {
 	requireRoot(t)
-	sealer := tooltest.Path(t, tooltest.Sealer)
+	tooltest.Path(t, tooltest.Sealer)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	home := t.TempDir()
@@ -93,7 +93,6 @@ func TestE2ESealerPullInspect(t *testing.T) {
 			t.Errorf("sealer rmi: %v", err)
 		}
 	}
-	_ = sealer
 }
 
 // TestE2EShip is issue 4's pipeline: build → sign → push to `cnstack

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/rand"
 	"fmt"
 	"io"
@@ -202,5 +201,4 @@ func TestKillDuringPush(t *testing.T) {
 		t.Fatalf("the killed push finished %d blobs and the rerun %d more; want 4 in all, none twice", first, total-first)
 	}
 	t.Logf("killed push finished %d blobs; the rerun uploaded %d more", first, total-first)
-	_ = context.Background
 }

@@ -9,7 +9,6 @@ import (
 	"crypto/rand"
 	"flag"
 	"fmt"
-	"io"
 	mrand "math/rand/v2"
 	"os"
 	"os/exec"
@@ -218,5 +217,3 @@ func maxRSS() int64 {
 // dropCaches is best effort: it only evicts what this process can (nothing
 // without root); benchmarks then run warm, which favours neither side.
 func dropCaches(string) {}
-
-var _ = io.EOF

@@ -3,7 +3,6 @@ package bundle
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -279,5 +278,3 @@ func complete(ctx context.Context, s *store.Store, root ocispec.Descriptor, meta
 	}
 	return walkFn(root)
 }
-
-var _ = errors.New

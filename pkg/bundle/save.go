@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path"
 	"sort"
 	"strings"
@@ -370,8 +369,6 @@ func BlobsOfRefs(ctx context.Context, s *store.Store, refs []string) (map[digest
 	}
 	return set, nil
 }
-
-var _ = os.Remove
 
 func sortedDigests(m map[digest.Digest]int64) []digest.Digest {
 	out := make([]digest.Digest, 0, len(m))

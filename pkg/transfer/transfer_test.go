@@ -240,8 +240,6 @@ func TestRetriesAndDroppedConnections(t *testing.T) {
 	}
 }
 
-var _ = io.EOF
-
 // Within one registry, blobs another repository already holds are mounted,
 // not uploaded (distribution v3 through cnstack registry serve).
 func TestCrossRepositoryMount(t *testing.T) {

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/opencontainers/go-digest"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/registry/remote"
 
@@ -309,5 +308,3 @@ func head(list []string, n int) string {
 	}
 	return strings.Join(list, ", ")
 }
-
-var _ = ocispec.MediaTypeImageIndex
