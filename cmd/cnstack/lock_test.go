@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"io/fs"
@@ -16,21 +15,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	ggcrremote "github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/urfave/cli/v2"
 
 	"github.com/cnstack/cnstack/internal/sampleimages"
 	"github.com/cnstack/cnstack/pkg/lockfile"
 )
-
-func runImages(t *testing.T, home string, args ...string) (string, string, error) {
-	t.Helper()
-	app := newApp()
-	var out, errOut bytes.Buffer
-	app.Writer, app.ErrWriter = &out, &errOut
-	app.ExitErrHandler = func(*cli.Context, error) {}
-	err := app.RunContext(context.Background(), append([]string{"cnstack", "--home", home}, args...))
-	return out.String(), errOut.String(), err
-}
 
 func serveSampleRegistry(t *testing.T) string {
 	t.Helper()
@@ -75,7 +63,7 @@ func TestLockAndWhy(t *testing.T) {
 	dir := copyStackDir(t, sample)
 	mirrors := []string{"--registry-mirror", "docker.io=" + addr, "--registry-mirror", "registry.k8s.io=" + addr}
 
-	out, errOut, err := runImages(t, home, append([]string{"lock"}, append(mirrors, dir)...)...)
+	out, errOut, err := runApp(t, home, append([]string{"lock"}, append(mirrors, dir)...)...)
 	if err != nil {
 		t.Fatalf("lock: %v\n%s%s", err, out, errOut)
 	}
@@ -112,7 +100,7 @@ func TestLockAndWhy(t *testing.T) {
 	}
 
 	// Again: unchanged, and --check agrees.
-	out, _, err = runImages(t, home, append([]string{"lock", "--check"}, append(mirrors, dir)...)...)
+	out, _, err = runApp(t, home, append([]string{"lock", "--check"}, append(mirrors, dir)...)...)
 	if err != nil || !strings.Contains(out, "up to date") {
 		t.Errorf("lock --check: %v %s", err, out)
 	}
@@ -130,12 +118,12 @@ func TestLockAndWhy(t *testing.T) {
 	if err := ggcrremote.WriteIndex(ref, idx); err != nil {
 		t.Fatal(err)
 	}
-	_, _, err = runImages(t, home, append([]string{"lock", "--check"}, append(mirrors, dir)...)...)
+	_, _, err = runApp(t, home, append([]string{"lock", "--check"}, append(mirrors, dir)...)...)
 	if err == nil || !strings.Contains(err.Error(), "~ docker.io/library/redis:7.2") {
 		t.Errorf("lock --check after the tag moved: %v", err)
 	}
 
-	out, errOut, err = runImages(t, home, append(append([]string{"images", "why"}, mirrors...), "redis:7.2", dir)...)
+	out, errOut, err = runApp(t, home, append(append([]string{"images", "why"}, mirrors...), "redis:7.2", dir)...)
 	if err != nil {
 		t.Fatalf("images why: %v\n%s", err, errOut)
 	}
@@ -151,7 +139,7 @@ func TestLockAndWhy(t *testing.T) {
 			t.Errorf("images why output lacks %q:\n%s", want, out)
 		}
 	}
-	_, _, err = runImages(t, home, "images", "why", "redis:9", dir)
+	_, _, err = runApp(t, home, "images", "why", "redis:9", dir)
 	if err == nil || !strings.Contains(err.Error(), "similar: docker.io/library/redis:7.2") {
 		t.Errorf("images why of an absent image: %v", err)
 	}
@@ -161,7 +149,7 @@ func TestDevPushSamples(t *testing.T) {
 	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	defer srv.Close()
 	addr := strings.TrimPrefix(srv.URL, "http://")
-	out, errOut, err := runImages(t, t.TempDir(), "dev", "push-samples", "--registry", addr)
+	out, errOut, err := runApp(t, t.TempDir(), "dev", "push-samples", "--registry", addr)
 	if err != nil || !strings.Contains(out, "pushed 11 sample images") {
 		t.Fatalf("dev push-samples: %v\n%s%s", err, out, errOut)
 	}
