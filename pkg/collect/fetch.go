@@ -19,6 +19,8 @@ import (
 	"oras.land/oras-go/v2/registry/remote/auth"
 
 	"github.com/cnstack/cnstack/pkg/store"
+
+	"github.com/cnstack/cnstack/internal/ctxio"
 )
 
 // Manifest media types cnstack collects (sealer accepts the same four;
@@ -229,7 +231,7 @@ func (e *endpoint) copyBlob(ctx context.Context, w io.Writer, desc ocispec.Descr
 	}
 	// One byte more than expected exposes an over-long body: the digest check
 	// then fails instead of a truncated read passing silently.
-	n, err := copyCounting(ctx, w, io.LimitReader(body, desc.Size-offset+1), onBytes)
+	n, err := ctxio.Copy(ctx, w, io.LimitReader(body, desc.Size-offset+1), onBytes)
 	if err != nil {
 		return n, classify(err)
 	}
@@ -237,46 +239,6 @@ func (e *endpoint) copyBlob(ctx context.Context, w io.Writer, desc ocispec.Descr
 		return n, classify(io.ErrUnexpectedEOF)
 	}
 	return n, nil
-}
-
-var copyBufs = make(chan []byte, 64)
-
-func copyCounting(ctx context.Context, w io.Writer, r io.Reader, onBytes func(int64)) (int64, error) {
-	var buf []byte
-	select {
-	case buf = <-copyBufs:
-	default:
-		buf = make([]byte, 256<<10)
-	}
-	defer func() {
-		select {
-		case copyBufs <- buf:
-		default:
-		}
-	}()
-	var total int64
-	for {
-		if err := ctx.Err(); err != nil {
-			return total, err
-		}
-		n, rerr := r.Read(buf)
-		if n > 0 {
-			m, werr := w.Write(buf[:n])
-			total += int64(m)
-			if onBytes != nil {
-				onBytes(int64(m))
-			}
-			if werr != nil {
-				return total, werr
-			}
-		}
-		if rerr == io.EOF {
-			return total, nil
-		}
-		if rerr != nil {
-			return total, rerr
-		}
-	}
 }
 
 func backoff(attempt int) time.Duration {

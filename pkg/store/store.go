@@ -30,6 +30,7 @@ import (
 	"oras.land/oras-go/v2/errdef"
 
 	"github.com/cnstack/cnstack/internal/atomicfile"
+	"github.com/cnstack/cnstack/internal/ctxio"
 )
 
 const (
@@ -158,7 +159,7 @@ func (s *Store) Push(ctx context.Context, expected ocispec.Descriptor, content i
 	// A dropped connection mid-blob resumes where it broke when the source
 	// can seek (HTTP Range): a few times, with the bytes already written kept.
 	for attempt := 0; ; attempt++ {
-		_, err := copyCtx(ctx, w, content)
+		_, err := ctxio.Copy(ctx, w, content, nil)
 		if err == nil {
 			break
 		}
@@ -325,28 +326,4 @@ func (w *BlobWriter) Close() error {
 		w.lock = nil
 	}
 	return nil
-}
-
-func copyCtx(ctx context.Context, dst io.Writer, src io.Reader) (int64, error) {
-	buf := make([]byte, 1<<20)
-	var total int64
-	for {
-		if err := ctx.Err(); err != nil {
-			return total, err
-		}
-		n, rerr := src.Read(buf)
-		if n > 0 {
-			m, werr := dst.Write(buf[:n])
-			total += int64(m)
-			if werr != nil {
-				return total, werr
-			}
-		}
-		if rerr == io.EOF {
-			return total, nil
-		}
-		if rerr != nil {
-			return total, rerr
-		}
-	}
 }
