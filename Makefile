@@ -8,7 +8,7 @@ export CNSTACK_TOOLS_BIN := $(TOOLS_BIN)
 PKGS := ./...
 FUZZTIME ?= 20s
 
-.PHONY: all build test unit fuzz demo bench lint e2e tools clean help
+.PHONY: all build deps test unit fuzz demo bench lint e2e tools clean help
 
 all: build
 
@@ -16,21 +16,26 @@ help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
 
 build: ## build bin/cnstack (static: it also runs inside the VMs cnstack boot starts)
-	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/cnstack
+	@echo "build: $(BIN) (a first build on a machine compiles every dependency: a few minutes)"
+	@CGO_ENABLED=0 ci/heartbeat.sh "compiling cnstack" $(GO) build -trimpath -o $(BIN) ./cmd/cnstack
+
+deps: ## install the Debian packages the tests and demo need (QEMU, debootstrap, ...) when root
+	@ci/deps.sh
 
 tools: ## build the pinned third-party tools (sealer, cosign, registry, crane) into .cache/tools/bin
 	tools/install.sh
 
-test: tools unit fuzz ## everything CI runs: unit + integration tests (real registry, sealer, cosign, VM smoke) and a short fuzz run
+test: deps tools unit fuzz ## everything CI runs: unit + integration tests (real registry, sealer, cosign, VM smoke) and a short fuzz run
 
 unit: ## go test ./... (needs `make tools`)
+	@echo "unit: go test ./... (a first run compiles the test binaries: several minutes; each package prints when done)"
 	$(GO) test -count=1 -timeout 40m $(PKGS)
 
 fuzz: ## run the parser fuzzers briefly (FUZZTIME=20s)
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./pkg/kubefile
 	$(GO) test -run '^$$' -fuzz '^FuzzEvaluate$$' -fuzztime $(FUZZTIME) ./pkg/kubefile
 
-demo: build ## build the sample stack end to end into the default store and show it
+demo: deps build ## build the sample stack end to end into the default store and show it
 	ci/demo.sh
 
 bench: build tools ## print throughput, timing and memory figures beside their baselines

@@ -17,6 +17,7 @@ import (
 
 	"github.com/cnstack/cnstack/internal/sampleimages"
 	"github.com/cnstack/cnstack/internal/testutil/tooltest"
+	"github.com/cnstack/cnstack/internal/testutil/vmtest"
 	"github.com/cnstack/cnstack/pkg/build"
 	"github.com/cnstack/cnstack/pkg/collect"
 	"github.com/cnstack/cnstack/pkg/remote"
@@ -31,16 +32,11 @@ import (
 // rootfs, registry and egress assertions. A second boot of an image that
 // breaks sealer's run contract (no scripts/init-registry.sh) must fail.
 func TestBootSampleStack(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("the VM tests need root (debootstrap builds the VM image); CI runs as root")
-	}
 	if testing.Short() {
 		t.Skip("boots VMs")
 	}
-	for _, tool := range []string{"qemu-system-x86_64", "qemu-img", "debootstrap", "mke2fs"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s is missing: install qemu-system-x86 qemu-utils debootstrap e2fsprogs (see .ci/run)", tool)
-		}
+	if why := vmtest.Missing(); why != "" {
+		t.Skip(why)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
@@ -170,8 +166,8 @@ func TestE2EBootTwoNodes(t *testing.T) {
 	if os.Getenv("CNSTACK_E2E") == "" {
 		t.Skip("set CNSTACK_E2E=1 (make e2e) to boot two VMs")
 	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
+	if why := vmtest.Missing(); why != "" {
+		t.Skip(why)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()

@@ -26,6 +26,7 @@ import (
 	"testing/iotest"
 	"time"
 
+	"github.com/cnstack/cnstack/internal/testutil/vmtest"
 	"github.com/cnstack/cnstack/pkg/vm/vmimage"
 )
 
@@ -45,7 +46,8 @@ func TestMain(m *testing.M) {
 	if os.Getenv(helperEnv) != "" {
 		os.Exit(m.Run()) // a helper subprocess: the parent built the image
 	}
-	if !testing.Short() {
+	vmtest.UseTestCache()
+	if !testing.Short() && vmtest.Missing() == "" {
 		start := time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 		testImage, testImageErr = vmimage.Build(ctx, repoPath("images", "debian12"), vmimage.DefaultImageCache(), vmimage.Options{})
@@ -69,6 +71,9 @@ func needImage(t *testing.T) *vmimage.Image {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("boots VMs; skipped in -short mode")
+	}
+	if why := vmtest.Missing(); why != "" {
+		t.Skip(why)
 	}
 	if testImageErr != nil {
 		t.Fatalf("development image: %v", testImageErr)

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cnstack/cnstack/internal/testutil/vmtest"
 )
 
 // recipeDir is the repository's development image recipe.
@@ -22,6 +24,9 @@ func recipeDir(t *testing.T) string {
 func TestBuildDebian12(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a VM image with debootstrap; skipped in -short mode")
+	}
+	if why := vmtest.Missing(); why != "" {
+		t.Skip(why)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
@@ -66,4 +71,18 @@ func TestBuildDebian12(t *testing.T) {
 		t.Errorf("cached Build took %v; want it to return at once", d)
 	}
 	t.Logf("cached Build: %v", time.Since(start).Round(time.Millisecond))
+}
+
+// TestMain keeps the images these tests build in the test VM cache, out of
+// the user's $CNSTACK_HOME.
+func TestMain(m *testing.M) {
+	vmtest.UseTestCache()
+	os.Exit(m.Run())
+}
+
+// TestVMCacheEnvName: vmtest sets the variable CacheRoot reads.
+func TestVMCacheEnvName(t *testing.T) {
+	if got, want := CacheRoot(), vmtest.CacheDir(); got != want {
+		t.Fatalf("CacheRoot() = %s under the test cache, want %s (vmtest's name for %s drifted?)", got, want, CacheEnv)
+	}
 }
