@@ -397,20 +397,7 @@ func collectKey(req *Request) string {
 
 // complete reports whether a manifest and every blob it needs are in the store.
 func (b *Builder) complete(ctx context.Context, d ocispec.Descriptor) bool {
-	ok, _ := b.Store.Exists(ctx, d)
-	if !ok {
-		return false
-	}
-	children, err := b.Store.Children(ctx, d)
-	if err != nil {
-		return false
-	}
-	for _, c := range children {
-		if ok, _ := b.Store.Exists(ctx, c); !ok {
-			return false
-		}
-	}
-	return true
+	return b.Store.Complete(ctx, d) == nil
 }
 
 func countImages(ctx context.Context, b *Builder, d ocispec.Descriptor) int {
