@@ -183,6 +183,9 @@ func (v *loadVisitor) blob(ctx context.Context, d digest.Digest, size int64, r i
 				// hostile stream leaves nothing behind.
 				v.s.DiscardPartial(d)
 			}
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				return fmt.Errorf("%w: blob %s: the archive is truncated (it ends in the middle of the blob; was it cut while copied?)", ErrInvalid, d)
+			}
 			return fmt.Errorf("%w: blob %s: %v", ErrInvalid, d, err)
 		}
 		v.written++

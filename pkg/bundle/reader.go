@@ -160,6 +160,9 @@ func walk(ctx context.Context, r io.Reader, v visitor, lim Limits) error {
 		if err == io.EOF {
 			return nil
 		}
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return fmt.Errorf("%w: the archive is truncated (it ends in the middle of an entry; was it cut while copied?)", ErrInvalid)
+		}
 		if err != nil {
 			return fmt.Errorf("%w: read archive: %v", ErrInvalid, err)
 		}
