@@ -44,6 +44,9 @@ func parseIndex(b []byte, lim Limits) ([]root, error) {
 		if err := manifest.ValidateDescriptor(m); err != nil {
 			return nil, fmt.Errorf("%w: index.json entry %d: %v", ErrInvalid, i+1, err)
 		}
+		if m.Size > manifest.MaxSize {
+			return nil, fmt.Errorf("%w: index.json entry %d (%s) is a manifest of %d bytes, over the %d-byte limit", ErrInvalid, i+1, m.Digest, m.Size, manifest.MaxSize)
+		}
 		if m.MediaType != "" && !manifest.IsManifestType(m.MediaType) {
 			return nil, fmt.Errorf("%w: index.json entry %d (%s) has the media type %s; the images of a bundle are manifests or indexes", ErrInvalid, i+1, m.Digest, printable.String(m.MediaType))
 		}
