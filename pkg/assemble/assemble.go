@@ -11,6 +11,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -286,7 +287,7 @@ func layerEntries(dir string, l Layer, vars map[string]string) ([]layer.Entry, e
 			}
 			return nil, fmt.Errorf("src %s: %w", src, err)
 		}
-		es, err := layer.CopyEntries(src, dst, strings.HasSuffix(dst, "/"))
+		es, err := hostEntries(src, dst, fi)
 		if err != nil {
 			return nil, err
 		}
@@ -303,6 +304,62 @@ func layerEntries(dir string, l Layer, vars map[string]string) ([]layer.Entry, e
 		return nil, errors.New("every file of the layer is optional and absent")
 	}
 	return entries, nil
+}
+
+// hostEntries lists what copying the host path src to dst adds. A file goes
+// to dst (into it when dst ends in "/"); a directory's contents go under dst
+// verbatim: symlinks stay symlinks, absolute ones included, because they
+// resolve inside the container's root (a Debian tree links
+// /lib64/ld-linux-x86-64.so.2 to /lib/x86_64-linux-gnu/...). This is not a
+// build context's COPY (pkg/buildcontext), whose images sealer copies onto
+// hosts and which therefore never carry links.
+func hostEntries(src, dst string, fi fs.FileInfo) ([]layer.Entry, error) {
+	intoDir := strings.HasSuffix(dst, "/")
+	dst = strings.TrimPrefix(path.Clean("/"+dst), "/")
+	if !fi.IsDir() {
+		if !fi.Mode().IsRegular() {
+			return nil, fmt.Errorf("src %s is not a regular file or directory", src)
+		}
+		name := dst
+		if name == "" || intoDir {
+			name = path.Join(dst, filepath.Base(src))
+		}
+		return []layer.Entry{{Name: name, Mode: fi.Mode(), Size: fi.Size(), Source: src}}, nil
+	}
+	var out []layer.Entry
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil || rel == "." {
+			return err
+		}
+		name := path.Join(dst, filepath.ToSlash(rel))
+		switch t := d.Type(); {
+		case d.IsDir():
+			out = append(out, layer.Entry{Name: name, Mode: fs.ModeDir | 0o755})
+		case t&fs.ModeSymlink != 0:
+			target, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			out = append(out, layer.Entry{Name: name, Mode: fs.ModeSymlink | 0o777, Linkname: filepath.ToSlash(target)})
+		case t.IsRegular():
+			i, err := d.Info()
+			if err != nil {
+				return err
+			}
+			out = append(out, layer.Entry{Name: name, Mode: i.Mode(), Size: i.Size(), Source: p})
+		default:
+			return fmt.Errorf("%s is a %s: only files, directories and symlinks go into an image", p, t)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("src %s: %w", src, err)
+	}
+	return out, nil
 }
 
 // cachedLayer is a layer cache record.

@@ -22,6 +22,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/cnstack/cnstack/pkg/buildcontext"
 	"github.com/cnstack/cnstack/pkg/clusterimage"
 	"github.com/cnstack/cnstack/pkg/kubefile"
 	"github.com/cnstack/cnstack/pkg/layer"
@@ -72,6 +73,8 @@ type Request struct {
 	Annotations map[string]string
 	NoCache     bool
 	Collect     CollectOptions
+
+	context *buildcontext.Context // open while Build or Plan runs
 }
 
 // Base is an image a stack layer builds FROM.
@@ -119,14 +122,16 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Result, error) {
 	}
 	defer release()
 	defer b.Cache.Flush()
+	if req.context, err = buildcontext.Open(req.Context); err != nil {
+		return nil, err
+	}
+	defer req.context.Close()
 
-	file, err := parseKubefile(req.Kubefile)
+	file, src, err := parseKubefile(req.Kubefile)
 	if err != nil {
 		return nil, err
 	}
-	if err := buildAnnotations(&req); err != nil {
-		return nil, err
-	}
+	buildAnnotations(&req, src)
 	results := make([]PlatformResult, len(req.Platforms))
 	errs := make([]error, len(req.Platforms))
 	var wg sync.WaitGroup
@@ -183,13 +188,16 @@ func (b *Builder) Plan(ctx context.Context, req Request) (*Result, error) {
 	if err := b.normalize(&req); err != nil {
 		return nil, err
 	}
-	file, err := parseKubefile(req.Kubefile)
+	var err error
+	if req.context, err = buildcontext.Open(req.Context); err != nil {
+		return nil, err
+	}
+	defer req.context.Close()
+	file, src, err := parseKubefile(req.Kubefile)
 	if err != nil {
 		return nil, err
 	}
-	if err := buildAnnotations(&req); err != nil {
-		return nil, err
-	}
+	buildAnnotations(&req, src)
 	res := &Result{Cached: true}
 	for _, p := range req.Platforms {
 		r, err := b.buildPlatform(ctx, &req, file, p, true)
@@ -206,11 +214,20 @@ func (b *Builder) Plan(ctx context.Context, req Request) (*Result, error) {
 }
 
 func (b *Builder) normalize(req *Request) error {
+	if fi, err := os.Stat(req.Context); err != nil || !fi.IsDir() {
+		return fmt.Errorf("build context %q is not a directory", req.Context)
+	}
+	// Absolute from here on: every containment check and every message
+	// works the same for "build .", "build ./ctx" and "build /abs/ctx".
+	var err error
+	if req.Context, err = filepath.Abs(req.Context); err != nil {
+		return err
+	}
 	if req.Kubefile == "" {
 		req.Kubefile = filepath.Join(req.Context, "Kubefile")
 	}
-	if fi, err := os.Stat(req.Context); err != nil || !fi.IsDir() {
-		return fmt.Errorf("build context %q is not a directory", req.Context)
+	if req.Kubefile, err = filepath.Abs(req.Kubefile); err != nil {
+		return err
 	}
 	if len(req.Platforms) == 0 {
 		req.Platforms = []kubefile.Platform{{OS: "linux", Architecture: "amd64"}}
@@ -239,12 +256,8 @@ func (b *Builder) normalize(req *Request) error {
 
 // buildAnnotations records what the build is made from (for provenance):
 // the Kubefile's digest and context-relative path, and the lock file's.
-func buildAnnotations(req *Request) error {
-	src, err := os.ReadFile(req.Kubefile)
-	if err != nil {
-		return fmt.Errorf("read Kubefile: %w", err)
-	}
-	ann := map[string]string{clusterimage.AnnotationKubefileDigest: digest.FromBytes(src).String()}
+func buildAnnotations(req *Request, kubefileSrc []byte) {
+	ann := map[string]string{clusterimage.AnnotationKubefileDigest: digest.FromBytes(kubefileSrc).String()}
 	if rel, err := filepath.Rel(req.Context, req.Kubefile); err == nil && !strings.HasPrefix(rel, "..") {
 		ann[clusterimage.AnnotationKubefile] = filepath.ToSlash(rel)
 	} else {
@@ -260,20 +273,21 @@ func buildAnnotations(req *Request) error {
 		ann[k] = v // the caller's word wins
 	}
 	req.Annotations = ann
-	return nil
 }
 
-func parseKubefile(path string) (*kubefile.File, error) {
-	src, err := os.ReadFile(path)
+// parseKubefile reads (see kubefile.ReadFile: no FIFO, bounded) and parses
+// the Kubefile, returning its bytes too.
+func parseKubefile(path string) (*kubefile.File, []byte, error) {
+	src, err := kubefile.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("read Kubefile: %w", err)
+		return nil, nil, err
 	}
 	f, diags := kubefile.Parse(displayPath(path), src)
 	logWarnings(diags)
 	if err := diags.Err(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return f, nil
+	return f, src, nil
 }
 
 func displayPath(p string) string {

@@ -16,6 +16,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/cnstack/cnstack/internal/atomicfile"
+	"github.com/cnstack/cnstack/pkg/layer"
 )
 
 // Cache remembers what earlier builds produced, keyed by digests of their
@@ -101,37 +102,73 @@ func (c *Cache) Image(key string) (ImageRecord, bool) {
 // PutImage records a platform image.
 func (c *Cache) PutImage(key string, r ImageRecord) error { return c.put("images", key, r) }
 
-// FileDigest returns the sha256 of a regular file, from the stat cache when
-// size, mtime, ctime and inode are unchanged.
-func (c *Cache) FileDigest(path string, fi fs.FileInfo) (digest.Digest, error) {
+// FileDigest returns the sha256 and size of a regular entry's content.
+// The file is opened the way the layer writer opens it (through the build
+// context: no link out of it is followed) and described by fstat of that
+// very descriptor; the stat cache answers when size, mtime, ctime and inode
+// are unchanged, else the content is hashed from the same descriptor.
+func (c *Cache) FileDigest(e layer.Entry) (digest.Digest, int64, error) {
+	e.Verify = false
+	rc, err := layer.OpenEntry(e)
+	if err != nil {
+		return "", 0, err
+	}
+	defer rc.Close()
+	statter, ok := rc.(interface{ Stat() (fs.FileInfo, error) })
+	if !ok {
+		return hashAll(e.Source, rc)
+	}
+	fi, err := statter.Stat()
+	if err != nil {
+		return "", 0, err
+	}
 	st, _ := fi.Sys().(*syscall.Stat_t)
 	rec := fileRecord{Size: fi.Size(), MTime: fi.ModTime().UnixNano()}
 	if st != nil {
 		rec.CTime = st.Ctim.Nano()
 		rec.Inode = st.Ino
 	}
-	abs, _ := filepath.Abs(path)
+	abs, _ := filepath.Abs(e.Source)
 	c.mu.Lock()
 	old, ok := c.files[abs]
 	c.mu.Unlock()
 	if ok && st != nil && old.Size == rec.Size && old.MTime == rec.MTime && old.CTime == rec.CTime && old.Inode == rec.Inode {
-		return old.Digest, nil
+		return old.Digest, rec.Size, nil
 	}
-	f, err := os.Open(path)
+	d, n, err := hashAll(e.Source, rc)
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("hash %s: %w", path, err)
+	if n != rec.Size {
+		return "", 0, fmt.Errorf("%s: %w (%d bytes read, %d stated)", e.Source, layer.ErrChanged, n, rec.Size)
 	}
-	rec.Digest = digest.NewDigestFromEncoded(digest.SHA256, hex.EncodeToString(h.Sum(nil)))
+	rec.Digest = d
 	c.mu.Lock()
 	c.files[abs] = rec
 	c.dirty = true
 	c.mu.Unlock()
-	return rec.Digest, nil
+	return d, n, nil
+}
+
+// Forget drops a file from the stat cache (its content changed under the
+// builder, so its stat data cannot be trusted to name its digest).
+func (c *Cache) Forget(path string) {
+	abs, _ := filepath.Abs(path)
+	c.mu.Lock()
+	if _, ok := c.files[abs]; ok {
+		delete(c.files, abs)
+		c.dirty = true
+	}
+	c.mu.Unlock()
+}
+
+func hashAll(name string, r io.Reader) (digest.Digest, int64, error) {
+	h := sha256.New()
+	n, err := io.Copy(h, r)
+	if err != nil {
+		return "", 0, fmt.Errorf("hash %s: %w", name, err)
+	}
+	return digest.NewDigestFromEncoded(digest.SHA256, hex.EncodeToString(h.Sum(nil))), n, nil
 }
 
 // Flush writes the stat cache if it changed.

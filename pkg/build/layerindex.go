@@ -209,16 +209,21 @@ func (c *Cache) writeIndex(final string, fill func(tmp string) ([]string, error)
 }
 
 func copyEntryTo(dst string, e layer.Entry) error {
-	open := e.Open
-	if open == nil {
-		open = func() (io.ReadCloser, error) { return os.Open(e.Source) }
-	}
-	rc, err := open()
+	rc, err := layer.OpenEntry(e)
 	if err != nil {
 		return err
 	}
 	defer rc.Close()
-	return writeLimited(dst, rc, e.Size)
+	if err := writeLimited(dst, rc, e.Size); err != nil {
+		return err
+	}
+	if e.Verify {
+		// Read on to EOF: the reader checks the digest the key was made of.
+		if _, err := io.Copy(io.Discard, rc); err != nil {
+			return fmt.Errorf("%s: %w", e.Source, err)
+		}
+	}
+	return nil
 }
 
 func writeLimited(dst string, r io.Reader, size int64) error {

@@ -11,8 +11,6 @@ import (
 	"maps"
 	"os"
 	"path"
-	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
@@ -24,8 +22,6 @@ import (
 	"github.com/cnstack/cnstack/pkg/layer"
 
 	"github.com/cnstack/cnstack/internal/progress"
-
-	"github.com/cnstack/cnstack/pkg/safearchive"
 )
 
 // imageState is what the builder knows of the image so far.
@@ -50,7 +46,7 @@ func (s *imageState) addLayer(desc ocispec.Descriptor, diffID digest.Digest, li 
 // evaluate runs kubefile.Evaluate twice when needed: once to learn FROM, and
 // once more with the base's apps known, so APPCMDS/LAUNCH may name them.
 func (b *Builder) evaluate(ctx context.Context, req *Request, file *kubefile.File, p kubefile.Platform, dry bool) (*kubefile.Image, *baseImage, error) {
-	opts := kubefile.EvalOptions{Platform: p, BuildArgs: req.BuildArgs, Context: os.DirFS(req.Context), BaseApps: []string{}}
+	opts := kubefile.EvalOptions{Platform: p, BuildArgs: req.BuildArgs, Context: req.context.FS(), BaseApps: []string{}}
 	img, diags := kubefile.Evaluate(file, opts)
 	var base *baseImage
 	if sb, ok := req.Bases[fromRef(img)]; ok && sb.Descriptor.Digest == "" {
@@ -401,20 +397,7 @@ func collectKey(req *Request) string {
 
 // complete reports whether a manifest and every blob it needs are in the store.
 func (b *Builder) complete(ctx context.Context, d ocispec.Descriptor) bool {
-	ok, _ := b.Store.Exists(ctx, d)
-	if !ok {
-		return false
-	}
-	children, err := b.Store.Children(ctx, d)
-	if err != nil {
-		return false
-	}
-	for _, c := range children {
-		if ok, _ := b.Store.Exists(ctx, c); !ok {
-			return false
-		}
-	}
-	return true
+	return b.Store.Complete(ctx, d) == nil
 }
 
 func countImages(ctx context.Context, b *Builder, d ocispec.Descriptor) int {
@@ -442,6 +425,10 @@ func (b *Builder) cachedLayer(ctx context.Context, req *Request, key string) (La
 	return rec, ok
 }
 
+// testHookBeforeLayerWrite runs between hashing a step's sources and
+// writing its layer: tests change the context there, as a racing attacker would.
+var testHookBeforeLayerWrite func()
+
 // layerFor returns the layer for entries, from the cache or newly written,
 // with its index.
 func (b *Builder) layerFor(ctx context.Context, req *Request, key string, entries []layer.Entry) (*clusterimage.Layer, *layerIndex, bool, error) {
@@ -455,8 +442,14 @@ func (b *Builder) layerFor(ctx context.Context, req *Request, key string, entrie
 	}
 	defer w.Close()
 	modTime, _ := layer.SourceDateEpoch()
+	if testHookBeforeLayerWrite != nil {
+		testHookBeforeLayerWrite()
+	}
 	lr, err := layer.Write(ctx, w, entries, layer.Options{ModTime: modTime, Level: b.Level})
 	if err != nil {
+		if errors.Is(err, layer.ErrChanged) {
+			b.forget(entries) // rehash them next time: their stat data lied
+		}
 		return nil, nil, false, err
 	}
 	desc, err := w.CommitDescriptor(ocispec.MediaTypeImageLayerGzip)
@@ -478,8 +471,26 @@ func (b *Builder) layerFor(ctx context.Context, req *Request, key string, entrie
 }
 
 // entriesDigest digests what a COPY puts in the image: names, modes and
-// content digests (from the stat cache), in sorted order.
+// content digests, in sorted order. It records each context file's digest
+// in its entry (Verify set), so the layer writer checks that what it reads
+// is what the key was computed from: a file changed or swapped meanwhile
+// fails the build instead of entering the cache under a stale key.
 func (b *Builder) entriesDigest(entries []layer.Entry) (string, error) {
+	for i := range entries {
+		e := &entries[i]
+		if !e.Mode.IsRegular() || e.Digest != "" {
+			continue
+		}
+		d, size, err := b.Cache.FileDigest(*e)
+		if err == nil && size != e.Size {
+			err = fmt.Errorf("%s: %w (%d bytes when listed, %d when hashed)", e.Source, layer.ErrChanged, e.Size, size)
+		}
+		if err != nil {
+			b.Cache.Forget(e.Source)
+			return "", err
+		}
+		e.Digest, e.Verify = d, true
+	}
 	norm, err := layer.Normalize(entries)
 	if err != nil {
 		return "", err
@@ -492,30 +503,28 @@ func (b *Builder) entriesDigest(entries []layer.Entry) (string, error) {
 			sb.WriteString(e.Linkname)
 		case e.Digest != "":
 			sb.WriteString(e.Digest.String())
-		case e.Mode.IsRegular():
-			fi, err := os.Stat(e.Source)
-			if err != nil {
-				return "", err
-			}
-			d, err := b.Cache.FileDigest(e.Source, fi)
-			if err != nil {
-				return "", err
-			}
-			sb.WriteString(d.String())
 		}
 		sb.WriteByte('\n')
 	}
 	return keyOf(sb.String()), nil
 }
 
+func (b *Builder) forget(entries []layer.Entry) {
+	for _, e := range entries {
+		if e.Verify {
+			b.Cache.Forget(e.Source)
+		}
+	}
+}
+
 // entries lists the files a COPY-like step adds. cleanup removes
 // temporary files (unpacked archives) once the layer is written.
 func (b *Builder) entries(ctx context.Context, req *Request, s *kubefile.Step, st *imageState) ([]layer.Entry, func(), error) {
 	var out []layer.Entry
-	var tmpDirs []string
+	var tmpDirs []func() // unpacked archives
 	cleanup := func() {
-		for _, d := range tmpDirs {
-			os.RemoveAll(d)
+		for _, done := range tmpDirs {
+			done()
 		}
 	}
 	dest := strings.TrimSuffix(s.Dest, "/")
@@ -525,9 +534,7 @@ func (b *Builder) entries(ctx context.Context, req *Request, s *kubefile.Step, s
 	multi := len(s.Sources) > 1
 	destIsDir := strings.HasSuffix(s.Dest, "/") || dest == "." || multi || st.isDir(ctx, b, dest)
 	for _, src := range s.Sources {
-		var paths []string
-		switch {
-		case src.IsRemote():
+		if src.IsRemote() {
 			p, err := b.download(ctx, src)
 			if err != nil {
 				cleanup()
@@ -548,47 +555,14 @@ func (b *Builder) entries(ctx context.Context, req *Request, s *kubefile.Step, s
 			}
 			out = append(out, layer.Entry{Name: target, Mode: fi.Mode(), Size: fi.Size(), Source: p})
 			continue
-		case src.Glob:
-			matches, err := globContext(req.Context, src.Path)
-			if err != nil {
-				cleanup()
-				return nil, nil, err
-			}
-			if len(matches) == 0 {
-				cleanup()
-				return nil, nil, fmt.Errorf("%s: no file in the build context matches %q", src.Pos, src.Path)
-			}
-			paths = matches
-			if len(matches) > 1 {
-				destIsDir = true
-			}
-		default:
-			paths = []string{src.Path}
 		}
-		for _, rel := range paths {
-			hostPath, err := contextFile(req.Context, rel)
-			if err != nil {
-				cleanup()
-				return nil, nil, fmt.Errorf("%s: %w", src.Pos, err)
-			}
-			if s.Unpack {
-				dir, ok, err := safearchive.UnpackTemp(ctx, hostPath, safearchive.Limits{})
-				if err != nil {
-					cleanup()
-					return nil, nil, fmt.Errorf("%s: ADD %s: %w", src.Pos, rel, err)
-				}
-				if ok {
-					tmpDirs = append(tmpDirs, dir)
-					hostPath = dir
-				}
-			}
-			es, err := layer.CopyEntries(hostPath, dest, destIsDir)
-			if err != nil {
-				cleanup()
-				return nil, nil, fmt.Errorf("%s: %w", src.Pos, err)
-			}
-			out = append(out, es...)
+		es, done, err := req.context.Source(ctx, src, dest, destIsDir, s.Unpack)
+		tmpDirs = append(tmpDirs, done)
+		if err != nil {
+			cleanup()
+			return nil, nil, err // names the path; the caller adds the step's position
 		}
+		out = append(out, es...)
 	}
 	return out, cleanup, nil
 }
@@ -623,42 +597,4 @@ func (b *Builder) indexLayers(ctx context.Context, s *imageState) error {
 		}
 	}
 	return nil
-}
-
-// contextFile resolves a context-relative path to a host path that stays
-// inside the context even through symlinks.
-func contextFile(contextDir, rel string) (string, error) {
-	root, err := filepath.EvalSymlinks(contextDir)
-	if err != nil {
-		return "", err
-	}
-	p := filepath.Join(root, filepath.FromSlash(rel))
-	real, err := filepath.EvalSymlinks(p)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return "", fmt.Errorf("%s does not exist in the build context %s", rel, contextDir)
-		}
-		return "", err
-	}
-	if real != root && !strings.HasPrefix(real, root+string(filepath.Separator)) {
-		return "", fmt.Errorf("%s resolves to %s, outside the build context", rel, real)
-	}
-	return p, nil
-}
-
-func globContext(contextDir, pattern string) ([]string, error) {
-	matches, err := filepath.Glob(filepath.Join(contextDir, filepath.FromSlash(pattern)))
-	if err != nil {
-		return nil, fmt.Errorf("bad pattern %q: %w", pattern, err)
-	}
-	var out []string
-	for _, m := range matches {
-		rel, err := filepath.Rel(contextDir, m)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, filepath.ToSlash(rel))
-	}
-	sort.Strings(out)
-	return out, nil
 }

@@ -20,7 +20,6 @@ import (
 	"oras.land/oras-go/v2/errdef"
 
 	"github.com/cnstack/cnstack/internal/progress"
-	"github.com/cnstack/cnstack/pkg/store"
 )
 
 // ErrCheckFailed is returned (wrapped) when a bundle has any problem.
@@ -77,7 +76,7 @@ func Check(ctx context.Context, opts CheckOptions) (*CheckReport, error) {
 	}
 	defer rc.Close()
 	meter := progress.New(opts.Progress, "check "+opts.Input)
-	tr, done, err := decompress(meter.Reader(rc))
+	tr, done, err := decompress(meter.Reader(rc), opts.Limits)
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +94,7 @@ func Check(ctx context.Context, opts CheckOptions) (*CheckReport, error) {
 	if werr != nil {
 		rep.Problems = append(rep.Problems, werr.Error())
 	}
-	cv.finish(ctx, rep, opts.Verify)
+	cv.finish(ctx, rep, opts.Verify, opts.Limits)
 	rep.Duration = time.Since(start)
 	if !rep.OK() {
 		return rep, fmt.Errorf("%w: %s", ErrCheckFailed, strings.Join(rep.Problems, "; "))
@@ -228,11 +227,12 @@ func (cv *checkVisitor) wait() {
 }
 
 // finish checks the checksum list, the completeness of every image and the
-// signatures, adding problems to rep.
-func (cv *checkVisitor) finish(ctx context.Context, rep *CheckReport, verify VerifyFunc) {
+// signatures, adding problems to rep. The rules are load's (validate.go).
+func (cv *checkVisitor) finish(ctx context.Context, rep *CheckReport, verify VerifyFunc, lim Limits) {
 	var meta Meta
-	if b, ok := cv.files[metaName]; ok {
-		if err := json.Unmarshal(b, &meta); err != nil {
+	mb, hasMeta := cv.files[metaName]
+	if hasMeta {
+		if err := json.Unmarshal(mb, &meta); err != nil {
 			rep.Problems = append(rep.Problems, fmt.Sprintf("%s is not valid JSON: %v", metaName, err))
 		}
 	}
@@ -244,8 +244,13 @@ func (cv *checkVisitor) finish(ctx context.Context, rep *CheckReport, verify Ver
 		rep.Omitted = len(omitted)
 	}
 	if b, ok := cv.files[sumsFileName]; ok {
-		cv.checkSums(string(b), rep)
-	} else {
+		list, err := parseSums(b)
+		if err != nil {
+			rep.Problems = append(rep.Problems, err.Error())
+		} else {
+			rep.Problems = append(rep.Problems, sumProblems(list, cv.blobSums, cv.fileSums)...)
+		}
+	} else if hasMeta {
 		rep.Problems = append(rep.Problems, sumsFileName+" is missing")
 	}
 	ib, ok := cv.files[indexName]
@@ -253,114 +258,47 @@ func (cv *checkVisitor) finish(ctx context.Context, rep *CheckReport, verify Ver
 		rep.Problems = append(rep.Problems, "index.json is missing")
 		return
 	}
-	var idx ocispec.Index
-	if err := json.Unmarshal(ib, &idx); err != nil {
-		rep.Problems = append(rep.Problems, "index.json is not valid JSON: "+err.Error())
+	roots, err := parseIndex(ib, lim)
+	if err != nil {
+		rep.Problems = append(rep.Problems, err.Error())
 		return
 	}
 	t := &Target{blobs: cv.small, sizes: cv.present, refs: map[string]ocispec.Descriptor{}}
-	for _, m := range idx.Manifests {
-		if ref := m.Annotations[ocispec.AnnotationRefName]; ref != "" {
-			t.refs[ref] = m
+	for _, r := range roots {
+		if r.Ref != "" {
+			t.refs[r.Ref] = describeRoot(r, cv)
 		}
 	}
-	for _, m := range idx.Manifests {
-		ref := m.Annotations[ocispec.AnnotationRefName]
-		ic := ImageCheck{Ref: ref, Digest: m.Digest, OK: true}
-		for _, p := range cv.graph(m, omitted) {
+	for _, r := range roots {
+		ic := ImageCheck{Ref: r.Ref, Digest: r.Descriptor.Digest, OK: true}
+		for _, p := range graphProblems(r, cv, missingUnlessOmitted(omitted)) {
 			ic.OK = false
 			ic.Lines = append(ic.Lines, p)
-			rep.Problems = append(rep.Problems, fmt.Sprintf("image %s: %s", ref, p))
+			rep.Problems = append(rep.Problems, fmt.Sprintf("image %s: %s", r.Ref, p))
 		}
-		if verify != nil && !isCompanionRef(ref) && ic.OK {
+		if verify != nil && !isCompanionRef(r.Ref) && ic.OK {
 			rep.Verified = true
-			lines, err := verify(ctx, t, ref, ocispec.Descriptor{MediaType: m.MediaType, Digest: m.Digest, Size: m.Size})
+			d := describeRoot(r, cv)
+			lines, err := verify(ctx, t, r.Ref, ocispec.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size})
 			ic.Lines = append(ic.Lines, lines...)
 			if err != nil {
 				ic.OK = false
-				rep.Problems = append(rep.Problems, fmt.Sprintf("image %s: %v", ref, err))
+				rep.Problems = append(rep.Problems, fmt.Sprintf("image %s: %v", r.Ref, err))
 			}
 		}
 		rep.Images = append(rep.Images, ic)
 	}
 }
 
-func (cv *checkVisitor) checkSums(list string, rep *CheckReport) {
-	listed := map[string]bool{}
-	for _, line := range strings.Split(strings.TrimSpace(list), "\n") {
-		f := strings.Fields(line)
-		if len(f) != 2 {
-			continue
-		}
-		want, name := f[0], f[1]
-		listed[name] = true
-		var got string
-		var ok bool
-		if strings.HasPrefix(name, blobsPrefix) {
-			got, ok = cv.blobSums[digest.NewDigestFromEncoded(digest.SHA256, strings.TrimPrefix(name, blobsPrefix))]
-		} else {
-			got, ok = cv.fileSums[name]
-		}
-		switch {
-		case !ok:
-			rep.Problems = append(rep.Problems, fmt.Sprintf("%s is listed in %s but missing from the bundle", name, sumsFileName))
-		case got != want:
-			rep.Problems = append(rep.Problems, fmt.Sprintf("%s does not match %s (sha256 %s, listed %s)", name, sumsFileName, got, want))
-		}
-	}
-	for d := range cv.present {
-		if !listed[blobsPrefix+d.Encoded()] {
-			rep.Problems = append(rep.Problems, fmt.Sprintf("blob %s is not listed in %s", d, sumsFileName))
-		}
-	}
-	for _, n := range []string{indexName, metaName, layoutName} {
-		if _, ok := cv.files[n]; ok && !listed[n] {
-			rep.Problems = append(rep.Problems, fmt.Sprintf("%s is not listed in %s", n, sumsFileName))
-		}
-	}
+// size and read make the checked archive a blobSource.
+func (cv *checkVisitor) size(d digest.Digest) (int64, bool) {
+	n, ok := cv.present[d]
+	return n, ok
 }
 
-// graph walks an image from index.json and reports missing blobs.
-func (cv *checkVisitor) graph(root ocispec.Descriptor, omitted map[digest.Digest]bool) []string {
-	var problems []string
-	seen := map[digest.Digest]bool{}
-	var walkFn func(d ocispec.Descriptor)
-	walkFn = func(d ocispec.Descriptor) {
-		if seen[d.Digest] {
-			return
-		}
-		seen[d.Digest] = true
-		size, ok := cv.present[d.Digest]
-		switch {
-		case !ok && omitted[d.Digest]:
-			return // a delta: the destination has it from the older bundle
-		case !ok:
-			problems = append(problems, fmt.Sprintf("blob %s is missing", d.Digest))
-			return
-		case d.Size > 0 && size != d.Size:
-			problems = append(problems, fmt.Sprintf("blob %s is %d bytes, the manifest says %d", d.Digest, size, d.Size))
-			return
-		}
-		if !store.IsManifest(d.MediaType) {
-			return
-		}
-		b, ok := cv.small[d.Digest]
-		if !ok {
-			problems = append(problems, fmt.Sprintf("manifest %s could not be read", d.Digest))
-			return
-		}
-		children, err := store.ManifestChildren(b)
-		if err != nil {
-			problems = append(problems, fmt.Sprintf("manifest %s: %v", d.Digest, err))
-			return
-		}
-		for _, c := range children {
-			walkFn(c)
-		}
-	}
-	walkFn(root)
-	sort.Strings(problems)
-	return problems
+func (cv *checkVisitor) read(d digest.Digest) ([]byte, bool) {
+	b, ok := cv.small[d]
+	return b, ok
 }
 
 // Target is a read-only view of a checked bundle: its small JSON blobs

@@ -2,6 +2,7 @@ package bundle
 
 import (
 	"bufio"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/cnstack/cnstack/internal/atomicfile"
+	"github.com/cnstack/cnstack/pkg/store"
 )
 
 // partName is the file name of part i of a split bundle.
@@ -23,10 +25,14 @@ func partName(base string, i int) string { return fmt.Sprintf("%s.%03d", base, i
 func sumsName(base string) string { return base + ".sha256" }
 
 // output writes a bundle atomically: to temp files renamed into place on
-// Commit, split into parts of at most split bytes when split > 0, hashing each.
+// Commit, split into parts of at most split bytes when split > 0, hashing
+// each. The temp files are hidden beside the output and recorded in the
+// store (store.TempRecord), so a save that is killed leaves nothing behind
+// after the next cnstack command opens the store.
 type output struct {
 	base    string
 	split   int64
+	rec     *store.TempRecord
 	cur     *os.File
 	curHash hash.Hash
 	curN    int64
@@ -35,16 +41,13 @@ type output struct {
 	total   int64
 }
 
-func newOutput(base string, split int64) (*output, error) {
-	o := &output{base: base, split: split}
+func newOutput(base string, split int64, rec *store.TempRecord) (*output, error) {
+	o := &output{base: base, split: split, rec: rec}
 	if err := os.MkdirAll(filepath.Dir(base), 0o755); err != nil {
 		return nil, err
 	}
-	// Temp files of an earlier save of this bundle that was killed.
-	stale, _ := filepath.Glob(filepath.Join(filepath.Dir(base), "."+filepath.Base(base)+".*.tmp"))
-	for _, f := range stale {
-		os.Remove(f)
-	}
+	// A killed save's temp files are gone already: opening the store
+	// removed what its record listed.
 	return o, o.next()
 }
 
@@ -55,11 +58,19 @@ func (o *output) next() error {
 		}
 		o.sums = append(o.sums, hex.EncodeToString(o.curHash.Sum(nil)))
 	}
-	f, err := os.CreateTemp(filepath.Dir(o.base), "."+filepath.Base(o.base)+".*.tmp")
+	// The name is recorded before the file exists, so no kill leaves an
+	// unrecorded temp file.
+	var rnd [6]byte
+	rand.Read(rnd[:])
+	name := filepath.Join(filepath.Dir(o.base), fmt.Sprintf(".%s.%d-%x.tmp", filepath.Base(o.base), len(o.tmp), rnd))
+	if err := o.rec.Add(name); err != nil {
+		return fmt.Errorf("record temp file: %w", err)
+	}
+	f, err := os.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644) // a bundle is meant to be carried and read by others
 	if err != nil {
 		return err
 	}
-	if err := f.Chmod(0o644); err != nil { // a bundle is meant to be carried and read by others
+	if err := f.Chmod(0o644); err != nil { // whatever the umask
 		f.Close()
 		return err
 	}

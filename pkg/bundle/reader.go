@@ -22,16 +22,33 @@ import (
 var ErrInvalid = errors.New("invalid bundle")
 
 // Limits bound what a bundle may contain, so a hostile one cannot exhaust
-// memory or disk.
+// memory or disk. check and load apply the same limits (and the same
+// validation: validate.go).
 type Limits struct {
-	MaxBlob     int64 // largest blob (default 64 GiB)
-	MaxMetadata int64 // largest index.json / checksum list / metadata (default 16 MiB)
-	MaxEntries  int   // entries (default 1 million)
+	// MaxBlob is the largest blob (default 32 GiB: the registry layer of a
+	// large cluster image is a few GiB). A blob whose size some manifest of
+	// the bundle declares must also have exactly that size, and load never
+	// starts a blob larger than the free space of the store's filesystem.
+	MaxBlob int64
+	// MaxMetadata is the largest index.json, checksum list or metadata
+	// file (default 16 MiB).
+	MaxMetadata int64
+	// MaxEntries is the number of archive entries (default 1 million).
+	MaxEntries int
+	// MaxImages is the number of images (index.json entries, with their
+	// signatures and attestations; default 10000).
+	MaxImages int
+	// MaxRatio bounds how much a compressed bundle may expand: past the
+	// first 64 MiB, the decompressed stream may be at most MaxRatio times
+	// the compressed bytes read (default 100). Bundles carry gzip layers
+	// that do not compress further, so real ones stay near 1:1; a
+	// decompression bomb stops within 64 MiB of output.
+	MaxRatio int64
 }
 
 func (l Limits) withDefaults() Limits {
 	if l.MaxBlob == 0 {
-		l.MaxBlob = 64 << 30
+		l.MaxBlob = 32 << 30
 	}
 	if l.MaxMetadata == 0 {
 		l.MaxMetadata = 16 << 20
@@ -39,8 +56,17 @@ func (l Limits) withDefaults() Limits {
 	if l.MaxEntries == 0 {
 		l.MaxEntries = 1_000_000
 	}
+	if l.MaxImages == 0 {
+		l.MaxImages = 10_000
+	}
+	if l.MaxRatio == 0 {
+		l.MaxRatio = 100
+	}
 	return l
 }
+
+// ratioFloor is how much a compressed bundle may expand before MaxRatio applies.
+const ratioFloor = 64 << 20
 
 var (
 	blobName   = regexp.MustCompile(`^blobs/sha256/[a-f0-9]{64}$`)
@@ -66,9 +92,12 @@ type visitor interface {
 	nested(name string) (visitor, error)
 }
 
-// decompress detects zstd or gzip by magic and returns the tar stream.
-func decompress(r io.Reader) (io.Reader, func(), error) {
-	br := bufio.NewReaderSize(r, 1<<20)
+// decompress detects zstd or gzip by magic and returns the tar stream,
+// bounded by lim.MaxRatio.
+func decompress(r io.Reader, lim Limits) (io.Reader, func(), error) {
+	lim = lim.withDefaults()
+	in := &countingReader{r: r}
+	br := bufio.NewReaderSize(in, 1<<20)
 	head, _ := br.Peek(4)
 	switch {
 	case bytes.Equal(head, []byte{0x28, 0xb5, 0x2f, 0xfd}):
@@ -76,15 +105,44 @@ func decompress(r io.Reader) (io.Reader, func(), error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		return zr, zr.Close, nil
+		return &ratioReader{r: zr, in: in, max: lim.MaxRatio}, zr.Close, nil
 	case len(head) >= 2 && head[0] == 0x1f && head[1] == 0x8b:
 		zr, err := gzip.NewReader(br)
 		if err != nil {
 			return nil, nil, err
 		}
-		return zr, func() { zr.Close() }, nil
+		return &ratioReader{r: zr, in: in, max: lim.MaxRatio}, func() { zr.Close() }, nil
 	}
 	return br, func() {}, nil
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// ratioReader fails a decompressed stream that grows past max times the
+// compressed bytes read (after ratioFloor bytes of output).
+type ratioReader struct {
+	r   io.Reader
+	in  *countingReader
+	out int64
+	max int64
+}
+
+func (r *ratioReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	r.out += int64(n)
+	if r.out > ratioFloor && r.out > r.max*r.in.n {
+		return n, fmt.Errorf("%w: the archive expands to more than %d times its compressed size (%d bytes from %d): a decompression bomb", ErrInvalid, r.max, r.out, r.in.n)
+	}
+	return n, err
 }
 
 // walk reads a bundle archive, validating every entry before it is used:
@@ -101,6 +159,9 @@ func walk(ctx context.Context, r io.Reader, v visitor, lim Limits) error {
 		h, err := tr.Next()
 		if err == io.EOF {
 			return nil
+		}
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return fmt.Errorf("%w: the archive is truncated (it ends in the middle of an entry; was it cut while copied?)", ErrInvalid)
 		}
 		if err != nil {
 			return fmt.Errorf("%w: read archive: %v", ErrInvalid, err)

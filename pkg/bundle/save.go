@@ -25,6 +25,7 @@ import (
 
 	"github.com/cnstack/cnstack/internal/progress"
 	"github.com/cnstack/cnstack/pkg/layer"
+	"github.com/cnstack/cnstack/pkg/manifest"
 	"github.com/cnstack/cnstack/pkg/reference"
 	"github.com/cnstack/cnstack/pkg/store"
 	"github.com/cnstack/cnstack/pkg/transfer"
@@ -174,7 +175,7 @@ func Save(ctx context.Context, s *store.Store, opts SaveOptions) (*SaveReport, e
 		}
 		digests = append(digests, d)
 	}
-	sort.Slice(digests, func(i, j int) bool { return digests[i] < digests[j] })
+	blobOrder(blobs, digests)
 	if meta.Delta != nil {
 		sort.Slice(meta.Delta.Omitted, func(i, j int) bool { return meta.Delta.Omitted[i] < meta.Delta.Omitted[j] })
 	}
@@ -202,7 +203,7 @@ func Save(ctx context.Context, s *store.Store, opts SaveOptions) (*SaveReport, e
 		}})
 	}
 	meter := progress.New(opts.Progress, "save "+opts.Output)
-	files, n, err := writeArchive(ctx, opts, entries, meter)
+	files, n, err := writeArchive(ctx, s, opts, entries, meter)
 	rep := &SaveReport{Files: files, Bytes: n, Blobs: len(digests), Omitted: omitted, Meta: meta, Summary: meter.Done()}
 	return rep, err
 }
@@ -216,37 +217,40 @@ func bytesEntry(name string, b []byte) entry {
 	return entry{name: name, size: int64(len(b)), open: func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(string(b))), nil }}
 }
 
-// collectBlobs adds every blob reachable from root, failing on a missing one.
+// collectBlobs adds every blob reachable from root (found by parsing each
+// manifest, store.Walk), failing on a missing one.
 func collectBlobs(ctx context.Context, s *store.Store, root ocispec.Descriptor, out map[digest.Digest]int64) error {
-	if _, ok := out[root.Digest]; ok {
-		return nil
-	}
-	ok, err := s.Exists(ctx, root)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return fmt.Errorf("blob %s is missing from the store (pull or build the image again)", root.Digest)
-	}
-	out[root.Digest] = root.Size
-	if !store.IsManifest(root.MediaType) {
-		return nil
-	}
-	children, err := s.Children(ctx, root)
-	if err != nil {
-		return err
-	}
-	for _, c := range children {
-		if err := collectBlobs(ctx, s, c, out); err != nil {
-			return err
+	return s.Walk(ctx, root, func(d ocispec.Descriptor, present, _ bool) error {
+		if !present {
+			return fmt.Errorf("blob %s is missing from the store (pull or build the image again)", d.Digest)
 		}
-	}
-	return nil
+		out[d.Digest] = d.Size
+		return nil
+	})
+}
+
+// blobOrder sorts the blobs of a bundle: those small enough to be manifests
+// or configs first, then the rest, each by digest. load then knows every
+// size a manifest declares before a large blob arrives, and refuses one of
+// another size before writing it.
+func blobOrder(blobs map[digest.Digest]int64, digests []digest.Digest) {
+	sort.Slice(digests, func(i, j int) bool {
+		si, sj := blobs[digests[i]] <= manifest.MaxSize, blobs[digests[j]] <= manifest.MaxSize
+		if si != sj {
+			return si
+		}
+		return digests[i] < digests[j]
+	})
 }
 
 // writeArchive streams entries as a tar (zstd when asked) into the output.
-func writeArchive(ctx context.Context, opts SaveOptions, entries []entry, meter *progress.Meter) ([]string, int64, error) {
-	out, err := newOutput(opts.Output, opts.Split)
+func writeArchive(ctx context.Context, s *store.Store, opts SaveOptions, entries []entry, meter *progress.Meter) ([]string, int64, error) {
+	rec, err := s.TrackTemps()
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rec.Done()
+	out, err := newOutput(opts.Output, opts.Split, rec)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -393,7 +397,7 @@ func BlobsOfBundle(ctx context.Context, path string) (map[digest.Digest]bool, er
 		return nil, err
 	}
 	defer rc.Close()
-	tr, done, err := decompress(rc)
+	tr, done, err := decompress(rc, Limits{})
 	if err != nil {
 		return nil, err
 	}

@@ -79,7 +79,7 @@ func saveSealer(ctx context.Context, s *store.Store, opts SaveOptions) (*SaveRep
 			})
 		}
 	}
-	files, n, err := writeArchive(ctx, SaveOptions{Output: opts.Output, Split: opts.Split}, entries, meter)
+	files, n, err := writeArchive(ctx, s, SaveOptions{Output: opts.Output, Split: opts.Split}, entries, meter)
 	return &SaveReport{Files: files, Bytes: n, Blobs: blobs, Summary: meter.Done()}, err
 }
 

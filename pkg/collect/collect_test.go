@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/random"
@@ -604,4 +605,51 @@ func TestManifestMediaType(t *testing.T) {
 			t.Errorf("manifestMediaType(%s) = %q, want %q", tt.body, got, tt.want)
 		}
 	}
+}
+
+// Issue 8 defect 8: a registry that stops sending in the middle of a layer
+// makes the collection fail (after the retries, which resume with Range)
+// with an error naming the image and the registry, instead of hanging.
+func TestStalledBlobFails(t *testing.T) {
+	up := newUpstream(t)
+	img := randomImage(t, 64<<10, 1, "linux/amd64")
+	up.push("stall/img:v1", img)
+	_, blobs := digestsOf(t, img)
+	release := make(chan struct{})
+	defer close(release)
+	var stalls atomic.Int32
+	up.setFault(func(w http.ResponseWriter, r *http.Request, next http.Handler) bool {
+		if !strings.HasSuffix(r.URL.Path, "/blobs/"+blobs[1].String()) {
+			return false
+		}
+		stalls.Add(1)
+		w.Header().Set("Content-Length", "65536")
+		w.WriteHeader(http.StatusOK)
+		w.Write(make([]byte, 100))
+		w.(http.Flusher).Flush()
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+		return true
+	})
+	r := newRig(t, remote.Options{IdleTimeout: 200 * time.Millisecond})
+	start := time.Now()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := r.collect(rootWith(t, up.Addr+"/stall/img:v1"), "linux/amd64")
+		errc <- err
+	}()
+	var err error
+	select {
+	case err = <-errc:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("collection hangs on a stalled registry")
+	}
+	for _, want := range []string{up.Addr + "/stall/img:v1", up.Addr, "stalled transfer"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("err = %v, want it to say %q", err, want)
+		}
+	}
+	t.Logf("failed after %s and %d stalled requests: %v", time.Since(start).Round(time.Millisecond), stalls.Load(), err)
 }

@@ -41,11 +41,7 @@ func WriteTree(ctx context.Context, root string, entries []layer.Entry, s *store
 }
 
 func copyEntry(dst string, e layer.Entry) error {
-	open := e.Open
-	if open == nil {
-		open = func() (io.ReadCloser, error) { return os.Open(e.Source) }
-	}
-	rc, err := open()
+	rc, err := layer.OpenEntry(e)
 	if err != nil {
 		return err
 	}

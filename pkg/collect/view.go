@@ -9,13 +9,12 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"sort"
 	"strings"
 
+	"github.com/cnstack/cnstack/pkg/buildcontext"
 	"github.com/cnstack/cnstack/pkg/clusterimage"
 	"github.com/cnstack/cnstack/pkg/kubefile"
 	"github.com/cnstack/cnstack/pkg/layer"
-	"github.com/cnstack/cnstack/pkg/safearchive"
 	"github.com/cnstack/cnstack/pkg/stack"
 
 	"github.com/cnstack/cnstack/pkg/build"
@@ -29,7 +28,8 @@ import (
 // Limits, compared with the built image: the files of a FROM image that is
 // not a layer of the same stack are not in the view (its own images are
 // carried by it anyway); remote sources are only in the view when
-// ViewOptions.Download is set; symlinks inside copied directories are left out.
+// ViewOptions.Download is set. Local sources resolve exactly as in a build
+// (buildcontext: links inside the context followed, links out refused).
 type View struct {
 	Name string // layer name ("." for a lone build context)
 	// Parent is the view this one builds on ("" for none).
@@ -71,10 +71,15 @@ func viewRelevant(name string) bool {
 // ContextView lays out, in dst (created), what the Kubefile adds over
 // parent (nil for FROM scratch or a base outside the stack).
 func ContextView(ctx context.Context, name, kubefilePath, contextDir string, parent *View, dst string, opts ViewOptions) (*View, error) {
-	src, err := os.ReadFile(kubefilePath)
+	src, err := kubefile.ReadFile(kubefilePath)
 	if err != nil {
-		return nil, fmt.Errorf("read Kubefile: %w", err)
+		return nil, err
 	}
+	bc, err := buildcontext.Open(contextDir)
+	if err != nil {
+		return nil, err
+	}
+	defer bc.Close()
 	f, diags := kubefile.Parse(kubefilePath, src)
 	if err := diags.Err(); err != nil {
 		return nil, err
@@ -82,7 +87,7 @@ func ContextView(ctx context.Context, name, kubefilePath, contextDir string, par
 	if opts.Platform.IsZero() {
 		opts.Platform = kubefile.Platform{OS: "linux", Architecture: "amd64"}
 	}
-	eo := kubefile.EvalOptions{Platform: opts.Platform, BuildArgs: opts.BuildArgs, Context: os.DirFS(contextDir)}
+	eo := kubefile.EvalOptions{Platform: opts.Platform, BuildArgs: opts.BuildArgs, Context: bc.FS()}
 	if parent != nil {
 		eo.BaseApps = parent.Extension.AppNames()
 	}
@@ -114,7 +119,7 @@ func ContextView(ctx context.Context, name, kubefilePath, contextDir string, par
 		if s.Kind != kubefile.StepCopy {
 			continue
 		}
-		if err := v.copyStep(ctx, s, contextDir, opts); err != nil {
+		if err := v.copyStep(ctx, s, bc, opts); err != nil {
 			return nil, fmt.Errorf("%s: %s: %w", s.Pos, s.Text, err)
 		}
 	}
@@ -139,7 +144,7 @@ func ContextView(ctx context.Context, name, kubefilePath, contextDir string, par
 	return v, nil
 }
 
-func (v *View) copyStep(ctx context.Context, s *kubefile.Step, contextDir string, opts ViewOptions) error {
+func (v *View) copyStep(ctx context.Context, s *kubefile.Step, bc *buildcontext.Context, opts ViewOptions) error {
 	dest := strings.TrimSuffix(s.Dest, "/")
 	if dest == "" {
 		dest = "."
@@ -164,46 +169,23 @@ func (v *View) copyStep(ctx context.Context, s *kubefile.Step, contextDir string
 			if destIsDir {
 				target = path.Join(dest, name)
 			}
-			if err := v.add([]layer.Entry{{Name: target, Mode: 0o644, Source: p}}); err != nil {
+			fi, err := os.Stat(p)
+			if err != nil {
+				return err
+			}
+			if err := v.add([]layer.Entry{{Name: target, Mode: 0o644, Size: fi.Size(), Source: p}}); err != nil {
 				return err
 			}
 			continue
 		}
-		paths := []string{src.Path}
-		if src.Glob {
-			matches, err := filepath.Glob(filepath.Join(contextDir, filepath.FromSlash(src.Path)))
-			if err != nil {
-				return err
-			}
-			paths = paths[:0]
-			for _, m := range matches {
-				rel, _ := filepath.Rel(contextDir, m)
-				paths = append(paths, filepath.ToSlash(rel))
-			}
-			sort.Strings(paths)
-			if len(paths) > 1 {
-				destIsDir = true
-			}
+		es, cleanup, err := bc.Source(ctx, src, dest, destIsDir, s.Unpack)
+		if err != nil {
+			return fmt.Errorf("%s: %w", src.Pos, err)
 		}
-		for _, rel := range paths {
-			host := filepath.Join(contextDir, filepath.FromSlash(rel))
-			if s.Unpack {
-				dir, ok, err := safearchive.UnpackTemp(ctx, host, safearchive.Limits{})
-				if err != nil {
-					return err
-				}
-				if ok {
-					defer os.RemoveAll(dir)
-					host = dir
-				}
-			}
-			es, err := layer.CopyEntries(host, dest, destIsDir)
-			if err != nil {
-				return err
-			}
-			if err := v.add(es); err != nil {
-				return err
-			}
+		err = v.add(es)
+		cleanup()
+		if err != nil {
+			return err
 		}
 	}
 	return nil
@@ -236,7 +218,7 @@ func (v *View) add(entries []layer.Entry) error {
 			return err
 		}
 		os.RemoveAll(dst) // a later COPY replaces the file (and never writes through a link)
-		if err := copyFile(e.Source, dst); err != nil {
+		if err := copyEntry(dst, e); err != nil {
 			return err
 		}
 	}

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/cnstack/cnstack/internal/printable"
 )
 
 // Pos is a position in a Kubefile. Line and Col are 1-based; Col counts bytes
@@ -95,8 +97,8 @@ type Diagnostic struct {
 	Msg      string
 }
 
-// Error returns "file:line:col: msg".
-func (d Diagnostic) Error() string { return d.Pos.String() + ": " + d.Msg }
+// Error returns "file:line:col: msg" (the file name escaped if need be).
+func (d Diagnostic) Error() string { return printable.String(d.Pos.String()) + ": " + d.Msg }
 
 // Diagnostics is every finding of a Parse or Evaluate, in source order.
 type Diagnostics []Diagnostic
@@ -168,12 +170,14 @@ func (ds Diagnostics) Sorted() Diagnostics {
 // diags collects diagnostics; the helpers keep call sites short.
 type diags struct{ list Diagnostics }
 
+// errorf and warnf escape control characters in the message: it quotes the
+// Kubefile, which may hold anything (an ANSI escape in an instruction name).
 func (c *diags) errorf(p Pos, format string, args ...any) {
-	c.list = append(c.list, Diagnostic{Pos: p, Severity: SeverityError, Msg: fmt.Sprintf(format, args...)})
+	c.list = append(c.list, Diagnostic{Pos: p, Severity: SeverityError, Msg: printable.String(fmt.Sprintf(format, args...))})
 }
 
 func (c *diags) warnf(p Pos, format string, args ...any) {
-	c.list = append(c.list, Diagnostic{Pos: p, Severity: SeverityWarning, Msg: fmt.Sprintf(format, args...)})
+	c.list = append(c.list, Diagnostic{Pos: p, Severity: SeverityWarning, Msg: printable.String(fmt.Sprintf(format, args...))})
 }
 
 // maxQuote bounds how much of a line a message quotes.

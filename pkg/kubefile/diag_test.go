@@ -2,9 +2,13 @@ package kubefile
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"testing/fstest"
+	"time"
 )
 
 var (
@@ -365,4 +369,57 @@ func TestLintPlatforms(t *testing.T) {
 		`3:6 error: COPY source "arm64/nope"`,
 		`4:7 error: APP source "missing.yaml" does not exist`, // LAUNCH x is not reported again
 	})
+}
+
+// Defect 10: an unknown instruction is echoed with its control bytes
+// escaped, so a hostile Kubefile cannot drive the user's terminal.
+func TestMessagesEscapeControlBytes(t *testing.T) {
+	for _, src := range []string{
+		"FROM scratch\n\x1b[2J\x1b[31mEVIL arg\n",
+		"FROM scratch\nFOO\rBAR x\n",
+		"FROM scratch\nCOPY \x1b]0;title\x07\n",
+		"FROM \x1b[31mimage\nCOPY a b\n",
+	} {
+		_, ds := Lint("Kube\x1bfile", []byte(src), EvalOptions{})
+		if len(ds) == 0 {
+			t.Fatalf("%q: no diagnostics", src)
+		}
+		for _, d := range ds {
+			for _, s := range []string{d.Msg, d.Error()} {
+				if strings.ContainsAny(s, "\x1b\r\x07") {
+					t.Errorf("%q: message carries raw control bytes: %q", src, s)
+				}
+			}
+		}
+		if err := ds.Err(); err != nil && strings.ContainsAny(err.Error(), "\x1b\r\x07") {
+			t.Errorf("%q: error carries raw control bytes: %q", src, err)
+		}
+	}
+}
+
+// Defect 10: a Kubefile that is a FIFO is refused at once (a read would block).
+func TestReadFileRefusesNonRegular(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "Kubefile")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Skip(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := ReadFile(fifo); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "FIFO") {
+			t.Fatalf("err = %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("ReadFile blocks on a FIFO")
+	}
+	if _, err := ReadFile(dir); err == nil || !strings.Contains(err.Error(), "directory") {
+		t.Fatalf("dir: %v", err)
+	}
+	big := filepath.Join(dir, "big")
+	os.WriteFile(big, make([]byte, MaxFileSize+1), 0o644)
+	if _, err := ReadFile(big); err == nil || !strings.Contains(err.Error(), "limit") {
+		t.Fatalf("big: %v", err)
+	}
 }

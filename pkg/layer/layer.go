@@ -11,6 +11,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -37,6 +38,10 @@ type Entry struct {
 	// Digest, if set, is the sha256 of the content (known without reading
 	// it, e.g. a registry blob); cache keys use it instead of hashing.
 	Digest digest.Digest
+	// Verify makes readers check the content against Digest (see
+	// OpenEntry): for files that may change under the builder, not for
+	// content-addressed blobs already verified.
+	Verify bool
 }
 
 // Options control the bytes of a layer.
@@ -186,11 +191,7 @@ func WriteTar(ctx context.Context, w io.Writer, entries []Entry, modTime time.Ti
 }
 
 func copyContent(w io.Writer, e Entry, buf []byte) error {
-	open := e.Open
-	if open == nil {
-		open = func() (io.ReadCloser, error) { return os.Open(e.Source) }
-	}
-	rc, err := open()
+	rc, err := OpenEntry(e)
 	if err != nil {
 		return fmt.Errorf("read %s for %s: %w", e.Source, e.Name, err)
 	}
@@ -200,10 +201,62 @@ func copyContent(w io.Writer, e Entry, buf []byte) error {
 		return fmt.Errorf("read %s for %s: %w", e.Source, e.Name, err)
 	}
 	if n != e.Size {
-		return fmt.Errorf("%s changed while building the layer (%d bytes, expected %d)", e.Source, n, e.Size)
+		return fmt.Errorf("%s: %w (%d bytes, expected %d)", e.Source, ErrChanged, n, e.Size)
+	}
+	if e.Verify {
+		// Reading on to EOF lets the verifier compare the digest.
+		if m, err := io.ReadFull(rc, buf[:1]); err != io.EOF {
+			if m > 0 {
+				err = fmt.Errorf("%w (it grew past %d bytes)", ErrChanged, e.Size)
+			}
+			return fmt.Errorf("%s: %w", e.Source, err)
+		}
 	}
 	return nil
 }
+
+// ErrChanged marks a source file whose content changed between the moment
+// its digest was taken (for a cache key) and the moment it was read into a
+// layer. Such a layer is never written, so never cached.
+var ErrChanged = errors.New("changed while the layer was being written")
+
+// OpenEntry opens a regular entry's content (Open, else Source). When the
+// entry has Verify and a Digest, the reader checks them: reading to EOF content of
+// another size or digest fails with ErrChanged, so what was hashed for the
+// cache key is exactly what goes into the layer.
+func OpenEntry(e Entry) (io.ReadCloser, error) {
+	open := e.Open
+	if open == nil {
+		open = func() (io.ReadCloser, error) { return os.Open(e.Source) }
+	}
+	rc, err := open()
+	if err != nil || !e.Verify || e.Digest == "" {
+		return rc, err
+	}
+	return &verifyingReader{rc: rc, e: e, h: sha256.New()}, nil
+}
+
+type verifyingReader struct {
+	rc io.ReadCloser
+	e  Entry
+	h  hash.Hash
+	n  int64
+}
+
+func (v *verifyingReader) Read(p []byte) (int, error) {
+	n, err := v.rc.Read(p)
+	v.h.Write(p[:n])
+	v.n += int64(n)
+	if err == io.EOF {
+		got := digest.NewDigestFromEncoded(digest.SHA256, hex.EncodeToString(v.h.Sum(nil)))
+		if v.n != v.e.Size || got != v.e.Digest {
+			return n, fmt.Errorf("%w: read %d bytes with digest %s, expected %d bytes with digest %s", ErrChanged, v.n, got, v.e.Size, v.e.Digest)
+		}
+	}
+	return n, err
+}
+
+func (v *verifyingReader) Close() error { return v.rc.Close() }
 
 // Write streams the entries as a gzip-compressed tar into w and returns the
 // digests of both forms, computed on the way.

@@ -6,15 +6,19 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/rand"
+	"errors"
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/opencontainers/go-digest"
 )
 
 func writeTree(t *testing.T, root string, perm fs.FileMode, files map[string]string) {
@@ -37,6 +41,38 @@ func writeTree(t *testing.T, root string, perm fs.FileMode, files map[string]str
 	}
 }
 
+// treeEntries lists dir's files under dest as entries (symlinks kept as
+// links: the layer writer supports them, whatever a source resolver does).
+func treeEntries(t testing.TB, dir, dest string) []Entry {
+	t.Helper()
+	var out []Entry
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || p == dir {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		name := path.Join(dest, filepath.ToSlash(rel))
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		switch {
+		case fi.IsDir():
+			out = append(out, Entry{Name: name, Mode: fs.ModeDir | 0o755})
+		case fi.Mode()&fs.ModeSymlink != 0:
+			target, _ := os.Readlink(p)
+			out = append(out, Entry{Name: name, Mode: fs.ModeSymlink | 0o777, Linkname: target})
+		default:
+			out = append(out, Entry{Name: name, Mode: fi.Mode(), Size: fi.Size(), Source: p})
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
 func build(t *testing.T, entries []Entry) (Result, []byte) {
 	t.Helper()
 	var buf bytes.Buffer
@@ -56,11 +92,8 @@ func TestDeterministicAcrossCopies(t *testing.T) {
 	d1, d2 := t.TempDir(), filepath.Join(t.TempDir(), "elsewhere", "deeper")
 	writeTree(t, d1, 0o644, files)
 	writeTree(t, d2, 0o664, files)
-	e1, err := CopyEntries(d1, "rootfs", true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e2, _ := CopyEntries(d2, "rootfs", true)
+	e1 := treeEntries(t, d1, "rootfs")
+	e2 := treeEntries(t, d2, "rootfs")
 	// Reverse the order of the second list: input order must not matter.
 	for i, j := 0, len(e2)-1; i < j; i, j = i+1, j-1 {
 		e2[i], e2[j] = e2[j], e2[i]
@@ -81,13 +114,9 @@ func TestTarContents(t *testing.T) {
 	dir := t.TempDir()
 	writeTree(t, dir, 0o600, map[string]string{"bin/tool.sh": "x", "etc/conf": "y"})
 	os.Symlink("tool.sh", filepath.Join(dir, "bin", "link"))
-	entries, err := CopyEntries(dir, ".", true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	entries := treeEntries(t, dir, ".")
 	file := filepath.Join(dir, "etc", "conf")
-	more, _ := CopyEntries(file, "manifests/", true)
-	entries = append(entries, more...)
+	entries = append(entries, Entry{Name: "manifests/conf", Mode: 0o600, Size: 1, Source: file})
 	mtime := time.Unix(1700000000, 0).UTC()
 	var buf bytes.Buffer
 	res, err := Write(context.Background(), &buf, entries, Options{ModTime: mtime})
@@ -129,32 +158,6 @@ func TestTarContents(t *testing.T) {
 	}
 }
 
-func TestCopyFileRules(t *testing.T) {
-	dir := t.TempDir()
-	f := filepath.Join(dir, "imageList")
-	os.WriteFile(f, []byte("nginx"), 0o644)
-	tests := []struct {
-		dest      string
-		destIsDir bool
-		want      string
-	}{
-		{"manifests", false, "manifests"},
-		{"manifests", true, "manifests/imageList"},
-		{"manifests/", true, "manifests/imageList"},
-		{".", true, "imageList"},
-		{"/etc/x.conf", false, "etc/x.conf"},
-	}
-	for _, tt := range tests {
-		e, err := CopyEntries(f, tt.dest, tt.destIsDir)
-		if err != nil || len(e) != 1 || e[0].Name != tt.want {
-			t.Errorf("CopyEntries(file, %q, %v) = %+v, %v; want %s", tt.dest, tt.destIsDir, e, err, tt.want)
-		}
-	}
-	if _, err := CopyEntries(filepath.Join(dir, "missing"), ".", true); err == nil {
-		t.Error("missing source accepted")
-	}
-}
-
 func TestNormalizeConflicts(t *testing.T) {
 	_, err := Normalize([]Entry{{Name: "a", Mode: 0o644}, {Name: "a/b", Mode: 0o644}})
 	if err == nil || !strings.Contains(err.Error(), "needs it to be a directory") {
@@ -189,7 +192,7 @@ func BenchmarkWrite(b *testing.B) {
 	data := make([]byte, 64<<20)
 	rand.Read(data[:len(data)/2]) // half random, half zeros: compressible like real binaries
 	os.WriteFile(filepath.Join(dir, "blob"), data, 0o644)
-	entries, _ := CopyEntries(dir, ".", true)
+	entries := treeEntries(b, dir, ".")
 	b.SetBytes(int64(len(data)))
 	for i := 0; i < b.N; i++ {
 		if _, err := Write(context.Background(), io.Discard, entries, Options{ModTime: Epoch}); err != nil {
@@ -197,3 +200,25 @@ func BenchmarkWrite(b *testing.B) {
 		}
 	}
 }
+
+// A file that changes between the digest the cache key used and the read
+// into the layer fails the write with ErrChanged (nothing is written that
+// the key does not describe).
+func TestVerifyChangedContent(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "f")
+	os.WriteFile(p, []byte("hello"), 0o644)
+	good := Entry{Name: "f", Mode: 0o644, Size: 5, Source: p, Digest: digestOf("hello"), Verify: true}
+	if _, err := Write(context.Background(), io.Discard, []Entry{good}, Options{}); err != nil {
+		t.Fatalf("unchanged file: %v", err)
+	}
+	for name, content := range map[string]string{"same size": "HELLO", "grown": "hello world", "shrunk": "hel"} {
+		os.WriteFile(p, []byte(content), 0o644)
+		_, err := Write(context.Background(), io.Discard, []Entry{good}, Options{})
+		if !errors.Is(err, ErrChanged) {
+			t.Errorf("%s: err = %v, want ErrChanged", name, err)
+		}
+	}
+}
+
+func digestOf(s string) digest.Digest { return digest.FromString(s) }

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/cnstack/cnstack/internal/printable"
 )
 
 // DockerHub is the registry a reference without a domain points to.
@@ -22,6 +24,10 @@ func Normalize(ref string) (string, error) {
 	return r.String(), nil
 }
 
+// MaxLength bounds a reference: a registry host (253), a repository (255,
+// distribution's limit), a tag (128) and a digest fit well within it.
+const MaxLength = 1024
+
 // Reference is a parsed, normalised image reference.
 type Reference struct {
 	Registry   string // "docker.io", "127.0.0.1:5000"
@@ -33,6 +39,9 @@ type Reference struct {
 // Parse parses and normalises ref. It accepts "name", "name:tag",
 // "name@digest" and "name:tag@digest".
 func Parse(ref string) (Reference, error) {
+	if len(ref) > MaxLength {
+		return Reference{}, fmt.Errorf("invalid image reference %.60q…: %d bytes, over the %d-byte limit", ref, len(ref), MaxLength)
+	}
 	s := strings.TrimSpace(ref)
 	if s == "" {
 		return Reference{}, fmt.Errorf("empty image reference")
@@ -41,14 +50,14 @@ func Parse(ref string) (Reference, error) {
 	if i := strings.Index(s, "@"); i >= 0 {
 		d, err := name.NewDigest("example.invalid/x@" + s[i+1:])
 		if err != nil {
-			return Reference{}, fmt.Errorf("invalid image reference %q: %w", ref, err)
+			return Reference{}, invalid(ref, err)
 		}
 		digest = d.DigestStr()
 		s = s[:i]
 	}
 	tag, err := name.NewTag(s, name.WithDefaultRegistry(DockerHub))
 	if err != nil {
-		return Reference{}, fmt.Errorf("invalid image reference %q: %w", ref, err)
+		return Reference{}, invalid(ref, err)
 	}
 	r := Reference{Registry: registryName(tag.RegistryStr()), Repository: tag.RepositoryStr(), Digest: digest}
 	// name.NewTag defaults the tag to "latest"; with a digest and no explicit
@@ -57,6 +66,12 @@ func Parse(ref string) (Reference, error) {
 		r.Tag = tag.TagStr()
 	}
 	return r, nil
+}
+
+// invalid explains a refused reference; the parser's message quotes the
+// bad part raw, so it is escaped before anyone prints it.
+func invalid(ref string, err error) error {
+	return fmt.Errorf("invalid image reference %q: %s", ref, printable.String(err.Error()))
 }
 
 // hasExplicitTag reports whether the last path component carries ":tag".

@@ -48,3 +48,21 @@ func TestRelocate(t *testing.T) {
 func contains(s, sub string) bool {
 	return strings.Contains(s, sub)
 }
+
+// Issue 8 defect 7: a huge or control-laden name is refused, and the error
+// neither echoes 200 KB nor raw escape bytes.
+func TestParseRefusesHostileNames(t *testing.T) {
+	for _, ref := range []string{
+		"example.com/" + strings.Repeat("a", 200<<10) + ":v1",
+		"example.com/x:\x1b[31mred",
+		"example.com/x\r:v1",
+	} {
+		_, err := Parse(ref)
+		if err == nil {
+			t.Fatalf("accepted %.40q", ref)
+		}
+		if len(err.Error()) > 400 || strings.ContainsAny(err.Error(), "\x1b\r") {
+			t.Errorf("error for %.40q is unsafe to print: %.200q (%d bytes)", ref, err, len(err.Error()))
+		}
+	}
+}

@@ -1,7 +1,9 @@
 // Package remote opens OCI registries the way users expect: credentials from
 // ~/.docker/config.json and credential helpers, plain HTTP or unverified TLS
 // for registries named insecure (and for loopback, as Docker does), a custom
-// CA, mirrors, and retries with backoff on 5xx, 429 and dropped connections.
+// CA, mirrors, retries with backoff on 5xx, 429 and dropped connections, and
+// an idle timeout on every body, so a stalled registry is an error naming
+// it, never a hang.
 // It returns oras-go repositories, so content moves with oras.Copy.
 package remote
 
@@ -49,6 +51,11 @@ type Options struct {
 	// VerifyLoopback verifies TLS for loopback registries too (by default
 	// they are treated as insecure, as Docker does).
 	VerifyLoopback bool
+	// IdleTimeout abandons a transfer (blob, manifest, upload) when no byte
+	// moves for this long, so a registry that stops sending mid-body fails
+	// the request (retried or resumed by the caller) instead of hanging;
+	// 0 means DefaultIdleTimeout, negative disables it.
+	IdleTimeout time.Duration
 }
 
 // Client hands out repositories that share one HTTP client, token cache and
@@ -100,7 +107,11 @@ func New(opts Options) (*Client, error) {
 	base.ResponseHeaderTimeout = 2 * time.Minute
 	insecureBase := base.Clone()
 	insecureBase.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // only for registries the user named insecure
-	rt := &hostTransport{secure: base, insecure: insecureBase, isInsecure: c.IsInsecure}
+	idle := opts.IdleTimeout
+	if idle == 0 {
+		idle = DefaultIdleTimeout
+	}
+	rt := &idleTransport{base: &hostTransport{secure: base, insecure: insecureBase, isInsecure: c.IsInsecure}, idle: idle}
 	maxRetry := opts.MaxRetry
 	if maxRetry == 0 {
 		maxRetry = 5

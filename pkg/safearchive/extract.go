@@ -251,6 +251,12 @@ func UnpackTemp(ctx context.Context, path string, limits Limits) (dir string, ok
 	if err != nil || fi.IsDir() {
 		return "", false, err
 	}
+	return UnpackTempReader(ctx, f, limits)
+}
+
+// UnpackTempReader is UnpackTemp for an archive already open (a build
+// context file opened without following links out of the context).
+func UnpackTempReader(ctx context.Context, f io.Reader, limits Limits) (dir string, ok bool, err error) {
 	br := bufio.NewReader(f)
 	head, _ := br.Peek(512)
 	var r io.Reader = br

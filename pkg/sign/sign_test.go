@@ -299,7 +299,11 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			name: "layer digest changed in a copy of a platform manifest, old signatures copied over",
 			tamper: func(t *testing.T, st *store.Store, img sign.Image, fx *signtest.Image) (sign.Image, digest.Digest) {
 				m := readManifest(t, st, fx.Manifests[0].Digest)
-				m.Layers[0].Digest = digest.FromString("evil layer")
+				evil, err := st.PushBytes(ctx, m.Layers[0].MediaType, []byte("evil layer"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				m.Layers[0].Digest, m.Layers[0].Size = evil.Digest, evil.Size // a whole image: the store tags nothing less
 				md := pushJSON(t, st, ocispec.MediaTypeImageManifest, m)
 				md.Platform = fx.Manifests[0].Platform
 				idx := ocispec.Index{Versioned: m.Versioned, MediaType: ocispec.MediaTypeImageIndex, Manifests: []ocispec.Descriptor{md, fx.Manifests[1]}}

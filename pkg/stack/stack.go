@@ -220,9 +220,9 @@ func (s *Stack) layer(ls LayerSpec, extraArgs map[string]string) (*Layer, error)
 		Name: ls.Name, Dir: dir, Kubefile: kf, Type: typ, BuildArgs: args,
 		Ref: s.Spec.Repository + "/" + ls.Name + ":" + s.Spec.Version,
 	}
-	src, err := os.ReadFile(kf)
+	src, err := kubefile.ReadFile(kf)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("layer %s: %w", ls.Name, err)
 	}
 	f, diags := kubefile.Parse(kf, src)
 	if err := diags.Err(); err != nil {

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +10,8 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/cnstack/cnstack/pkg/manifest"
 )
 
 // Use marks the caller as a user of the store until release is called: Prune
@@ -26,13 +27,15 @@ func (s *Store) Use(ctx context.Context) (release func(), err error) {
 
 // PruneResult says what Prune removed.
 type PruneResult struct {
-	Blobs   int
-	Bytes   int64
-	Partial int // abandoned partial downloads
+	Blobs        int
+	Bytes        int64 // of the blobs
+	Partial      int   // abandoned partial downloads and temp files of killed writers
+	PartialBytes int64
 }
 
-// Prune deletes every blob no manifest in index.json reaches, and partial
-// downloads nobody is writing. It holds the store exclusively meanwhile.
+// Prune deletes every blob no manifest in index.json reaches, the temp
+// files of writers that died (builds, saves), and partial downloads nobody
+// is writing. It holds the store exclusively meanwhile.
 func (s *Store) Prune(ctx context.Context) (PruneResult, error) {
 	var res PruneResult
 	l, err := lockFile(ctx, filepath.Join(s.root, gcLock), true)
@@ -63,20 +66,31 @@ func (s *Store) Prune(ctx context.Context) (PruneResult, error) {
 		}
 		res.Blobs++
 	}
-	// Partial files whose writer is gone (their lock is free) and that are
-	// older than an hour are abandoned downloads.
+	for _, clean := range []func() (int, int64){s.cleanTemps, s.cleanOutside} {
+		n, b := clean()
+		res.Partial += n
+		res.PartialBytes += b
+	}
+	// Partial downloads whose writer is gone (their lock is free). Prune is
+	// asked to free space, so they go at once; a later pull starts over.
 	ing, _ := os.ReadDir(filepath.Join(s.root, ingestDir))
 	for _, e := range ing {
 		p := filepath.Join(s.root, ingestDir, e.Name())
 		fi, err := e.Info()
-		if err != nil || time.Since(fi.ModTime()) < time.Hour {
+		if err != nil {
 			continue
 		}
 		if strings.HasSuffix(e.Name(), ".lock") {
-			// Nobody uses the store while Prune holds it: stale locks can go.
-			if _, err := os.Stat(strings.TrimSuffix(p, ".lock")); err != nil {
-				os.Remove(p)
+			// A lock file is empty; removing one a waiter still holds open
+			// would let two writers own a blob, so only old ones go.
+			if time.Since(fi.ModTime()) > time.Hour {
+				if _, err := os.Stat(strings.TrimSuffix(p, ".lock")); err != nil {
+					os.Remove(p)
+				}
 			}
+			continue
+		}
+		if !strings.HasSuffix(e.Name(), ".partial") {
 			continue
 		}
 		lctx, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
@@ -85,43 +99,55 @@ func (s *Store) Prune(ctx context.Context) (PruneResult, error) {
 		if err != nil {
 			continue
 		}
-		os.Remove(p)
-		os.Remove(p + ".lock")
+		if os.Remove(p) == nil {
+			res.Partial++
+			res.PartialBytes += fi.Size()
+		}
 		pl.Unlock()
-		res.Partial++
 	}
 	return res, nil
 }
 
-// Reachable returns every blob digest reachable from index.json.
+// Reachable returns every blob digest reachable from index.json. What a
+// blob points at is read from the blob itself (every blob small enough to
+// be a manifest is parsed), never taken from the media type a descriptor
+// claims: a hostile descriptor naming a manifest as a plain blob cannot
+// hide that manifest's config and layers from the walk. Parsing is lenient
+// (manifest.Children): keeping too much is safe, deleting what some
+// manifest names is not. A corrupt blob stops the walk with an error, so
+// nothing is pruned on a guess.
 func (s *Store) Reachable(ctx context.Context) (map[digest.Digest]bool, error) {
 	idx, err := s.readIndex()
 	if err != nil {
 		return nil, err
 	}
 	live := map[digest.Digest]bool{}
-	var walk func(d ocispec.Descriptor) error
-	walk = func(d ocispec.Descriptor) error {
-		if live[d.Digest] {
+	var walk func(d digest.Digest) error
+	walk = func(d digest.Digest) error {
+		if live[d] || d.Validate() != nil {
 			return nil
 		}
-		live[d.Digest] = true
-		if !isManifest(d.MediaType) {
-			return nil
-		}
-		children, err := s.Children(ctx, d)
-		if err != nil {
+		live[d] = true
+		if err := ctx.Err(); err != nil {
 			return err
 		}
-		for _, c := range children {
-			if err := walk(c); err != nil {
+		size, ok := s.BlobSize(d)
+		if !ok || size > manifest.MaxSize {
+			return nil
+		}
+		b, err := s.ReadBlob(ctx, d)
+		if err != nil {
+			return fmt.Errorf("read %s: %w", d, err)
+		}
+		for _, c := range manifest.Children(b) {
+			if err := walk(c.Digest); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
 	for _, m := range idx.Manifests {
-		if err := walk(m); err != nil {
+		if err := walk(m.Digest); err != nil {
 			return nil, err
 		}
 	}
@@ -129,7 +155,8 @@ func (s *Store) Reachable(ctx context.Context) (map[digest.Digest]bool, error) {
 }
 
 // Children returns what a manifest or index points at (config, layers,
-// child manifests). A missing child blob is not an error here.
+// child manifests), judged from its content. A missing child blob is not
+// an error here.
 func (s *Store) Children(ctx context.Context, d ocispec.Descriptor) ([]ocispec.Descriptor, error) {
 	b, err := s.ReadBlob(ctx, d.Digest)
 	if err != nil {
@@ -138,39 +165,19 @@ func (s *Store) Children(ctx context.Context, d ocispec.Descriptor) ([]ocispec.D
 	return ManifestChildren(b)
 }
 
-// ManifestChildren parses a manifest or index and lists its children.
+// ManifestChildren parses a manifest or index (package manifest) and lists
+// its children.
 func ManifestChildren(b []byte) ([]ocispec.Descriptor, error) {
-	var m struct {
-		Config    *ocispec.Descriptor  `json:"config"`
-		Layers    []ocispec.Descriptor `json:"layers"`
-		Manifests []ocispec.Descriptor `json:"manifests"`
-	}
-	if err := json.Unmarshal(b, &m); err != nil {
+	m, err := manifest.Parse(b)
+	if err != nil {
 		return nil, fmt.Errorf("parse manifest: %w", err)
 	}
-	var out []ocispec.Descriptor
-	if m.Config != nil && m.Config.Digest != "" {
-		out = append(out, *m.Config)
-	}
-	out = append(out, m.Layers...)
-	out = append(out, m.Manifests...)
-	return out, nil
+	return m.Children(), nil
 }
 
-func isManifest(mt string) bool {
-	switch mt {
-	case ocispec.MediaTypeImageManifest, ocispec.MediaTypeImageIndex,
-		"application/vnd.docker.distribution.manifest.v2+json",
-		"application/vnd.docker.distribution.manifest.list.v2+json":
-		return true
-	}
-	return false
-}
-
-// IsManifest reports whether mediaType is an image manifest or index type.
-func IsManifest(mediaType string) bool { return isManifest(mediaType) }
+// IsManifest reports whether mediaType is an image manifest or index type
+// (manifest.IsManifestType).
+func IsManifest(mediaType string) bool { return manifest.IsManifestType(mediaType) }
 
 // IsIndex reports whether mediaType is an OCI index or Docker manifest list.
-func IsIndex(mediaType string) bool {
-	return mediaType == ocispec.MediaTypeImageIndex || mediaType == "application/vnd.docker.distribution.manifest.list.v2+json"
-}
+func IsIndex(mediaType string) bool { return manifest.IsIndexType(mediaType) }

@@ -14,6 +14,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/cnstack/cnstack/internal/atomicfile"
+	"github.com/cnstack/cnstack/internal/printable"
 	"github.com/cnstack/cnstack/pkg/reference"
 )
 
@@ -83,8 +84,9 @@ func (s *Store) Tag(ctx context.Context, desc ocispec.Descriptor, ref string) er
 	if r.Tag == "" {
 		return fmt.Errorf("tag %s: a tag is needed, not only a digest", ref)
 	}
-	if ok, err := s.Exists(ctx, desc); err != nil || !ok {
-		return fmt.Errorf("tag %s: manifest %s is not in the store: %w", ref, desc.Digest, ErrNotFound)
+	desc, err = s.checkRoot(ctx, desc)
+	if err != nil {
+		return fmt.Errorf("tag %s: %w", ref, err)
 	}
 	name := r.Name() + ":" + r.Tag
 	return s.updateIndex(ctx, func(idx *ocispec.Index) error {
@@ -101,9 +103,34 @@ func (s *Store) Tag(ctx context.Context, desc ocispec.Descriptor, ref string) er
 	})
 }
 
+// checkRoot makes sure desc names a manifest or index that is whole in the
+// store (Complete) and returns its descriptor with the media type and size
+// of its content: index.json never records what a caller merely claimed.
+func (s *Store) checkRoot(ctx context.Context, desc ocispec.Descriptor) (ocispec.Descriptor, error) {
+	if ok, err := s.Exists(ctx, desc); err != nil || !ok {
+		return desc, fmt.Errorf("manifest %s is not in the store: %w", desc.Digest, ErrNotFound)
+	}
+	d, err := s.Describe(ctx, desc.Digest)
+	if err != nil {
+		return desc, err
+	}
+	if desc.MediaType != "" && desc.MediaType != d.MediaType {
+		return desc, fmt.Errorf("%s is named as %s, but the blob is a %s", desc.Digest, printable.String(desc.MediaType), d.MediaType)
+	}
+	d.Platform, d.Annotations = desc.Platform, nil
+	if err := s.Complete(ctx, d); err != nil {
+		return desc, fmt.Errorf("image %s is incomplete: %w", desc.Digest, err)
+	}
+	return d, nil
+}
+
 // Keep records desc as an untagged root so Prune keeps it (signatures and
 // attestations of store images live this way until they get tags).
 func (s *Store) Keep(ctx context.Context, desc ocispec.Descriptor) error {
+	desc, err := s.checkRoot(ctx, desc)
+	if err != nil {
+		return fmt.Errorf("keep %s: %w", desc.Digest, err)
+	}
 	return s.updateIndex(ctx, func(idx *ocispec.Index) error {
 		for _, m := range idx.Manifests {
 			if m.Digest == desc.Digest && m.Annotations[ocispec.AnnotationRefName] == "" {
@@ -143,14 +170,14 @@ func (s *Store) Untag(ctx context.Context, ref string) error {
 // or a bare digest of a manifest in the store.
 func (s *Store) Resolve(ctx context.Context, ref string) (ocispec.Descriptor, error) {
 	if d, err := digest.Parse(ref); err == nil {
-		return s.describeManifest(ctx, d)
+		return s.Describe(ctx, d)
 	}
 	r, err := reference.Parse(ref)
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
 	if r.Digest != "" {
-		return s.describeManifest(ctx, digest.Digest(r.Digest))
+		return s.Describe(ctx, digest.Digest(r.Digest))
 	}
 	idx, err := s.readIndex()
 	if err != nil {
@@ -163,21 +190,6 @@ func (s *Store) Resolve(ctx context.Context, ref string) (ocispec.Descriptor, er
 		}
 	}
 	return ocispec.Descriptor{}, fmt.Errorf("image %s is not in the store %s: %w", name, s.root, ErrNotFound)
-}
-
-// describeManifest builds a descriptor for a manifest blob from its content.
-func (s *Store) describeManifest(ctx context.Context, d digest.Digest) (ocispec.Descriptor, error) {
-	b, err := s.ReadBlob(ctx, d)
-	if err != nil {
-		return ocispec.Descriptor{}, err
-	}
-	var probe struct {
-		MediaType string `json:"mediaType"`
-	}
-	if err := json.Unmarshal(b, &probe); err != nil || probe.MediaType == "" {
-		return ocispec.Descriptor{}, fmt.Errorf("blob %s is not a manifest", d)
-	}
-	return ocispec.Descriptor{MediaType: probe.MediaType, Digest: d, Size: int64(len(b))}, nil
 }
 
 // List returns every entry of index.json, tagged ones sorted by reference.

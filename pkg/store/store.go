@@ -24,6 +24,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -76,6 +77,9 @@ func Open(root string) (*Store, error) {
 			return nil, fmt.Errorf("open store %s: %w", root, err)
 		}
 	}
+	// What killed writers left behind goes now, not an hour later.
+	s.cleanTemps()
+	s.cleanOutside()
 	return s, nil
 }
 
@@ -256,12 +260,73 @@ func (s *Store) Ingest(ctx context.Context, expected ocispec.Descriptor) (*BlobW
 
 // Create opens a writer for a blob whose digest is not known yet (a layer
 // being built). Commit computes the digest.
+//
+// The temp file is flock'ed for the writer's life: a writer killed before
+// Commit leaves a file whose lock is free, which the next Open or Prune
+// removes (cleanTemps).
 func (s *Store) Create() (*BlobWriter, error) {
-	f, err := os.CreateTemp(filepath.Join(s.root, ingestDir), "new-*.tmp")
-	if err != nil {
-		return nil, fmt.Errorf("create blob: %w", err)
+	for attempt := 0; ; attempt++ {
+		f, err := os.CreateTemp(filepath.Join(s.root, ingestDir), "new-*"+tempSuffix)
+		if err != nil {
+			return nil, fmt.Errorf("create blob: %w", err)
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+			f.Close()
+			os.Remove(f.Name())
+			return nil, fmt.Errorf("create blob: lock %s: %w", f.Name(), err)
+		}
+		// A cleaner may have taken the still unlocked file for a dead
+		// writer's and removed it: then start over with a new one.
+		if sameFile(f) {
+			return &BlobWriter{s: s, f: f, h: sha256.New()}, nil
+		}
+		f.Close()
+		if attempt > 10 {
+			return nil, fmt.Errorf("create blob: temp files in %s keep vanishing", filepath.Join(s.root, ingestDir))
+		}
 	}
-	return &BlobWriter{s: s, f: f, h: sha256.New()}, nil
+}
+
+// tempSuffix names the temp files of blobs being built (Create).
+const tempSuffix = ".tmp"
+
+// sameFile reports whether f's path still names f.
+func sameFile(f *os.File) bool {
+	a, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	b, err := os.Stat(f.Name())
+	return err == nil && os.SameFile(a, b)
+}
+
+// cleanTemps removes the temp files of Create writers that died (their
+// lock is free), and reports how many files and bytes it removed. It never
+// waits: a live writer's file is skipped.
+func (s *Store) cleanTemps() (n int, bytes int64) {
+	dir := filepath.Join(s.root, ingestDir)
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if !strings.HasPrefix(e.Name(), "new-") || !strings.HasSuffix(e.Name(), tempSuffix) {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		f, err := os.Open(p)
+		if err != nil {
+			continue
+		}
+		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil && sameFile(f) {
+			if fi, err := f.Stat(); err == nil && os.Remove(p) == nil {
+				n++
+				bytes += fi.Size()
+			}
+		}
+		f.Close() // releases the lock
+	}
+	if n > 0 {
+		slog.Debug("removed temp files of interrupted writers", "store", s.root, "files", n, "bytes", bytes)
+	}
+	return n, bytes
 }
 
 // Offset is the number of bytes already written (resumed plus new).
@@ -297,15 +362,18 @@ func (w *BlobWriter) CommitDescriptor(mediaType string) (ocispec.Descriptor, err
 			return desc, fmt.Errorf("blob %s: digest mismatch: got %s (%d bytes), want %d bytes", w.expected.Digest, d, w.n, w.expected.Size)
 		}
 	}
-	if err := w.f.Close(); err != nil {
-		w.Close()
-		return desc, fmt.Errorf("write blob %s: %w", d, err)
-	}
+	// Renamed while still open (and locked): a temp-file cleaner never sees
+	// a committed blob's file unlocked.
 	if err := os.Rename(w.f.Name(), w.s.BlobPath(d)); err != nil {
 		w.Close()
 		return desc, fmt.Errorf("commit blob %s: %w", d, err)
 	}
 	w.done = true
+	if err := w.f.Close(); err != nil {
+		os.Remove(w.s.BlobPath(d))
+		w.Close()
+		return desc, fmt.Errorf("write blob %s: %w", d, err)
+	}
 	w.Close()
 	return desc, nil
 }

@@ -108,12 +108,17 @@ func TestCreateComputesDigest(t *testing.T) {
 func TestTagResolveUntag(t *testing.T) {
 	ctx := context.Background()
 	s, _ := Open(t.TempDir())
+	// A manifest whose config is not in the store is not tagged.
 	m := `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"` +
 		digest.FromString("{}").String() + `","size":2},"layers":[]}`
-	md, err := s.PushBytes(ctx, ocispec.MediaTypeImageManifest, []byte(m))
+	incomplete, err := s.PushBytes(ctx, ocispec.MediaTypeImageManifest, []byte(m))
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := s.Tag(ctx, incomplete, "cnstack/base:v0"); err == nil || !strings.Contains(err.Error(), "incomplete") {
+		t.Fatalf("tagging an incomplete image: %v", err)
+	}
+	md := image(t, s, "base")
 	if err := s.Tag(ctx, md, "cnstack/base:v1"); err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +177,7 @@ func TestConcurrentTagging(t *testing.T) {
 	ctx := context.Background()
 	root := t.TempDir()
 	s0, _ := Open(root)
-	md, _ := s0.PushBytes(ctx, ocispec.MediaTypeImageManifest, []byte(`{"mediaType":"application/vnd.oci.image.manifest.v1+json"}`))
+	md := image(t, s0, "concurrent")
 	var wg sync.WaitGroup
 	for w := 0; w < 4; w++ {
 		s, _ := Open(root)
@@ -194,4 +199,26 @@ func TestConcurrentTagging(t *testing.T) {
 	if len(entries) != 100 {
 		t.Fatalf("%d tags after concurrent tagging, want 100", len(entries))
 	}
+}
+
+// image stores a small, whole image (config and one layer) and returns its
+// manifest's descriptor.
+func image(t *testing.T, s *Store, content string) ocispec.Descriptor {
+	t.Helper()
+	ctx := context.Background()
+	cfg, err := s.PushBytes(ctx, ocispec.MediaTypeImageConfig, []byte(`{"architecture":"amd64","os":"linux","config":{"Env":["`+content+`"]}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	layer, err := s.PushBytes(ctx, ocispec.MediaTypeImageLayerGzip, []byte("layer of "+content))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := fmt.Sprintf(`{"schemaVersion":2,"mediaType":%q,"config":{"mediaType":%q,"digest":%q,"size":%d},"layers":[{"mediaType":%q,"digest":%q,"size":%d}]}`,
+		ocispec.MediaTypeImageManifest, ocispec.MediaTypeImageConfig, cfg.Digest, cfg.Size, ocispec.MediaTypeImageLayerGzip, layer.Digest, layer.Size)
+	md, err := s.PushBytes(ctx, ocispec.MediaTypeImageManifest, []byte(m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return md
 }

@@ -2,8 +2,9 @@
 // store, registries, OCI layouts — with one Copy: every platform, the cosign
 // signatures and attestations that belong to the image, only the blobs the
 // destination lacks (HEAD first, cross-repository mount within a registry),
-// in parallel, retried (by the registry client) and resumable (a rerun skips
-// what already arrived; partial blobs in the store resume).
+// in parallel, retried (requests by the registry client; an upload whose PUT
+// fails starts over with a new session) and resumable (a rerun skips what
+// already arrived; partial blobs in the store resume).
 package transfer
 
 import (
@@ -13,6 +14,8 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -78,6 +81,12 @@ type Options struct {
 	// Platforms, when set, copies only these children of an index (and
 	// rewrites nothing: the index still names every platform).
 	Platforms []ocispec.Platform
+	// UploadRetries is how often a failed upload to a registry (5xx, 429,
+	// dropped connection) starts over with a new session; 0 means
+	// DefaultUploadRetries, negative none.
+	UploadRetries int
+	// uploadWait overrides the backoff between upload retries (tests).
+	uploadWait func(attempt int) time.Duration
 }
 
 // Report says what a copy did.
@@ -88,6 +97,7 @@ type Report struct {
 	Copied     int64
 	Skipped    int64 // objects the destination already had
 	Mounted    int64
+	Retried    int64 // uploads started over after a failure
 	Summary    string
 }
 
@@ -102,11 +112,14 @@ func Copy(ctx context.Context, src, dst Endpoint, opts Options) (*Report, error)
 	}
 	meter := progress.New(opts.Progress, "copy "+src.Name)
 	rep := &Report{Root: root}
+	var retries atomic.Int64
+	retried := func() { retries.Add(1) }
 	defer func() {
+		rep.Retried = retries.Load()
 		rep.Summary = meter.Done()
 		rep.Bytes, rep.Copied, rep.Skipped, rep.Mounted = meter.Bytes(), meter.Objects(), meter.Skipped(), meter.Mounted()
 	}()
-	if err := copyGraph(ctx, src, dst, root, opts, meter); err != nil {
+	if err := copyGraph(ctx, src, dst, root, opts, meter, retried); err != nil {
 		return rep, err
 	}
 	if err := tag(ctx, dst, root, dst.Ref); err != nil {
@@ -129,7 +142,7 @@ func Copy(ctx context.Context, src, dst Endpoint, opts Options) (*Report, error)
 			if err != nil {
 				return rep, fmt.Errorf("look up %s of %s: %w", t, src.Name, err)
 			}
-			if err := copyGraph(ctx, src, dst, cd, opts, meter); err != nil {
+			if err := copyGraph(ctx, src, dst, cd, opts, meter, retried); err != nil {
 				return rep, fmt.Errorf("copy %s: %w", t, err)
 			}
 			if err := tag(ctx, dst, cd, dst.companionRef(t)); err != nil {
@@ -151,7 +164,7 @@ func tag(ctx context.Context, dst Endpoint, desc ocispec.Descriptor, ref string)
 	return nil
 }
 
-func copyGraph(ctx context.Context, src, dst Endpoint, root ocispec.Descriptor, opts Options, meter *progress.Meter) error {
+func copyGraph(ctx context.Context, src, dst Endpoint, root ocispec.Descriptor, opts Options, meter *progress.Meter, retried func()) error {
 	gopts := oras.CopyGraphOptions{
 		Concurrency: opts.Concurrency,
 		PreCopy: func(ctx context.Context, d ocispec.Descriptor) error {
@@ -187,7 +200,19 @@ func copyGraph(ctx context.Context, src, dst Endpoint, root ocispec.Descriptor, 
 		}
 	}
 	csrc := countingStorage{ReadOnlyStorage: src.Target, meter: meter}
-	if err := oras.CopyGraph(ctx, csrc, dst.Target, root, gopts); err != nil {
+	retries := opts.UploadRetries
+	if retries == 0 {
+		retries = DefaultUploadRetries
+	}
+	wait := opts.uploadWait
+	if wait == nil {
+		wait = uploadBackoff
+	}
+	var target content.Storage = dst.Target
+	if retries > 0 && dst.registry != "" { // the store resumes its own writes
+		target = &retryingTarget{Storage: dst.Target, src: src.Target, name: dst.Name, retries: retries, wait: wait, retried: retried}
+	}
+	if err := oras.CopyGraph(ctx, csrc, target, root, gopts); err != nil {
 		return fmt.Errorf("copy %s to %s: %w", src.Name, dst.Name, err)
 	}
 	return nil
