@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,7 +12,7 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/registry"
-	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v3"
 
 	"github.com/cnstack/cnstack/internal/sampleimages"
 )
@@ -24,7 +25,7 @@ func devCommand() *cli.Command {
 		Name:   "dev",
 		Usage:  "helpers for cnstack's own demo and tests",
 		Hidden: true,
-		Subcommands: []*cli.Command{
+		Commands: []*cli.Command{
 			{
 				Name:  "push-samples",
 				Usage: "push the sample stack's stand-in container images to a registry under their stripped names",
@@ -36,15 +37,15 @@ builds the sample stack with no internet.`,
 					&cli.StringFlag{Name: "registry", Required: true, Usage: "`HOST:PORT` of the registry, e.g. 127.0.0.1:5000"},
 					dirFlag,
 				},
-				Action: func(c *cli.Context) error {
+				Action: func(ctx context.Context, c *cli.Command) error {
 					samples, err := loadSamples(c)
 					if err != nil {
 						return err
 					}
-					if err := sampleimages.PushSamples(c.Context, c.String("registry"), samples); err != nil {
+					if err := sampleimages.PushSamples(ctx, c.String("registry"), samples); err != nil {
 						return err
 					}
-					fmt.Fprintf(c.App.Writer, "pushed %d sample images to %s\n", len(samples), c.String("registry"))
+					fmt.Fprintf(c.Writer, "pushed %d sample images to %s\n", len(samples), c.String("registry"))
 					return nil
 				},
 			},
@@ -58,7 +59,7 @@ its address (and writes it to --addr-file), then serves until SIGINT/SIGTERM.`,
 					&cli.StringFlag{Name: "addr-file", Usage: "write the registry address to `FILE` once it serves"},
 					dirFlag,
 				},
-				Action: func(c *cli.Context) error {
+				Action: func(ctx context.Context, c *cli.Command) error {
 					samples, err := loadSamples(c)
 					if err != nil {
 						return err
@@ -71,7 +72,7 @@ its address (and writes it to --addr-file), then serves until SIGINT/SIGTERM.`,
 					errc := make(chan error, 1)
 					go func() { errc <- srv.Serve(l) }()
 					addr := l.Addr().String()
-					if err := sampleimages.PushSamples(c.Context, addr, samples); err != nil {
+					if err := sampleimages.PushSamples(ctx, addr, samples); err != nil {
 						srv.Close()
 						return err
 					}
@@ -81,9 +82,9 @@ its address (and writes it to --addr-file), then serves until SIGINT/SIGTERM.`,
 							return err
 						}
 					}
-					fmt.Fprintf(c.App.Writer, "serving %d sample images at %s\n", len(samples), addr)
+					fmt.Fprintf(c.Writer, "serving %d sample images at %s\n", len(samples), addr)
 					select {
-					case <-c.Context.Done():
+					case <-ctx.Done():
 						return srv.Close()
 					case err := <-errc:
 						if errors.Is(err, http.ErrServerClosed) {
@@ -97,7 +98,7 @@ its address (and writes it to --addr-file), then serves until SIGINT/SIGTERM.`,
 	}
 }
 
-func loadSamples(c *cli.Context) ([]*sampleimages.Sample, error) {
+func loadSamples(c *cli.Command) ([]*sampleimages.Sample, error) {
 	dir := c.String("dir")
 	if dir == "" {
 		var err error
