@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"github.com/cnstack/cnstack/images"
 	"github.com/cnstack/cnstack/pkg/bundle"
 	"github.com/cnstack/cnstack/pkg/install"
+	"github.com/cnstack/cnstack/pkg/store"
 	"github.com/cnstack/cnstack/pkg/verify"
 	"github.com/cnstack/cnstack/pkg/vm/vmimage"
 )
@@ -49,6 +51,13 @@ content under $CNSTACK_HOME/vm.`,
 			}
 			s, err := openStore(c)
 			if err != nil {
+				return err
+			}
+			// A missing image fails now, not after minutes of VM image building.
+			if _, err := s.Resolve(ctx, c.Args().First()); err != nil {
+				if errors.Is(err, store.ErrNotFound) {
+					return fmt.Errorf("image %s is not in the local store", c.Args().First())
+				}
 				return err
 			}
 			img, err := vmImage(ctx, c, c.String("vm-image"))
@@ -154,6 +163,7 @@ runtime, Kubernetes and application steps are reported as not run: use the real 
 			&cli.StringFlag{Name: "registry-ip", Value: "127.0.0.1", Usage: "address sea.hub resolves to"},
 			&cli.StringSliceFlag{Name: "env", Usage: "cluster `KEY=VALUE` env (wins over the image env)"},
 			&cli.StringFlag{Name: "report", Usage: "write the result as JSON to `FILE`"},
+			&cli.StringFlag{Name: "hosts-file", Value: "/etc/hosts", Usage: "hosts `FILE` that maps sea.hub"},
 		},
 		Action: func(ctx context.Context, c *cli.Command) error {
 			if c.NArg() != 1 {
@@ -174,7 +184,7 @@ runtime, Kubernetes and application steps are reported as not run: use the real 
 			}
 			res, err := install.Run(ctx, s, install.Options{Ref: c.Args().First(), ClusterName: c.String("cluster"),
 				DataRoot: c.String("data-root"), RunRegistry: c.Bool("run-registry"), RegistryIP: c.String("registry-ip"),
-				Env: env, Log: c.Writer})
+				Env: env, HostsFile: c.String("hosts-file"), Log: c.Writer})
 			if err != nil {
 				return err
 			}

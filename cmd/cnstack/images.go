@@ -344,7 +344,7 @@ For an index, --platform picks the manifest.`,
 				if !c.Bool("no-trunc") && len(by) > 60 {
 					by = by[:59] + "…"
 				}
-				size := "0B"
+				size := progress.Bytes(0)
 				if st.Layer != "" {
 					size = progress.Bytes(st.Size)
 				}
