@@ -16,7 +16,7 @@ help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
 
 build: ## build bin/cnstack (static: it also runs inside the VMs cnstack boot starts)
-	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/cnstack
+	CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=auto -o $(BIN) ./cmd/cnstack
 
 tools: ## build the pinned third-party tools (sealer, cosign, registry, crane) into .cache/tools/bin
 	tools/install.sh
