@@ -213,7 +213,7 @@ func writeLock(c *cli.Command, path string, lf *lockfile.File) error {
 			multi++
 		}
 	}
-	summary := fmt.Sprintf("%d container images (%d multi-arch), %d remote sources", len(lf.Images), multi, len(lf.Sources))
+	summary := fmt.Sprintf("%s (%d multi-arch), %s", plural(len(lf.Images), "container image", "container images"), multi, plural(len(lf.Sources), "remote source", "remote sources"))
 	if c.Bool("check") {
 		if bytes.Equal(old, b) {
 			fmt.Fprintf(c.Writer, "%s is up to date: %s\n", path, summary)

@@ -28,6 +28,10 @@ DIR defaults to "." when it holds a stack.yaml (or a Kubefile), else "Kubefiles"
 				Name:      "build",
 				Usage:     "build every layer in dependency order (independent layers in parallel)",
 				ArgsUsage: "[DIR]",
+				Description: `Builds each layer of the stack in DIR into the local store, parents first, --parallel
+independent layers at a time, and prints one line per layer: built, cached or failed.
+Unchanged layers come from the cache; a failed layer stops the layers built on it only.
+The build flags (--platform, --build-arg, --build-mode, --locked, …) apply to every layer.`,
 				Flags: append([]cli.Flag{
 					&cli.StringSliceFlag{Name: "layer", Usage: "build only `NAME` and the layers it builds on (repeatable)"},
 					&cli.IntFlag{Name: "parallel", Value: 2, Usage: "layers built at the same time"},
@@ -47,6 +51,9 @@ DIR defaults to "." when it holds a stack.yaml (or a Kubefile), else "Kubefiles"
 				Name:      "plan",
 				Usage:     "print the layer DAG, each layer's cache key and whether it would rebuild; writes nothing",
 				ArgsUsage: "[DIR]",
+				Description: `Prints the stack in DIR as a tree of layers (FROM edges), each layer's cache key per
+platform and whether "stack build" would rebuild it, and why. Nothing is written and no
+container image is pulled. -o json prints the same for scripts.`,
 				Flags: append([]cli.Flag{
 					&cli.StringSliceFlag{Name: "layer", Usage: "plan only `NAME` and the layers it builds on"},
 					&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "tree", Usage: "tree or json"},
@@ -133,7 +140,7 @@ func printStackResults(w io.Writer, results []build.LayerResult) {
 }
 
 func printPlanTree(w io.Writer, s *stack.Stack, plan []build.PlanEntry) {
-	fmt.Fprintf(w, "stack %s %s (%s), %d layers\n", s.Spec.Name, s.Spec.Version, platformList(s), len(plan))
+	fmt.Fprintf(w, "stack %s %s (%s), %s\n", s.Spec.Name, s.Spec.Version, platformList(s), plural(len(plan), "layer", "layers"))
 	byName := map[string]build.PlanEntry{}
 	for _, e := range plan {
 		byName[e.Layer.Name] = e

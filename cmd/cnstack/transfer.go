@@ -95,6 +95,11 @@ func pullCommand() *cli.Command {
 		Name:      "pull",
 		Usage:     "pull an image, every platform, with its signatures and attestations, into the local store",
 		ArgsUsage: "REF",
+		Description: `Copies REF (NAME:TAG or NAME@DIGEST) from its registry (or --registry-mirror) into the
+local store with every platform of an index (--platform: only those) and the cosign
+signatures and attestations stored beside it. Only blobs the store lacks are fetched, in
+parallel, verified against their digests; rerun an interrupted pull to finish it. A pull
+by digest is tagged NAME:sha256-<hex> in the store.`,
 		Flags: append([]cli.Flag{
 			&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Value: 8, Usage: "blobs in flight"},
 			&cli.StringSliceFlag{Name: "platform", Usage: "pull only these platforms of an index"},
