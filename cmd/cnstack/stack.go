@@ -30,7 +30,7 @@ DIR defaults to "." when it holds a stack.yaml (or a Kubefile), else "Kubefiles"
 				ArgsUsage: "[DIR]",
 				Description: `Builds each layer of the stack in DIR into the local store, parents first, --parallel
 independent layers at a time, and prints one line per layer: built, cached or failed.
-Unchanged layers come from the cache; a failed layer stops the layers built on it only.
+Unchanged layers come from the cache; after a failure no further layer starts.
 The build flags (--platform, --build-arg, --build-mode, --locked, …) apply to every layer.`,
 				Flags: append([]cli.Flag{
 					&cli.StringSliceFlag{Name: "layer", Usage: "build only `NAME` and the layers it builds on (repeatable)"},
@@ -52,8 +52,8 @@ The build flags (--platform, --build-arg, --build-mode, --locked, …) apply to 
 				Usage:     "print the layer DAG, each layer's cache key and whether it would rebuild; writes nothing",
 				ArgsUsage: "[DIR]",
 				Description: `Prints the stack in DIR as a tree of layers (FROM edges), each layer's cache key per
-platform and whether "stack build" would rebuild it, and why. Nothing is written and no
-container image is pulled. -o json prints the same for scripts.`,
+platform and whether "stack build" would rebuild it, and why. Nothing is written to the
+store. -o json prints the same for scripts.`,
 				Flags: append([]cli.Flag{
 					&cli.StringSliceFlag{Name: "layer", Usage: "plan only `NAME` and the layers it builds on"},
 					&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "tree", Usage: "tree or json"},
