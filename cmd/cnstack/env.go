@@ -113,12 +113,14 @@ func readBuildInfo() buildInfo {
 	return info
 }
 
-// version is the short version string: the module version, else "dev",
-// with the commit (and "-dirty") when the build recorded one.
-func version() string {
-	info := readBuildInfo()
+// version is the short version string of this binary.
+func version() string { return readBuildInfo().String() }
+
+// String is the module version, else "dev", with the commit when the
+// version does not name it, and "+dirty" for a modified work tree.
+func (info buildInfo) String() string {
 	v := info.Version
-	if v == "(devel)" {
+	if v == "(devel)" || v == "" {
 		v = "dev"
 	}
 	// Go stamps a pseudo-version (v0.0.0-<time>-<commit>) when it sees the
