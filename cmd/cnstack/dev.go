@@ -20,7 +20,10 @@ import (
 // devCommand holds hidden helpers for the demo and CI; the integrator adds
 // it to the command list.
 func devCommand() *cli.Command {
-	dirFlag := &cli.StringFlag{Name: "dir", Usage: "the sample images `DIR` (default: testdata/images of the cnstack repository)"}
+	// A flag holds its parsed value: each command gets its own.
+	dirFlag := func() cli.Flag {
+		return &cli.StringFlag{Name: "dir", Usage: "the sample images `DIR` (default: testdata/images of the cnstack repository)"}
+	}
 	return &cli.Command{
 		Name:   "dev",
 		Usage:  "helpers for cnstack's own demo and tests",
@@ -35,7 +38,7 @@ with the domain dropped (registry.k8s.io/pause -> REGISTRY/pause), so that
 builds the sample stack with no internet.`,
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "registry", Required: true, Usage: "`HOST:PORT` of the registry, e.g. 127.0.0.1:5000"},
-					dirFlag,
+					dirFlag(),
 				},
 				Action: func(ctx context.Context, c *cli.Command) error {
 					samples, err := loadSamples(c)
@@ -57,7 +60,7 @@ its address (and writes it to --addr-file), then serves until SIGINT/SIGTERM.`,
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "listen", Value: "127.0.0.1:0", Usage: "`HOST:PORT` to listen on (port 0 picks a free one)"},
 					&cli.StringFlag{Name: "addr-file", Usage: "write the registry address to `FILE` once it serves"},
-					dirFlag,
+					dirFlag(),
 				},
 				Action: func(ctx context.Context, c *cli.Command) error {
 					samples, err := loadSamples(c)
