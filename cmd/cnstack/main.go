@@ -140,7 +140,32 @@ func setUsageErrors(c *cli.Command) {
 		}
 		return usageError(cmd, "%s", msg)
 	}
+	if len(c.Commands) > 0 && c.Action == nil {
+		// A command group: its first argument names a subcommand, and
+		// everything after it is the subcommand's to parse, so "cnstack
+		// biuld -t x ." reports the unknown command, not the flag.
+		first := 1
+		c.StopOnNthArg = &first
+		c.Action = groupAction
+	}
 	for _, sub := range c.Commands {
 		setUsageErrors(sub)
 	}
+}
+
+// groupAction runs for a command group given no subcommand, or one it
+// does not have.
+func groupAction(_ context.Context, c *cli.Command) error {
+	if c.NArg() == 0 {
+		if c.Root() == c {
+			return cli.ShowRootCommandHelp(c)
+		}
+		return cli.ShowSubcommandHelp(c)
+	}
+	name := c.Args().First()
+	msg := fmt.Sprintf("unknown command %q", name)
+	if s := cli.SuggestCommand(c.Commands, name); s != "" && s != "help" && s != "h" && s[0] == name[0] {
+		msg += fmt.Sprintf("; did you mean %q?", s)
+	}
+	return usageError(c, "%s", msg)
 }
