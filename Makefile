@@ -17,7 +17,7 @@ help: ## list targets
 
 build: ## build bin/cnstack (static: it also runs inside the VMs cnstack boot starts)
 	@echo "build: $(BIN) (a first build on a machine compiles every dependency: a few minutes)"
-	@CGO_ENABLED=0 ci/heartbeat.sh "compiling cnstack" $(GO) build -trimpath -o $(BIN) ./cmd/cnstack
+	@CGO_ENABLED=0 ci/heartbeat.sh "compiling cnstack" $(GO) build -trimpath -buildvcs=auto -o $(BIN) ./cmd/cnstack
 
 deps: ## install the Debian packages the tests and demo need (QEMU, debootstrap, ...) when root
 	@ci/deps.sh

@@ -58,7 +58,10 @@ step "rebuild: every layer comes from the cache"
 step "images in the store"
 "$cnstack" images
 
-top=$("$cnstack" images -q | grep '/cnstack:' | head -n1)
+# The stack's top image by its name (images -q lists images only, never the
+# sha256-….sig/.att tags a previous run's signing left; match the name anyway).
+top=$("$cnstack" images -q | grep -E '/cnstack/cnstack:v[^:/]*$' | head -n1)
+[ -n "$top" ] || { echo "the stack's top image registry.cnstack.local/cnstack/cnstack is not in the store" >&2; exit 1; }
 step "inspect $top (sealer inspect's JSON, shown as a table)"
 "$cnstack" inspect -o table "$top"
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,10 +9,12 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v3"
 
+	"github.com/cnstack/cnstack/images"
 	"github.com/cnstack/cnstack/pkg/bundle"
 	"github.com/cnstack/cnstack/pkg/install"
+	"github.com/cnstack/cnstack/pkg/store"
 	"github.com/cnstack/cnstack/pkg/verify"
 	"github.com/cnstack/cnstack/pkg/vm/vmimage"
 )
@@ -30,25 +33,34 @@ packet left for a non-local address. Kubernetes assertions are reported as skipp
 image without Kubernetes. Writes report.json, junit.xml, report.html and the serial and
 install logs to --report; exits 0 only when everything passed.
 
---vm-image is a recipe directory (default images/debian12, built once and cached by content)
-or a qcow2 file.`,
+--vm-image is a recipe directory or a qcow2 file. The default is the debian12 recipe built
+into cnstack (the repository's images/debian12), whatever the working directory; the
+image is built once (root, debootstrap, from the machine's Debian mirror) and cached by
+content under $CNSTACK_HOME/vm.`,
 		Flags: []cli.Flag{
 			&cli.IntFlag{Name: "nodes", Value: 1, Usage: "VMs to boot (joined on a private network)"},
-			&cli.StringFlag{Name: "vm-image", Value: "images/debian12", Usage: "VM image: a recipe `DIR` or a qcow2 FILE"},
+			&cli.StringFlag{Name: "vm-image", Usage: "VM image: a recipe `DIR` or a qcow2 FILE (default: the built-in debian12 recipe)"},
 			&cli.StringFlag{Name: "report", Value: "boot-report", Usage: "report `DIR`"},
 			&cli.IntFlag{Name: "memory", Value: 2048, Usage: "MiB per VM"},
 			&cli.StringFlag{Name: "binary", Usage: "static linux/amd64 cnstack `FILE` for the guests (default: this executable)"},
-			&cli.StringFlag{Name: "sealer", EnvVars: []string{"CNSTACK_SEALER"}, Usage: "real sealer v0.11 `FILE` (make tools builds one): node0 also runs sealer load -i and sealer inspect"},
+			&cli.StringFlag{Name: "sealer", Sources: cli.EnvVars("CNSTACK_SEALER"), Usage: "real sealer v0.11 `FILE` (make tools builds one): node0 also runs sealer load -i and sealer inspect"},
 		},
-		Action: func(c *cli.Context) error {
+		Action: func(ctx context.Context, c *cli.Command) error {
 			if c.NArg() != 1 {
-				return errors.New("boot takes one image reference")
+				return usageError(c, "takes one image reference, got %d arguments", c.NArg())
 			}
 			s, err := openStore(c)
 			if err != nil {
 				return err
 			}
-			img, err := vmImage(c, c.String("vm-image"))
+			// A missing image fails now, not after minutes of VM image building.
+			if _, err := s.Resolve(ctx, c.Args().First()); err != nil {
+				if errors.Is(err, store.ErrNotFound) {
+					return fmt.Errorf("image %s is not in the local store", c.Args().First())
+				}
+				return err
+			}
+			img, err := vmImage(ctx, c, c.String("vm-image"))
 			if err != nil {
 				return err
 			}
@@ -58,8 +70,8 @@ or a qcow2 file.`,
 					return err
 				}
 			}
-			rep, err := verify.Boot(c.Context, verify.Options{Store: s, Ref: c.Args().First(), Nodes: c.Int("nodes"),
-				VMImage: img, Binary: bin, Sealer: c.String("sealer"), MemoryMiB: c.Int("memory"), Log: c.App.ErrWriter})
+			rep, err := verify.Boot(ctx, verify.Options{Store: s, Ref: c.Args().First(), Nodes: c.Int("nodes"),
+				VMImage: img, Binary: bin, Sealer: c.String("sealer"), MemoryMiB: c.Int("memory"), Log: c.ErrWriter})
 			if err != nil {
 				return err
 			}
@@ -68,13 +80,13 @@ or a qcow2 file.`,
 				return err
 			}
 			for _, a := range rep.Assertions {
-				fmt.Fprintf(c.App.Writer, "%-8s %-6s %s\n", a.Status, a.Node, a.Name)
+				fmt.Fprintf(c.Writer, "%-8s %-6s %s\n", a.Status, a.Node, a.Name)
 			}
 			counts := rep.Counts()
-			fmt.Fprintf(c.App.Writer, "\n%d passed, %d failed, %d not run, %d skipped in %s; report in %s\n",
+			fmt.Fprintf(c.Writer, "\n%d passed, %d failed, %d not run, %d skipped in %s; report in %s\n",
 				counts[verify.Passed], counts[verify.Failed], counts[verify.NotRun], counts[verify.Skipped], rep.Duration.Round(1e7), filepath.Join(dir, "report.html"))
 			if rep.Error != "" {
-				fmt.Fprintln(c.App.Writer, "error:", rep.Error)
+				fmt.Fprintln(c.Writer, "error:", rep.Error)
 			}
 			if !rep.Passed {
 				return cli.Exit("", 1)
@@ -84,8 +96,16 @@ or a qcow2 file.`,
 	}
 }
 
-// vmImage builds (once, cached by content) a recipe directory, or wraps a qcow2.
-func vmImage(c *cli.Context, path string) (*vmimage.Image, error) {
+// vmImage builds (once, cached by content) a recipe directory, or wraps a
+// qcow2; "" is the built-in debian12 recipe.
+func vmImage(ctx context.Context, c *cli.Command, path string) (*vmimage.Image, error) {
+	if path == "" {
+		dir, err := vmimage.MaterializeRecipe(images.Debian12, "debian12", vmimage.CacheRoot())
+		if err != nil {
+			return nil, fmt.Errorf("built-in VM recipe: %w", err)
+		}
+		return vmimage.Build(ctx, dir, vmimage.DefaultImageCache(), vmimage.Options{Output: c.ErrWriter})
+	}
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("--vm-image %s: %w", path, err)
@@ -93,31 +113,32 @@ func vmImage(c *cli.Context, path string) (*vmimage.Image, error) {
 	if !fi.IsDir() {
 		return vmimage.CloudImage(path, strings.TrimPrefix(filepath.Ext(path), "."))
 	}
-	return vmimage.Build(c.Context, path, vmimage.DefaultImageCache(), vmimage.Options{Output: c.App.ErrWriter})
+	return vmimage.Build(ctx, path, vmimage.DefaultImageCache(), vmimage.Options{Output: c.ErrWriter})
 }
 
 func vmCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "vm",
 		Usage: "VM images for cnstack boot",
-		Subcommands: []*cli.Command{{
+		Commands: []*cli.Command{{
 			Name:      "image",
 			Usage:     "VM images",
 			ArgsUsage: "",
-			Subcommands: []*cli.Command{{
+			Commands: []*cli.Command{{
 				Name:      "build",
-				Usage:     "build a VM image from a recipe directory (debootstrap, fully offline), cached by content",
+				Usage:     "build a VM image from a recipe directory (debootstrap from the Debian mirror), cached by content",
 				ArgsUsage: "[DIR]",
-				Action: func(c *cli.Context) error {
-					dir := c.Args().First()
-					if dir == "" {
-						dir = "images/debian12"
+				Description: `Builds the recipe DIR (image.yaml and rootfs/; default: the debian12 recipe built into
+cnstack) into $CNSTACK_HOME/vm/images, once: a second run prints the cached image.`,
+				Action: func(ctx context.Context, c *cli.Command) error {
+					if c.NArg() > 1 {
+						return usageError(c, "takes one recipe directory, got %d arguments", c.NArg())
 					}
-					img, err := vmImage(c, dir)
+					img, err := vmImage(ctx, c, c.Args().First())
 					if err != nil {
 						return err
 					}
-					fmt.Fprintf(c.App.Writer, "%s %s\n  disk   %s\n  kernel %s\n", img.Name, img.Key, img.Disk, img.Kernel)
+					fmt.Fprintf(c.Writer, "%s %s\n  disk   %s\n  kernel %s\n", img.Name, img.Key, img.Disk, img.Kernel)
 					return nil
 				},
 			}},
@@ -142,17 +163,18 @@ runtime, Kubernetes and application steps are reported as not run: use the real 
 			&cli.StringFlag{Name: "registry-ip", Value: "127.0.0.1", Usage: "address sea.hub resolves to"},
 			&cli.StringSliceFlag{Name: "env", Usage: "cluster `KEY=VALUE` env (wins over the image env)"},
 			&cli.StringFlag{Name: "report", Usage: "write the result as JSON to `FILE`"},
+			&cli.StringFlag{Name: "hosts-file", Value: "/etc/hosts", Usage: "hosts `FILE` that maps sea.hub"},
 		},
-		Action: func(c *cli.Context) error {
+		Action: func(ctx context.Context, c *cli.Command) error {
 			if c.NArg() != 1 {
-				return errors.New("install takes one image reference")
+				return usageError(c, "takes one image reference, got %d arguments", c.NArg())
 			}
 			s, err := openStore(c)
 			if err != nil {
 				return err
 			}
 			if in := c.String("input"); in != "" {
-				if _, err := bundle.Load(c.Context, s, bundle.LoadOptions{Input: in}); err != nil {
+				if _, err := bundle.Load(ctx, s, bundle.LoadOptions{Input: in}); err != nil {
 					return err
 				}
 			}
@@ -160,9 +182,9 @@ runtime, Kubernetes and application steps are reported as not run: use the real 
 			if err != nil {
 				return err
 			}
-			res, err := install.Run(c.Context, s, install.Options{Ref: c.Args().First(), ClusterName: c.String("cluster"),
+			res, err := install.Run(ctx, s, install.Options{Ref: c.Args().First(), ClusterName: c.String("cluster"),
 				DataRoot: c.String("data-root"), RunRegistry: c.Bool("run-registry"), RegistryIP: c.String("registry-ip"),
-				Env: env, Log: c.App.Writer})
+				Env: env, HostsFile: c.String("hosts-file"), Log: c.Writer})
 			if err != nil {
 				return err
 			}

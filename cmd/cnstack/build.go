@@ -1,17 +1,20 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 
-	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v3"
 
 	"github.com/cnstack/cnstack/pkg/build"
 	"github.com/cnstack/cnstack/pkg/clusterimage"
 	"github.com/cnstack/cnstack/pkg/kubefile"
 	"github.com/cnstack/cnstack/pkg/lockfile"
+	"github.com/cnstack/cnstack/pkg/reference"
 )
 
 func buildFlags() []cli.Flag {
@@ -48,17 +51,20 @@ Examples:
 			&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "Kubefile `PATH` (default CONTEXT/Kubefile)"},
 			&cli.StringFlag{Name: "type", Value: clusterimage.KubeInstaller, Usage: "kube-installer (a cluster sealer run installs) or app-installer (an app for an existing cluster)"},
 		}, buildFlags()...),
-		Action: func(c *cli.Context) error {
+		Action: func(ctx context.Context, c *cli.Command) error {
 			if c.NArg() > 1 {
-				return fmt.Errorf("build takes one build context, got %d arguments: %s", c.NArg(), strings.Join(c.Args().Slice(), " "))
+				return usageError(c, "takes one build context, got %d arguments: %s", c.NArg(), strings.Join(c.Args().Slice(), " "))
 			}
 			ctxDir := c.Args().First()
 			if ctxDir == "" {
 				ctxDir = "."
 			}
-			b, err := newBuilder(c)
-			if err != nil {
-				return err
+			// Every check that needs no work comes first: the tags, the flags, the Kubefile.
+			tags := c.StringSlice("tag")
+			for _, t := range tags {
+				if err := validateTag(t); err != nil {
+					return usageError(c, "-t %q: %v", t, err)
+				}
 			}
 			req, err := buildRequest(c)
 			if err != nil {
@@ -66,12 +72,20 @@ Examples:
 			}
 			req.Context = ctxDir
 			req.Collect.LockFile = lockfile.Find(ctxDir)
-			req.Tags = c.StringSlice("tag")
+			req.Tags = tags
 			req.Type = c.String("type")
-			if f := c.String("file"); f != "" {
-				req.Kubefile = f
+			req.Kubefile = c.String("file")
+			if req.Kubefile == "" {
+				req.Kubefile = filepath.Join(ctxDir, "Kubefile")
 			}
-			res, err := b.Build(c.Context, req)
+			if err := lintBeforeBuild(c, req); err != nil {
+				return err
+			}
+			b, err := newBuilder(c)
+			if err != nil {
+				return err
+			}
+			res, err := b.Build(ctx, req)
 			if err != nil {
 				return err
 			}
@@ -80,11 +94,56 @@ Examples:
 				status = "cached"
 			}
 			for _, t := range req.Tags {
-				fmt.Fprintf(c.App.Writer, "%s %s@%s (%s, %s)\n", status, t, res.Descriptor.Digest, platformsOf(res), res.Duration.Round(1e6))
+				fmt.Fprintf(c.Writer, "%s %s@%s (%s, %s)\n", status, t, res.Descriptor.Digest, platformsOf(res), res.Duration.Round(1e6))
 			}
 			return nil
 		},
 	}
+}
+
+// validateTag checks a -t value: a valid reference that names a tag.
+func validateTag(t string) error {
+	r, err := reference.Parse(t)
+	if err != nil {
+		return err
+	}
+	if r.Tag == "" || r.Digest != "" {
+		return errors.New("want NAME:TAG (a digest cannot be a build's name)")
+	}
+	return nil
+}
+
+// lintBeforeBuild checks the Kubefile as "cnstack lint" does and, when it
+// has errors, prints every finding and stops before any work: a build
+// would stop at the first one.
+func lintBeforeBuild(c *cli.Command, req build.Request) error {
+	fi, err := os.Stat(req.Kubefile)
+	if err != nil {
+		return fmt.Errorf("Kubefile: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("Kubefile %s is not a regular file", req.Kubefile)
+	}
+	if fi, err := os.Stat(req.Context); err != nil || !fi.IsDir() {
+		return fmt.Errorf("build context %q is not a directory", req.Context)
+	}
+	src, err := os.ReadFile(req.Kubefile)
+	if err != nil {
+		return fmt.Errorf("Kubefile: %w", err)
+	}
+	plats := req.Platforms
+	if len(plats) == 0 {
+		plats = []kubefile.Platform{{OS: "linux", Architecture: "amd64"}}
+	}
+	_, ds := kubefile.Lint(displayName(req.Kubefile), src, kubefile.EvalOptions{BuildArgs: req.BuildArgs, Context: os.DirFS(req.Context)}, plats...)
+	errs := ds.Errors()
+	if len(errs) == 0 {
+		return nil // warnings: the build logs them
+	}
+	for _, d := range ds {
+		fmt.Fprintln(c.ErrWriter, d.Pos.String()+": "+d.Severity.String()+": "+d.Msg)
+	}
+	return cli.Exit(fmt.Sprintf("%s has %s; nothing was built", displayName(req.Kubefile), plural(len(errs), "error", "errors")), 1)
 }
 
 func platformsOf(r *build.Result) string {
@@ -95,7 +154,7 @@ func platformsOf(r *build.Result) string {
 	return strings.Join(out, ",")
 }
 
-func newBuilder(c *cli.Context) (*build.Builder, error) {
+func newBuilder(c *cli.Command) (*build.Builder, error) {
 	s, err := openStore(c)
 	if err != nil {
 		return nil, err
@@ -108,13 +167,13 @@ func newBuilder(c *cli.Context) (*build.Builder, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &build.Builder{Store: s, Cache: cache, Remote: rc, HTTP: rc.HTTPClient(), Out: c.App.ErrWriter}
+	b := &build.Builder{Store: s, Cache: cache, Remote: rc, HTTP: rc.HTTPClient(), Out: c.ErrWriter}
 	b.Collector = newCollector(c, b)
 	return b, nil
 }
 
 // buildRequest reads the flags shared by build and stack build.
-func buildRequest(c *cli.Context) (build.Request, error) {
+func buildRequest(c *cli.Command) (build.Request, error) {
 	var req build.Request
 	for _, ps := range c.StringSlice("platform") {
 		for _, one := range strings.Split(ps, ",") {

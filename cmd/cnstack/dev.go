@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,7 +12,7 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/registry"
-	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v3"
 
 	"github.com/cnstack/cnstack/internal/sampleimages"
 )
@@ -19,12 +20,15 @@ import (
 // devCommand holds hidden helpers for the demo and CI; the integrator adds
 // it to the command list.
 func devCommand() *cli.Command {
-	dirFlag := &cli.StringFlag{Name: "dir", Usage: "the sample images `DIR` (default: testdata/images of the cnstack repository)"}
+	// A flag holds its parsed value: each command gets its own.
+	dirFlag := func() cli.Flag {
+		return &cli.StringFlag{Name: "dir", Usage: "the sample images `DIR` (default: testdata/images of the cnstack repository)"}
+	}
 	return &cli.Command{
 		Name:   "dev",
 		Usage:  "helpers for cnstack's own demo and tests",
 		Hidden: true,
-		Subcommands: []*cli.Command{
+		Commands: []*cli.Command{
 			{
 				Name:  "push-samples",
 				Usage: "push the sample stack's stand-in container images to a registry under their stripped names",
@@ -34,17 +38,17 @@ with the domain dropped (registry.k8s.io/pause -> REGISTRY/pause), so that
 builds the sample stack with no internet.`,
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "registry", Required: true, Usage: "`HOST:PORT` of the registry, e.g. 127.0.0.1:5000"},
-					dirFlag,
+					dirFlag(),
 				},
-				Action: func(c *cli.Context) error {
+				Action: func(ctx context.Context, c *cli.Command) error {
 					samples, err := loadSamples(c)
 					if err != nil {
 						return err
 					}
-					if err := sampleimages.PushSamples(c.Context, c.String("registry"), samples); err != nil {
+					if err := sampleimages.PushSamples(ctx, c.String("registry"), samples); err != nil {
 						return err
 					}
-					fmt.Fprintf(c.App.Writer, "pushed %d sample images to %s\n", len(samples), c.String("registry"))
+					fmt.Fprintf(c.Writer, "pushed %d sample images to %s\n", len(samples), c.String("registry"))
 					return nil
 				},
 			},
@@ -56,9 +60,9 @@ its address (and writes it to --addr-file), then serves until SIGINT/SIGTERM.`,
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "listen", Value: "127.0.0.1:0", Usage: "`HOST:PORT` to listen on (port 0 picks a free one)"},
 					&cli.StringFlag{Name: "addr-file", Usage: "write the registry address to `FILE` once it serves"},
-					dirFlag,
+					dirFlag(),
 				},
-				Action: func(c *cli.Context) error {
+				Action: func(ctx context.Context, c *cli.Command) error {
 					samples, err := loadSamples(c)
 					if err != nil {
 						return err
@@ -71,7 +75,7 @@ its address (and writes it to --addr-file), then serves until SIGINT/SIGTERM.`,
 					errc := make(chan error, 1)
 					go func() { errc <- srv.Serve(l) }()
 					addr := l.Addr().String()
-					if err := sampleimages.PushSamples(c.Context, addr, samples); err != nil {
+					if err := sampleimages.PushSamples(ctx, addr, samples); err != nil {
 						srv.Close()
 						return err
 					}
@@ -81,9 +85,9 @@ its address (and writes it to --addr-file), then serves until SIGINT/SIGTERM.`,
 							return err
 						}
 					}
-					fmt.Fprintf(c.App.Writer, "serving %d sample images at %s\n", len(samples), addr)
+					fmt.Fprintf(c.Writer, "serving %d sample images at %s\n", len(samples), addr)
 					select {
-					case <-c.Context.Done():
+					case <-ctx.Done():
 						return srv.Close()
 					case err := <-errc:
 						if errors.Is(err, http.ErrServerClosed) {
@@ -97,7 +101,7 @@ its address (and writes it to --addr-file), then serves until SIGINT/SIGTERM.`,
 	}
 }
 
-func loadSamples(c *cli.Context) ([]*sampleimages.Sample, error) {
+func loadSamples(c *cli.Command) ([]*sampleimages.Sample, error) {
 	dir := c.String("dir")
 	if dir == "" {
 		var err error

@@ -1,21 +1,25 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime/debug"
 	"strings"
 
-	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v3"
 
 	"github.com/cnstack/cnstack/pkg/build"
 	"github.com/cnstack/cnstack/pkg/remote"
+	"github.com/cnstack/cnstack/pkg/stack"
 	"github.com/cnstack/cnstack/pkg/store"
 )
 
 // home is cnstack's data directory.
-func home(c *cli.Context) (string, error) {
+func home(c *cli.Command) (string, error) {
 	if h := c.String("home"); h != "" {
 		return filepath.Abs(h)
 	}
@@ -29,7 +33,7 @@ func home(c *cli.Context) (string, error) {
 	return filepath.Join(u, ".local", "share", "cnstack"), nil
 }
 
-func openStore(c *cli.Context) (*store.Store, error) {
+func openStore(c *cli.Command) (*store.Store, error) {
 	h, err := home(c)
 	if err != nil {
 		return nil, err
@@ -37,7 +41,7 @@ func openStore(c *cli.Context) (*store.Store, error) {
 	return store.Open(filepath.Join(h, "store"))
 }
 
-func openCache(c *cli.Context) (*build.Cache, error) {
+func openCache(c *cli.Command) (*build.Cache, error) {
 	h, err := home(c)
 	if err != nil {
 		return nil, err
@@ -48,14 +52,14 @@ func openCache(c *cli.Context) (*build.Cache, error) {
 // registryFlags are the flags of every command that talks to registries.
 func registryFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringSliceFlag{Name: "insecure-registry", EnvVars: []string{"CNSTACK_INSECURE_REGISTRIES"}, Usage: "registry `HOST[:PORT]` reached over plain HTTP or unverified TLS (loopback registries always are)"},
+		&cli.StringSliceFlag{Name: "insecure-registry", Sources: cli.EnvVars("CNSTACK_INSECURE_REGISTRIES"), Usage: "registry `HOST[:PORT]` reached over plain HTTP or unverified TLS (loopback registries always are)"},
 		&cli.StringFlag{Name: "ca-file", Usage: "PEM `FILE` of extra certificate authorities for registries"},
-		&cli.StringSliceFlag{Name: "registry-mirror", EnvVars: []string{"CNSTACK_REGISTRY_MIRRORS"}, Usage: "fetch `REGISTRY=HOST[:PORT]` from a mirror, e.g. docker.io=127.0.0.1:5000"},
+		&cli.StringSliceFlag{Name: "registry-mirror", Sources: cli.EnvVars("CNSTACK_REGISTRY_MIRRORS"), Usage: "fetch `REGISTRY=HOST[:PORT]` from a mirror, e.g. docker.io=127.0.0.1:5000"},
 		&cli.StringFlag{Name: "docker-config", Usage: "docker config.json `PATH` for credentials (default $DOCKER_CONFIG or ~/.docker/config.json)"},
 	}
 }
 
-func remoteClient(c *cli.Context) (*remote.Client, error) {
+func remoteClient(c *cli.Command) (*remote.Client, error) {
 	mirrors := map[string]string{}
 	for _, m := range c.StringSlice("registry-mirror") {
 		for _, one := range strings.Split(m, ",") {
@@ -73,25 +77,158 @@ func remoteClient(c *cli.Context) (*remote.Client, error) {
 	return remote.New(remote.Options{
 		Insecure: insecure, CAFile: c.String("ca-file"), Mirrors: mirrors,
 		DockerConfig: c.String("docker-config"), UserAgent: "cnstack/" + version(),
+		Offline: c.Bool("offline"),
 	})
 }
 
-func version() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
+// buildInfo is what the Go toolchain stamped into this binary.
+type buildInfo struct {
+	Version   string `json:"version"`             // module version, "(devel)" for a plain go build
+	Revision  string `json:"revision,omitempty"`  // VCS commit
+	Time      string `json:"time,omitempty"`      // VCS commit time
+	Modified  bool   `json:"modified,omitempty"`  // built from a work tree with uncommitted changes
+	GoVersion string `json:"goVersion,omitempty"` // toolchain
+}
+
+func readBuildInfo() buildInfo {
+	info := buildInfo{Version: "(devel)"}
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return info
 	}
-	return "dev"
+	info.GoVersion = bi.GoVersion
+	if bi.Main.Version != "" {
+		info.Version = bi.Main.Version
+	}
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			info.Revision = s.Value
+		case "vcs.time":
+			info.Time = s.Value
+		case "vcs.modified":
+			info.Modified = s.Value == "true"
+		}
+	}
+	return info
+}
+
+// version is the short version string of this binary.
+func version() string { return readBuildInfo().String() }
+
+// String is the module version, else "dev", with the commit when the
+// version does not name it, and "+dirty" for a modified work tree.
+func (info buildInfo) String() string {
+	v := info.Version
+	if v == "(devel)" || v == "" {
+		v = "dev"
+	}
+	// Go stamps a pseudo-version (v0.0.0-<time>-<commit>) when it sees the
+	// repository; otherwise name the commit if one was recorded.
+	if rev := info.Revision[:min(12, len(info.Revision))]; rev != "" && !strings.Contains(v, rev) {
+		v += "+" + rev
+	}
+	if info.Modified && !strings.HasSuffix(v, "+dirty") {
+		v += "+dirty"
+	}
+	return v
 }
 
 func versionCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "version",
-		Usage: "print cnstack's version and the sealer format it writes",
-		Action: func(c *cli.Context) error {
-			fmt.Fprintf(c.App.Writer, "cnstack %s\nbuild format %s, sealer image format v0.9–v0.11 (written as %s)\n", version(), build.FormatVersion, "v0.11.0")
+		Usage: "print cnstack's version, commit and the sealer format it writes",
+		Description: `Prints the module version, the VCS commit and time the binary was built from (with
+"modified" when the work tree had uncommitted changes), the Go toolchain, and the image
+format versions. -o json prints the same as JSON.`,
+		Flags: []cli.Flag{outputFlag("text", "text or json")},
+		Action: func(ctx context.Context, c *cli.Command) error {
+			if err := noArgs(c); err != nil {
+				return err
+			}
+			info := readBuildInfo()
+			switch c.String("output") {
+			case "json":
+				return writeJSON(c.Writer, struct {
+					buildInfo
+					BuildFormat  string `json:"buildFormat"`
+					SealerFormat string `json:"sealerFormat"`
+				}{info, build.FormatVersion, "v0.11.0"})
+			case "text":
+			default:
+				return badOutput(c, "text", "json")
+			}
+			fmt.Fprintf(c.Writer, "cnstack %s\n", version())
+			fmt.Fprintf(c.Writer, "  version:  %s\n", info.Version)
+			if info.Revision != "" {
+				mod := ""
+				if info.Modified {
+					mod = " (modified)"
+				}
+				fmt.Fprintf(c.Writer, "  commit:   %s%s\n", info.Revision, mod)
+			}
+			if info.Time != "" {
+				fmt.Fprintf(c.Writer, "  built:    %s\n", info.Time)
+			}
+			if info.GoVersion != "" {
+				fmt.Fprintf(c.Writer, "  go:       %s\n", info.GoVersion)
+			}
+			fmt.Fprintf(c.Writer, "  format:   build format %s, sealer image format v0.9–v0.11 (written as %s)\n", build.FormatVersion, "v0.11.0")
 			return nil
 		},
 	}
+}
+
+// outputFlag is -o/--output with the given default and help.
+func outputFlag(def, usage string) cli.Flag {
+	return &cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: def, Usage: "output `FORMAT`: " + usage}
+}
+
+func badOutput(c *cli.Command, formats ...string) error {
+	return usageError(c, "-o %q: want %s", c.String("output"), orList(formats))
+}
+
+// writeJSON prints v as indented JSON.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+// noArgs fails a command that takes no arguments but got some.
+func noArgs(c *cli.Command) error {
+	if c.NArg() > 0 {
+		return usageError(c, "takes no arguments, got %q", c.Args().Slice())
+	}
+	return nil
+}
+
+// usageError is an error about how a command was called, exiting 2. It
+// names the command ("check: …"; run prints the "cnstack: " before it) and
+// where its help is.
+func usageError(c *cli.Command, format string, a ...any) error {
+	msg := fmt.Sprintf(format, a...)
+	if c.Root() != c {
+		msg = strings.TrimPrefix(c.FullName(), c.Root().Name+" ") + ": " + msg
+	}
+	return cli.Exit(fmt.Sprintf("%s (see '%s --help')", msg, c.FullName()), 2)
+}
+
+// plural is "1 image", "2 images".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+// orList is "a, b or c".
+func orList(items []string) string {
+	if len(items) < 2 {
+		return strings.Join(items, "")
+	}
+	return strings.Join(items[:len(items)-1], ", ") + " or " + items[len(items)-1]
 }
 
 // parseKV turns k=v flags into a map.
@@ -105,4 +242,17 @@ func parseKV(flag string, vals []string) (map[string]string, error) {
 		m[k] = val
 	}
 	return m, nil
+}
+
+// defaultDir is the directory lint, stack, lock and images why work on when
+// none is named: "." when it holds a stack.yaml or a Kubefile, else
+// "Kubefiles" (the repository layout) when that exists, else ".".
+func defaultDir() string {
+	if exists(stack.FileName) || exists("Kubefile") {
+		return "."
+	}
+	if fi, err := os.Stat("Kubefiles"); err == nil && fi.IsDir() {
+		return "Kubefiles"
+	}
+	return "."
 }

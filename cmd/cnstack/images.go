@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,7 +10,7 @@ import (
 	"text/tabwriter"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v3"
 	"oras.land/oras-go/v2/content"
 
 	"github.com/cnstack/cnstack/pkg/build"
@@ -17,66 +18,118 @@ import (
 	"github.com/cnstack/cnstack/pkg/kubefile"
 	"github.com/cnstack/cnstack/pkg/reference"
 	"github.com/cnstack/cnstack/pkg/store"
+	"github.com/cnstack/cnstack/pkg/transfer"
 
 	"github.com/cnstack/cnstack/internal/progress"
 )
 
 func imagesCommand() *cli.Command {
 	return &cli.Command{
-		Name:        "images",
-		Usage:       "list the images in the local store (images why: where a container image comes from)",
-		Subcommands: []*cli.Command{imagesWhyCommand()},
+		Name:  "images",
+		Usage: "list the images in the local store (images why: where a container image comes from)",
+		Description: `Lists the tagged images of the local store with their type, platforms and size.
+Cosign signatures, attestations and SBOMs ("sha256-<hex>.sig", ".att", ".sbom" tags, written
+by "cnstack sign") and untagged roots are hidden unless --all. -q prints references only
+(one per line, for scripts); -o json prints every field as a JSON array.`,
+		Commands: []*cli.Command{imagesWhyCommand()},
 		Flags: []cli.Flag{
-			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print references only"},
-			&cli.BoolFlag{Name: "all", Aliases: []string{"a"}, Usage: "include untagged roots (signatures, attestations)"},
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print references only", Local: true},
+			&cli.BoolFlag{Name: "all", Aliases: []string{"a"}, Usage: "include signatures, attestations, SBOMs and untagged roots", Local: true},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", Usage: "output `FORMAT`: table or json", Local: true},
 		},
-		Action: func(c *cli.Context) error {
+		Action: func(ctx context.Context, c *cli.Command) error {
+			if err := noArgs(c); err != nil {
+				return err
+			}
+			format := c.String("output")
+			if format != "table" && format != "json" {
+				return badOutput(c, "table", "json")
+			}
 			s, err := openStore(c)
 			if err != nil {
 				return err
 			}
-			entries, err := s.List(c.Context)
+			entries, err := s.List(ctx)
 			if err != nil {
 				return err
 			}
+			var shown []store.Entry
+			for _, e := range entries {
+				if c.Bool("all") || isImageTag(e.Ref) {
+					shown = append(shown, e)
+				}
+			}
 			if c.Bool("quiet") {
-				for _, e := range entries {
+				for _, e := range shown {
 					if e.Ref != "" {
-						fmt.Fprintln(c.App.Writer, e.Ref)
+						fmt.Fprintln(c.Writer, e.Ref)
 					}
 				}
 				return nil
 			}
-			tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+			type imageJSON struct {
+				Ref       string   `json:"ref,omitempty"`
+				Name      string   `json:"name,omitempty"`
+				Tag       string   `json:"tag,omitempty"`
+				Digest    string   `json:"digest"`
+				MediaType string   `json:"mediaType"`
+				Type      string   `json:"type,omitempty"`
+				Platforms []string `json:"platforms,omitempty"`
+				Size      int64    `json:"size"`
+			}
+			list := []imageJSON{}
+			for _, e := range shown {
+				info := describe(ctx, s, e.Descriptor)
+				im := imageJSON{Ref: e.Ref, Digest: e.Descriptor.Digest.String(), MediaType: e.Descriptor.MediaType, Type: info.typ, Platforms: info.platforms, Size: info.size}
+				if r, err := reference.Parse(e.Ref); err == nil && e.Ref != "" {
+					im.Name, im.Tag = r.Name(), r.Tag
+				}
+				list = append(list, im)
+			}
+			if format == "json" {
+				return writeJSON(c.Writer, list)
+			}
+			tw := tabwriter.NewWriter(c.Writer, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "IMAGE\tTAG\tDIGEST\tTYPE\tPLATFORMS\tSIZE")
-			for _, e := range entries {
-				if e.Ref == "" && !c.Bool("all") {
-					continue
-				}
-				name, tag := "<none>", "<none>"
-				if r, err := reference.Parse(e.Ref); err == nil {
-					name, tag = r.Name(), r.Tag
-				}
-				info := describe(c, s, e.Descriptor)
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", name, tag, e.Descriptor.Digest.Encoded()[:12], info.typ, info.platforms, progress.Bytes(info.size))
+			for _, im := range list {
+				name, tag := orNone(im.Name), orNone(im.Tag)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", name, tag, strings.TrimPrefix(im.Digest, "sha256:")[:12], orDash(im.Type), orDash(strings.Join(im.Platforms, ",")), progress.Bytes(im.Size))
 			}
 			return tw.Flush()
 		},
 	}
 }
 
+// isImageTag reports whether a store reference names an image, not a
+// cosign signature, attestation or SBOM, nor an untagged root.
+func isImageTag(ref string) bool {
+	if ref == "" {
+		return false
+	}
+	r, err := reference.Parse(ref)
+	return err != nil || !transfer.IsCompanionTag(r.Tag)
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "<none>"
+	}
+	return s
+}
+
 type imageInfo struct {
-	typ, platforms string
-	size           int64
+	typ       string
+	platforms []string
+	size      int64
 }
 
 // describe summarises a stored image: its sealer type, platforms and the
 // size of its blobs.
-func describe(c *cli.Context, s *store.Store, d ocispec.Descriptor) imageInfo {
-	info := imageInfo{typ: "-", platforms: "-"}
+func describe(ctx context.Context, s *store.Store, d ocispec.Descriptor) imageInfo {
+	var info imageInfo
 	var manifests []ocispec.Descriptor
 	if store.IsIndex(d.MediaType) {
-		children, err := s.Children(c.Context, d)
+		children, err := s.Children(ctx, d)
 		if err != nil {
 			return info
 		}
@@ -84,9 +137,8 @@ func describe(c *cli.Context, s *store.Store, d ocispec.Descriptor) imageInfo {
 	} else {
 		manifests = []ocispec.Descriptor{d}
 	}
-	var plats []string
 	for _, m := range manifests {
-		b, err := s.ReadBlob(c.Context, m.Digest)
+		b, err := s.ReadBlob(ctx, m.Digest)
 		if err != nil {
 			continue
 		}
@@ -102,15 +154,12 @@ func describe(c *cli.Context, s *store.Store, d ocispec.Descriptor) imageInfo {
 		for _, l := range man.Layers {
 			info.size += l.Size
 		}
-		if cb, err := s.ReadBlob(c.Context, man.Config.Digest); err == nil {
+		if cb, err := s.ReadBlob(ctx, man.Config.Digest); err == nil {
 			var cfg ocispec.Image
 			if json.Unmarshal(cb, &cfg) == nil && cfg.OS != "" {
-				plats = append(plats, clusterimage.PlatformString(cfg.Platform))
+				info.platforms = append(info.platforms, clusterimage.PlatformString(cfg.Platform))
 			}
 		}
-	}
-	if len(plats) > 0 {
-		info.platforms = strings.Join(plats, ",")
 	}
 	return info
 }
@@ -118,49 +167,38 @@ func describe(c *cli.Context, s *store.Store, d ocispec.Descriptor) imageInfo {
 func inspectCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "inspect",
-		Usage:     "show a cluster image as `sealer inspect` does (store image, or registry image if not in the store)",
+		Usage:     "show a cluster image as `sealer inspect` does (from the local store; --remote: from its registry)",
 		ArgsUsage: "REF",
+		Description: `Prints REF's manifest, config and sealer image extension in the JSON shape of
+"sealer inspect" (-o table: a summary). REF is looked up in the local store only, as
+sealer and docker do; with --remote it is read from its registry instead (nothing is
+stored). For an index, --platform picks the manifest shown.`,
 		Flags: append([]cli.Flag{
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "json", Usage: "json (sealer inspect's shape) or table"},
-			&cli.StringFlag{Name: "platform", Value: "linux/amd64", Usage: "platform to show when REF is an index"},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "json", Usage: "output `FORMAT`: json (sealer inspect's shape) or table"},
+			&cli.StringFlag{Name: "platform", Value: "linux/amd64", Usage: "`OS/ARCH[/VARIANT]` to show when REF is an index"},
+			&cli.BoolFlag{Name: "remote", Usage: "read REF from its registry instead of the local store"},
 		}, registryFlags()...),
-		Action: func(c *cli.Context) error {
+		Action: func(ctx context.Context, c *cli.Command) error {
 			if c.NArg() != 1 {
-				return fmt.Errorf("inspect takes one image reference")
+				return usageError(c, "takes one image reference, got %d arguments", c.NArg())
+			}
+			format := c.String("output")
+			if format != "json" && format != "table" {
+				return badOutput(c, "json", "table")
 			}
 			ref := c.Args().First()
-			p, err := kubefile.ParsePlatform(c.String("platform"))
-			if err != nil {
-				return fmt.Errorf("--platform: %w", err)
-			}
-			src, desc, err := locate(c, ref)
+			_, _, mb, cb, err := readImage(ctx, c, ref)
 			if err != nil {
 				return err
-			}
-			desc, err = build.SelectPlatform(c.Context, src, desc, ocispec.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant})
-			if err != nil {
-				return fmt.Errorf("inspect %s: %w", ref, err)
-			}
-			mb, err := content.FetchAll(c.Context, src, desc)
-			if err != nil {
-				return fmt.Errorf("inspect %s: %w", ref, err)
-			}
-			var m ocispec.Manifest
-			if err := json.Unmarshal(mb, &m); err != nil {
-				return fmt.Errorf("inspect %s: %w", ref, err)
-			}
-			cb, err := content.FetchAll(c.Context, src, m.Config)
-			if err != nil {
-				return fmt.Errorf("inspect %s: %w", ref, err)
 			}
 			spec, err := clusterimage.Inspect(ref, mb, cb)
 			if err != nil {
 				return err
 			}
-			if c.String("output") == "table" {
-				return printInspectTable(c.App.Writer, spec)
+			if format == "table" {
+				return printInspectTable(c.Writer, spec)
 			}
-			enc := json.NewEncoder(c.App.Writer)
+			enc := json.NewEncoder(c.Writer)
 			enc.SetIndent("", "    ")
 			enc.SetEscapeHTML(false)
 			return enc.Encode(spec)
@@ -168,36 +206,194 @@ func inspectCommand() *cli.Command {
 	}
 }
 
-// locate finds REF in the store, or else in its registry (read only).
-func locate(c *cli.Context, ref string) (content.Fetcher, ocispec.Descriptor, error) {
+// readImage finds REF (store, or registry with --remote), picks the
+// --platform manifest of an index, and reads that manifest and its config.
+func readImage(ctx context.Context, c *cli.Command, ref string) (content.Fetcher, ocispec.Manifest, []byte, []byte, error) {
+	var m ocispec.Manifest
+	p, err := kubefile.ParsePlatform(c.String("platform"))
+	if err != nil {
+		return nil, m, nil, nil, fmt.Errorf("--platform: %w", err)
+	}
+	src, desc, err := locate(ctx, c, ref)
+	if err != nil {
+		return nil, m, nil, nil, err
+	}
+	desc, err = build.SelectPlatform(ctx, src, desc, ocispec.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant})
+	if err != nil {
+		return nil, m, nil, nil, fmt.Errorf("%s: %w", ref, err)
+	}
+	mb, err := content.FetchAll(ctx, src, desc)
+	if err != nil {
+		return nil, m, nil, nil, fmt.Errorf("%s: %w", ref, err)
+	}
+	if err := json.Unmarshal(mb, &m); err != nil {
+		return nil, m, nil, nil, fmt.Errorf("%s: manifest: %w", ref, err)
+	}
+	cb, err := content.FetchAll(ctx, src, m.Config)
+	if err != nil {
+		return nil, m, nil, nil, fmt.Errorf("%s: config: %w", ref, err)
+	}
+	return src, m, mb, cb, nil
+}
+
+// locate finds REF in the store, or with --remote in its registry (read
+// only). A name missing from the store never silently goes to a registry.
+func locate(ctx context.Context, c *cli.Command, ref string) (content.Fetcher, ocispec.Descriptor, error) {
+	if c.Bool("remote") {
+		r, err := reference.Parse(ref)
+		if err != nil {
+			return nil, ocispec.Descriptor{}, err
+		}
+		rc, err := remoteClient(c)
+		if err != nil {
+			return nil, ocispec.Descriptor{}, err
+		}
+		repo, err := rc.Repository(ctx, r)
+		if err != nil {
+			return nil, ocispec.Descriptor{}, err
+		}
+		desc, err := repo.Resolve(ctx, r.Identifier())
+		if err != nil {
+			return nil, ocispec.Descriptor{}, fmt.Errorf("%s at %s: %w", r, rc.Endpoint(r.Registry), err)
+		}
+		return repo, desc, nil
+	}
 	s, err := openStore(c)
 	if err != nil {
 		return nil, ocispec.Descriptor{}, err
 	}
-	desc, err := s.Resolve(c.Context, ref)
-	if err == nil {
-		return s, desc, nil
+	desc, err := s.Resolve(ctx, ref)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ocispec.Descriptor{}, fmt.Errorf("image %s is not in the local store (pull it, or pass --remote to read it from its registry)", ref)
 	}
-	if !errors.Is(err, store.ErrNotFound) {
+	if err != nil {
 		return nil, ocispec.Descriptor{}, err
 	}
-	r, perr := reference.Parse(ref)
-	if perr != nil {
-		return nil, ocispec.Descriptor{}, err
+	return s, desc, nil
+}
+
+// historyCommand prints the build steps recorded in an image's config.
+func historyCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "history",
+		Usage:     "show the Kubefile instruction behind each layer of an image, like `docker history`",
+		ArgsUsage: "REF",
+		Description: `Prints the history of REF's config, newest step first: the instruction that made
+each step, the size of the layer it added (steps that only change metadata add none),
+and its comment. REF is read from the local store, or with --remote from its registry.
+For an index, --platform picks the manifest.`,
+		Flags: append([]cli.Flag{
+			outputFlag("table", "table or json"),
+			&cli.StringFlag{Name: "platform", Value: "linux/amd64", Usage: "`OS/ARCH[/VARIANT]` to show when REF is an index"},
+			&cli.BoolFlag{Name: "no-trunc", Usage: "do not shorten long instructions"},
+			&cli.BoolFlag{Name: "remote", Usage: "read REF from its registry instead of the local store"},
+		}, registryFlags()...),
+		Action: func(ctx context.Context, c *cli.Command) error {
+			if c.NArg() != 1 {
+				return usageError(c, "takes one image reference, got %d arguments", c.NArg())
+			}
+			format := c.String("output")
+			if format != "json" && format != "table" {
+				return badOutput(c, "table", "json")
+			}
+			ref := c.Args().First()
+			_, m, _, cb, err := readImage(ctx, c, ref)
+			if err != nil {
+				return err
+			}
+			var cfg ocispec.Image
+			if err := json.Unmarshal(cb, &cfg); err != nil {
+				return fmt.Errorf("%s: config: %w", ref, err)
+			}
+			type step struct {
+				CreatedBy  string `json:"createdBy"`
+				Created    string `json:"created,omitempty"`
+				Comment    string `json:"comment,omitempty"`
+				EmptyLayer bool   `json:"emptyLayer,omitempty"`
+				Layer      string `json:"layer,omitempty"`
+				Size       int64  `json:"size"`
+			}
+			steps := []step{}
+			layer := 0
+			for _, h := range cfg.History {
+				st := step{CreatedBy: h.CreatedBy, Comment: h.Comment, EmptyLayer: h.EmptyLayer}
+				if h.Created != nil && !h.Created.IsZero() && h.Created.Unix() != 0 {
+					st.Created = h.Created.UTC().Format("2006-01-02T15:04:05Z")
+				}
+				if !h.EmptyLayer && layer < len(m.Layers) {
+					st.Layer, st.Size = m.Layers[layer].Digest.String(), m.Layers[layer].Size
+					layer++
+				}
+				steps = append(steps, st)
+			}
+			// Newest first, as docker history prints.
+			for i, j := 0, len(steps)-1; i < j; i, j = i+1, j-1 {
+				steps[i], steps[j] = steps[j], steps[i]
+			}
+			if format == "json" {
+				return writeJSON(c.Writer, steps)
+			}
+			tw := tabwriter.NewWriter(c.Writer, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "LAYER\tCREATED BY\tSIZE\tCOMMENT")
+			for _, st := range steps {
+				id := "<none>"
+				if st.Layer != "" {
+					id = strings.TrimPrefix(st.Layer, "sha256:")[:12]
+				}
+				by := strings.Join(strings.Fields(st.CreatedBy), " ")
+				if !c.Bool("no-trunc") && len(by) > 60 {
+					by = by[:59] + "…"
+				}
+				size := progress.Bytes(0)
+				if st.Layer != "" {
+					size = progress.Bytes(st.Size)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", id, by, size, st.Comment)
+			}
+			return tw.Flush()
+		},
 	}
-	rc, rerr := remoteClient(c)
-	if rerr != nil {
-		return nil, ocispec.Descriptor{}, rerr
+}
+
+// tagCommand points a new tag at a store image.
+func tagCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "tag",
+		Usage:     "give a store image another name: tag SOURCE TARGET",
+		ArgsUsage: "SOURCE TARGET",
+		Description: `Points TARGET (NAME:TAG) at the image SOURCE names in the local store (a tag, NAME@DIGEST
+or a digest). Nothing is copied; TARGET is replaced if it existed. Signatures stay with the
+image's digest: push TARGET and they travel along.`,
+		Action: func(ctx context.Context, c *cli.Command) error {
+			if c.NArg() != 2 {
+				return usageError(c, "takes SOURCE and TARGET, got %d arguments", c.NArg())
+			}
+			src, dst := c.Args().Get(0), c.Args().Get(1)
+			r, err := reference.Parse(dst)
+			if err != nil {
+				return fmt.Errorf("target %s: %w", dst, err)
+			}
+			if r.Tag == "" {
+				return fmt.Errorf("target %s: name a tag (NAME:TAG), not a digest", dst)
+			}
+			s, err := openStore(c)
+			if err != nil {
+				return err
+			}
+			desc, err := s.Resolve(ctx, src)
+			if errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("image %s is not in the local store", src)
+			}
+			if err != nil {
+				return err
+			}
+			if err := s.Tag(ctx, desc, dst); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.Writer, "tagged %s@%s as %s\n", src, desc.Digest, r.Name()+":"+r.Tag)
+			return nil
+		},
 	}
-	repo, rerr := rc.Repository(c.Context, r)
-	if rerr != nil {
-		return nil, ocispec.Descriptor{}, rerr
-	}
-	desc, rerr = repo.Resolve(c.Context, r.Identifier())
-	if rerr != nil {
-		return nil, ocispec.Descriptor{}, fmt.Errorf("%w; and not found at %s: %v", err, rc.Endpoint(r.Registry), rerr)
-	}
-	return repo, desc, nil
 }
 
 func printInspectTable(w io.Writer, spec *clusterimage.ImageSpec) error {
@@ -240,52 +436,106 @@ func orDash(s string) string {
 func rmiCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "rmi",
-		Usage:     "remove image tags from the local store (blobs go with `cnstack prune`)",
+		Usage:     "remove image tags from the local store (blobs go with `cnstack prune` or --prune)",
 		ArgsUsage: "REF...",
-		Flags:     []cli.Flag{&cli.BoolFlag{Name: "prune", Usage: "prune unreferenced blobs afterwards"}},
-		Action: func(c *cli.Context) error {
+		Description: `Removes each REF's tag from the local store. The image's blobs stay until "cnstack prune"
+(or --prune) deletes what no tag uses. A REF that is not in the store is an error, unless
+-f is given (as "rm -f"), which also removes the cosign signatures, attestations and SBOMs
+of the untagged image when no other tag names it.`,
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "no error for images not in the store; also remove their signatures and attestations"},
+			&cli.BoolFlag{Name: "prune", Usage: "prune unreferenced blobs afterwards"},
+		},
+		Action: func(ctx context.Context, c *cli.Command) error {
 			if c.NArg() == 0 {
-				return fmt.Errorf("rmi needs at least one image reference")
+				return usageError(c, "needs at least one image reference")
 			}
 			s, err := openStore(c)
 			if err != nil {
 				return err
 			}
+			force := c.Bool("force")
 			var errs []error
 			for _, ref := range c.Args().Slice() {
-				if err := s.Untag(c.Context, ref); err != nil {
+				desc, rerr := s.Resolve(ctx, ref)
+				if err := s.Untag(ctx, ref); err != nil {
+					if force && errors.Is(err, store.ErrNotFound) {
+						continue
+					}
+					if errors.Is(err, store.ErrNotFound) {
+						err = fmt.Errorf("image %s is not in the local store", ref)
+					}
 					errs = append(errs, err)
 					continue
 				}
-				fmt.Fprintln(c.App.Writer, "untagged", ref)
+				fmt.Fprintln(c.Writer, "untagged", ref)
+				if force && rerr == nil {
+					if err := removeCompanions(ctx, c, s, ref, desc); err != nil {
+						errs = append(errs, err)
+					}
+				}
 			}
 			if c.Bool("prune") && len(errs) == 0 {
-				return runPrune(c, s)
+				return runPrune(ctx, c, s)
 			}
 			return errors.Join(errs...)
 		},
 	}
 }
 
+// removeCompanions untags the cosign companions of an image no tag names
+// any more.
+func removeCompanions(ctx context.Context, c *cli.Command, s *store.Store, ref string, root ocispec.Descriptor) error {
+	entries, err := s.List(ctx)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.Descriptor.Digest == root.Digest && isImageTag(e.Ref) {
+			return nil // still tagged: its signatures stay
+		}
+	}
+	r, err := reference.Parse(ref)
+	if err != nil {
+		return err
+	}
+	manifests, err := transfer.ManifestDigests(ctx, s, root)
+	if err != nil {
+		return err
+	}
+	for _, d := range manifests {
+		for _, suffix := range transfer.CompanionSuffixes {
+			cref := r.Name() + ":" + transfer.CompanionTag(d, suffix)
+			if err := s.Untag(ctx, cref); err == nil {
+				fmt.Fprintln(c.Writer, "untagged", cref)
+			}
+		}
+	}
+	return nil
+}
+
 func pruneCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "prune",
 		Usage: "delete blobs no tagged image uses, and abandoned partial downloads",
-		Action: func(c *cli.Context) error {
+		Action: func(ctx context.Context, c *cli.Command) error {
+			if err := noArgs(c); err != nil {
+				return err
+			}
 			s, err := openStore(c)
 			if err != nil {
 				return err
 			}
-			return runPrune(c, s)
+			return runPrune(ctx, c, s)
 		},
 	}
 }
 
-func runPrune(c *cli.Context, s *store.Store) error {
-	res, err := s.Prune(c.Context)
+func runPrune(ctx context.Context, c *cli.Command, s *store.Store) error {
+	res, err := s.Prune(ctx)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(c.App.Writer, "pruned %d blobs (%s), %d partial downloads\n", res.Blobs, progress.Bytes(res.Bytes), res.Partial)
+	fmt.Fprintf(c.Writer, "pruned %s (%s), %s\n", plural(res.Blobs, "blob", "blobs"), progress.Bytes(res.Bytes), plural(res.Partial, "partial download", "partial downloads"))
 	return nil
 }

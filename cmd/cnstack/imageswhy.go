@@ -1,12 +1,13 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
 
-	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v3"
 
 	"github.com/cnstack/cnstack/pkg/collect"
 	"github.com/cnstack/cnstack/pkg/imagescan"
@@ -28,9 +29,9 @@ With -o json the image's record from the scan is printed as JSON.`,
 		Flags: append(append([]cli.Flag{
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text or json"},
 		}, scanFlags()...), registryFlags()...),
-		Action: func(c *cli.Context) error {
+		Action: func(ctx context.Context, c *cli.Command) error {
 			if c.NArg() < 1 || c.NArg() > 2 {
-				return fmt.Errorf("usage: cnstack images why REF [DIR]")
+				return usageError(c, "takes REF and an optional DIR, got %d arguments", c.NArg())
 			}
 			want, err := imagescan.Normalize(c.Args().Get(0))
 			if err != nil {
@@ -50,14 +51,14 @@ With -o json the image's record from the scan is printed as JSON.`,
 			var hits []hit
 			var near []string
 			for _, p := range t.platforms {
-				views, cleanup, err := t.views(c, p)
+				views, cleanup, err := t.views(ctx, c, p)
 				if err != nil {
 					return err
 				}
 				defer cleanup()
 				var cur *hit
 				for _, v := range views {
-					res, err := collect.Discover(c.Context, os.DirFS(v.Dir), collect.DiscoverOptions{Env: v.Env(), Extension: v.Extension, ImageList: t.imageList, Ignored: t.ignored})
+					res, err := collect.Discover(ctx, os.DirFS(v.Dir), collect.DiscoverOptions{Env: v.Env(), Extension: v.Extension, ImageList: t.imageList, Ignored: t.ignored})
 					if err != nil {
 						return fmt.Errorf("layer %s (%s): %w", v.Name, p, err)
 					}
@@ -82,29 +83,29 @@ With -o json the image's record from the scan is printed as JSON.`,
 				return cli.Exit(msg, 1)
 			}
 			if c.String("output") == "json" {
-				enc := json.NewEncoder(c.App.Writer)
+				enc := json.NewEncoder(c.Writer)
 				enc.SetIndent("", "  ")
 				return enc.Encode(hits)
 			}
-			fmt.Fprintln(c.App.Writer, want)
+			fmt.Fprintln(c.Writer, want)
 			for _, h := range hits {
 				where := "layer " + h.Layer
 				if t.stack == nil {
 					where = "build context " + t.dir
 				}
-				fmt.Fprintf(c.App.Writer, "  %s (%s) brings it in", where, h.Platform)
+				fmt.Fprintf(c.Writer, "  %s (%s) brings it in", where, h.Platform)
 				if len(h.Carried) > 1 {
-					fmt.Fprintf(c.App.Writer, "; carried by %s", strings.Join(h.Carried, ", "))
+					fmt.Fprintf(c.Writer, "; carried by %s", strings.Join(h.Carried, ", "))
 				}
 				if h.Ignored {
-					fmt.Fprint(c.App.Writer, "; left out by --ignored-image-list")
+					fmt.Fprint(c.Writer, "; left out by --ignored-image-list")
 				}
-				fmt.Fprintln(c.App.Writer)
+				fmt.Fprintln(c.Writer)
 				if h.Image.AppName != "" {
-					fmt.Fprintf(c.App.Writer, "    app: %s\n", h.Image.AppName)
+					fmt.Fprintf(c.Writer, "    app: %s\n", h.Image.AppName)
 				}
 				for _, s := range h.Image.Sources {
-					fmt.Fprintf(c.App.Writer, "    %s\n", s)
+					fmt.Fprintf(c.Writer, "    %s\n", s)
 				}
 			}
 			return nil

@@ -17,16 +17,19 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/rogpeppe/go-internal/testscript"
 )
 
-// TestMain lets the tests run the test binary itself as the cnstack CLI, so
-// a test can SIGKILL a real cnstack process in the middle of its work.
+// TestMain lets the tests run the test binary itself as the cnstack CLI:
+// as "cnstack" on the PATH of the CLI scripts (testscript), and with
+// CNSTACK_AS_CLI=1 so a test can SIGKILL a real cnstack process in the
+// middle of its work.
 func TestMain(m *testing.M) {
 	if os.Getenv("CNSTACK_AS_CLI") == "1" {
 		main()
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	testscript.Main(m, map[string]func(){"cnstack": main})
 }
 
 func cliCmd(home string, args ...string) *exec.Cmd {

@@ -1,11 +1,12 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 
-	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v3"
 
 	"github.com/cnstack/cnstack/pkg/kubefile"
 	"github.com/cnstack/cnstack/pkg/stack"
@@ -17,22 +18,20 @@ func lintCommand() *cli.Command {
 		Usage:     "check Kubefiles and stacks without building; exits non-zero on errors",
 		ArgsUsage: "[PATH...]",
 		Description: `PATH is a Kubefile, a build context holding one, or a stack directory (with stack.yaml);
-default "." or, without a Kubefile there, "Kubefiles". Findings print as file:line:col.
+default "." when it holds a Kubefile or stack.yaml, else "Kubefiles" (as stack, lock and
+images why). Findings print as file:line:col.
 Checks: instruction syntax and order (LAUNCH/CMDS last), RUN and unsupported keywords,
 unknown apps in LAUNCH/APPCMDS/APPENV, app types, missing sources, unpinned remote sources,
 and for stacks: duplicate layers, missing layers and FROM cycles.`,
 		Flags: []cli.Flag{
-			&cli.StringSliceFlag{Name: "platform", Value: cli.NewStringSlice("linux/amd64"), Usage: "platforms to evaluate for"},
+			&cli.StringSliceFlag{Name: "platform", Value: []string{"linux/amd64"}, Usage: "`OS/ARCH[/VARIANT]` platforms to evaluate for (repeatable)"},
 			&cli.StringSliceFlag{Name: "build-arg", Usage: "`KEY=VALUE` for ARGs"},
 			&cli.BoolFlag{Name: "strict", Usage: "treat warnings as errors"},
 		},
-		Action: func(c *cli.Context) error {
+		Action: func(ctx context.Context, c *cli.Command) error {
 			paths := c.Args().Slice()
 			if len(paths) == 0 {
-				paths = []string{"."}
-				if _, err := os.Stat("Kubefile"); err != nil {
-					paths = []string{"Kubefiles"}
-				}
+				paths = []string{defaultDir()}
 			}
 			args, err := parseKV("build-arg", c.StringSlice("build-arg"))
 			if err != nil {
@@ -49,7 +48,7 @@ and for stacks: duplicate layers, missing layers and FROM cycles.`,
 			errs, warns := 0, 0
 			report := func(ds kubefile.Diagnostics) {
 				for _, d := range ds {
-					fmt.Fprintln(c.App.Writer, d.Pos.String()+": "+d.Severity.String()+": "+d.Msg)
+					fmt.Fprintln(c.Writer, d.Pos.String()+": "+d.Severity.String()+": "+d.Msg)
 				}
 				errs += len(ds.Errors())
 				warns += len(ds.Warnings())
@@ -57,13 +56,13 @@ and for stacks: duplicate layers, missing layers and FROM cycles.`,
 			for _, p := range paths {
 				files, stackErr := lintTargets(p, args)
 				if stackErr != nil {
-					fmt.Fprintf(c.App.Writer, "%s: error: %v\n", p, stackErr)
+					fmt.Fprintf(c.Writer, "%s: error: %v\n", p, stackErr)
 					errs++
 				}
 				for _, f := range files {
 					src, err := os.ReadFile(f.kubefile)
 					if err != nil {
-						fmt.Fprintf(c.App.Writer, "%s: error: %v\n", f.kubefile, err)
+						fmt.Fprintf(c.Writer, "%s: error: %v\n", f.kubefile, err)
 						errs++
 						continue
 					}
@@ -71,7 +70,7 @@ and for stacks: duplicate layers, missing layers and FROM cycles.`,
 					report(ds)
 				}
 			}
-			fmt.Fprintf(c.App.ErrWriter, "%d errors, %d warnings\n", errs, warns)
+			fmt.Fprintf(c.ErrWriter, "%s, %s\n", plural(errs, "error", "errors"), plural(warns, "warning", "warnings"))
 			if errs > 0 || (c.Bool("strict") && warns > 0) {
 				return cli.Exit("", 1)
 			}

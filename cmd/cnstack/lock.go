@@ -2,13 +2,14 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v3"
 
 	"github.com/cnstack/cnstack/pkg/build"
 	"github.com/cnstack/cnstack/pkg/collect"
@@ -19,7 +20,7 @@ import (
 
 // newCollector is the container image collector of a builder: the
 // integrator sets b.Collector = newCollector(c, b) in newBuilder.
-func newCollector(_ *cli.Context, b *build.Builder) build.Collector {
+func newCollector(_ *cli.Command, b *build.Builder) build.Collector {
 	return &collect.Collector{Store: b.Store, Remote: b.Remote, Out: b.Out}
 }
 
@@ -47,19 +48,16 @@ type scanTarget struct {
 
 // loadScanTarget reads DIR: a stack directory (stack.yaml) or a build
 // context (Kubefile). The default is ".", or "Kubefiles" when "." holds neither.
-func loadScanTarget(c *cli.Context) (*scanTarget, error) {
+func loadScanTarget(c *cli.Command) (*scanTarget, error) {
 	if c.NArg() > 1 {
-		return nil, fmt.Errorf("want one directory, got %d arguments: %s", c.NArg(), strings.Join(c.Args().Slice(), " "))
+		return nil, usageError(c, "takes one directory, got %d arguments: %s", c.NArg(), strings.Join(c.Args().Slice(), " "))
 	}
 	return scanTargetAt(c, c.Args().First())
 }
 
-func scanTargetAt(c *cli.Context, dir string) (*scanTarget, error) {
+func scanTargetAt(c *cli.Command, dir string) (*scanTarget, error) {
 	if dir == "" {
-		dir = "."
-		if !exists(filepath.Join(dir, stack.FileName)) && !exists(filepath.Join(dir, "Kubefile")) && exists(filepath.Join("Kubefiles", stack.FileName)) {
-			dir = "Kubefiles"
-		}
+		dir = defaultDir()
 	}
 	t := &scanTarget{dir: dir}
 	var err error
@@ -111,7 +109,7 @@ func exists(p string) bool {
 
 // views lays out every layer of the target for platform under a temp dir;
 // remote sources are fetched (checksum-verified) into the build's download cache.
-func (t *scanTarget) views(c *cli.Context, p kubefile.Platform) ([]*collect.View, func(), error) {
+func (t *scanTarget) views(ctx context.Context, c *cli.Command, p kubefile.Platform) ([]*collect.View, func(), error) {
 	tmp, err := os.MkdirTemp("", "cnstack-views-")
 	if err != nil {
 		return nil, nil, err
@@ -130,10 +128,10 @@ func (t *scanTarget) views(c *cli.Context, p kubefile.Platform) ([]*collect.View
 	dl := collect.Downloader(cache.DownloadDir(), rc.HTTPClient())
 	var views []*collect.View
 	if t.stack != nil {
-		views, err = collect.StackViews(c.Context, t.stack, tmp, p, dl)
+		views, err = collect.StackViews(ctx, t.stack, tmp, p, dl)
 	} else {
 		var v *collect.View
-		v, err = collect.ContextView(c.Context, ".", filepath.Join(t.context, "Kubefile"), t.context, nil, filepath.Join(tmp, "view"),
+		v, err = collect.ContextView(ctx, ".", filepath.Join(t.context, "Kubefile"), t.context, nil, filepath.Join(tmp, "view"),
 			collect.ViewOptions{Platform: p, BuildArgs: t.buildArgs, Download: dl})
 		views = []*collect.View{v}
 	}
@@ -165,7 +163,7 @@ Not scanned: the files of a FROM image outside the stack (the images it carries 
 			&cli.BoolFlag{Name: "check", Usage: "write nothing; exit 1 if cnstack.lock is missing or out of date"},
 			&cli.IntFlag{Name: "max-pull-procs", Value: collect.DefaultMaxProcs, Usage: "registry requests in parallel"},
 		}, scanFlags()...), registryFlags()...),
-		Action: func(c *cli.Context) error {
+		Action: func(ctx context.Context, c *cli.Command) error {
 			t, err := loadScanTarget(c)
 			if err != nil {
 				return err
@@ -181,19 +179,19 @@ Not scanned: the files of a FROM image outside the stack (the images it carries 
 			col := &collect.Collector{Store: s, Remote: rc}
 			var pvs []collect.PlatformViews
 			for _, p := range t.platforms {
-				views, cleanup, err := t.views(c, p)
+				views, cleanup, err := t.views(ctx, c, p)
 				if err != nil {
 					return err
 				}
 				defer cleanup()
 				for _, v := range views {
 					for _, n := range v.Notes {
-						fmt.Fprintf(c.App.ErrWriter, "note: layer %s (%s): %s\n", v.Name, p, n)
+						fmt.Fprintf(c.ErrWriter, "note: layer %s (%s): %s\n", v.Name, p, n)
 					}
 				}
 				pvs = append(pvs, collect.PlatformViews{Platform: ocispec.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant}, Views: views})
 			}
-			lf, err := col.Lock(c.Context, pvs, collect.LockOptions{ImageList: t.imageList, Ignored: t.ignored, MaxProcs: c.Int("max-pull-procs")})
+			lf, err := col.Lock(ctx, pvs, collect.LockOptions{ImageList: t.imageList, Ignored: t.ignored, MaxProcs: c.Int("max-pull-procs")})
 			if err != nil {
 				return err
 			}
@@ -203,7 +201,7 @@ Not scanned: the files of a FROM image outside the stack (the images it carries 
 	}
 }
 
-func writeLock(c *cli.Context, path string, lf *lockfile.File) error {
+func writeLock(c *cli.Command, path string, lf *lockfile.File) error {
 	b, err := lf.Marshal()
 	if err != nil {
 		return err
@@ -215,10 +213,10 @@ func writeLock(c *cli.Context, path string, lf *lockfile.File) error {
 			multi++
 		}
 	}
-	summary := fmt.Sprintf("%d container images (%d multi-arch), %d remote sources", len(lf.Images), multi, len(lf.Sources))
+	summary := fmt.Sprintf("%s (%d multi-arch), %s", plural(len(lf.Images), "container image", "container images"), multi, plural(len(lf.Sources), "remote source", "remote sources"))
 	if c.Bool("check") {
 		if bytes.Equal(old, b) {
-			fmt.Fprintf(c.App.Writer, "%s is up to date: %s\n", path, summary)
+			fmt.Fprintf(c.Writer, "%s is up to date: %s\n", path, summary)
 			return nil
 		}
 		if old == nil {
@@ -231,13 +229,13 @@ func writeLock(c *cli.Context, path string, lf *lockfile.File) error {
 		return cli.Exit(fmt.Sprintf("%s is out of date; run `cnstack lock`:\n%s", path, strings.Join(lockDiff(prev, lf), "\n")), 1)
 	}
 	if bytes.Equal(old, b) {
-		fmt.Fprintf(c.App.Writer, "%s unchanged: %s\n", path, summary)
+		fmt.Fprintf(c.Writer, "%s unchanged: %s\n", path, summary)
 		return nil
 	}
 	if err := lockfile.Write(path, lf); err != nil {
 		return err
 	}
-	fmt.Fprintf(c.App.Writer, "wrote %s: %s\n", path, summary)
+	fmt.Fprintf(c.Writer, "wrote %s: %s\n", path, summary)
 	return nil
 }
 

@@ -167,7 +167,7 @@ func TestDevServeSamples(t *testing.T) {
 	app.Writer, app.ErrWriter = io.Discard, io.Discard
 	done := make(chan error, 1)
 	go func() {
-		done <- app.RunContext(ctx, []string{"cnstack", "--home", t.TempDir(), "dev", "serve-samples", "--addr-file", addrFile})
+		done <- app.Run(ctx, []string{"cnstack", "--home", t.TempDir(), "dev", "serve-samples", "--addr-file", addrFile})
 	}()
 	var addr string
 	for i := 0; i < 200 && addr == ""; i++ {

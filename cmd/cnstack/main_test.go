@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/urfave/cli/v2"
-
 	"github.com/cnstack/cnstack/pkg/clusterimage"
 )
 
@@ -20,8 +18,7 @@ func runApp(t *testing.T, home string, args ...string) (string, string, error) {
 	app := newApp()
 	var out, errOut bytes.Buffer
 	app.Writer, app.ErrWriter = &out, &errOut
-	app.ExitErrHandler = func(*cli.Context, error) {}
-	err := app.RunContext(context.Background(), append([]string{"cnstack", "--home", home}, args...))
+	err := app.Run(context.Background(), append([]string{"cnstack", "--home", home}, args...))
 	return out.String(), errOut.String(), err
 }
 

@@ -1,13 +1,14 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"syscall"
 
-	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v3"
 
 	"github.com/cnstack/cnstack/pkg/regserver"
 )
@@ -16,7 +17,7 @@ func registryCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "registry",
 		Usage: "run a local OCI registry",
-		Subcommands: []*cli.Command{
+		Commands: []*cli.Command{
 			registryServeCommand(),
 		},
 	}
@@ -36,13 +37,13 @@ cluster image (or the image root holding it), for pulls only: pushes and deletes
 The registry has no authentication and no TLS, so it listens on loopback only unless
 --allow-remote is given. SIGINT or SIGTERM stops it after requests in flight finish.`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "addr", Value: regserver.DefaultAddr, EnvVars: []string{"CNSTACK_REGISTRY_ADDR"}, Usage: "listen `HOST:PORT`; port 0 picks a free port"},
-			&cli.StringFlag{Name: "root", EnvVars: []string{"CNSTACK_REGISTRY_ROOT"}, Usage: "storage `DIR` (holds docker/registry/v2); default $CNSTACK_HOME/registry"},
+			&cli.StringFlag{Name: "addr", Value: regserver.DefaultAddr, Sources: cli.EnvVars("CNSTACK_REGISTRY_ADDR"), Usage: "listen `HOST:PORT`; port 0 picks a free port"},
+			&cli.StringFlag{Name: "root", Sources: cli.EnvVars("CNSTACK_REGISTRY_ROOT"), Usage: "storage `DIR` (holds docker/registry/v2); default $CNSTACK_HOME/registry"},
 			&cli.BoolFlag{Name: "read-only", Usage: "serve pulls only and never write to --root"},
 			&cli.BoolFlag{Name: "allow-remote", Usage: "allow a listen address other machines can reach (no auth, no TLS)"},
 			&cli.StringFlag{Name: "addr-file", Usage: "write the bound HOST:PORT to `FILE` once listening (for scripts using port 0)"},
 		},
-		Action: func(c *cli.Context) error {
+		Action: func(ctx context.Context, c *cli.Command) error {
 			if c.NArg() > 0 {
 				return cli.Exit(fmt.Sprintf("registry serve takes no arguments, got %q", c.Args().Slice()), 2)
 			}
@@ -69,9 +70,9 @@ The registry has no authentication and no TLS, so it listens on loopback only un
 					return fmt.Errorf("--addr-file: %w", err)
 				}
 			}
-			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+			ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			fmt.Fprintf(c.App.Writer, "serving registry on %s (root %s)\n", srv.Addr(), srv.Root())
+			fmt.Fprintf(c.Writer, "serving registry on %s (root %s)\n", srv.Addr(), srv.Root())
 			return srv.Serve(ctx)
 		},
 	}

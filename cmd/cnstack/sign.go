@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,7 +11,7 @@ import (
 	"strings"
 
 	"github.com/sigstore/cosign/v2/pkg/cosign"
-	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v3"
 	"oras.land/oras-go/v2"
 
 	"github.com/cnstack/cnstack/pkg/reference"
@@ -30,9 +31,9 @@ is a valid, empty password); without it a terminal is asked.`,
 			&cli.StringFlag{Name: "output-key-prefix", Value: "cosign", Usage: "write `PREFIX`.key and PREFIX.pub"},
 			&cli.BoolFlag{Name: "force", Usage: "replace existing key files"},
 		},
-		Action: func(c *cli.Context) error {
+		Action: func(ctx context.Context, c *cli.Command) error {
 			if c.NArg() != 0 {
-				return fmt.Errorf("generate-key-pair takes no arguments, got %q", c.Args().Slice())
+				return usageError(c, "takes no arguments, got %q", c.Args().Slice())
 			}
 			pass, err := keyPassword(true)
 			if err != nil {
@@ -42,8 +43,8 @@ is a valid, empty password); without it a terminal is asked.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintln(c.App.Writer, "Private key written to", key)
-			fmt.Fprintln(c.App.Writer, "Public key written to", pub)
+			fmt.Fprintln(c.Writer, "Private key written to", key)
+			fmt.Fprintln(c.Writer, "Public key written to", pub)
 			return nil
 		},
 	}
@@ -61,9 +62,9 @@ func keyPassword(confirm bool) ([]byte, error) {
 	return nil, fmt.Errorf("set %s to the key password (an empty value means no password)", sign.PasswordEnv)
 }
 
-func signLocationFlags() []cli.Flag {
+func signLocationFlags(usage string) []cli.Flag {
 	return append([]cli.Flag{
-		&cli.BoolFlag{Name: "remote", Usage: "REF is a registry image (default: the local store, then the registry)"},
+		&cli.BoolFlag{Name: "remote", Usage: usage},
 	}, registryFlags()...)
 }
 
@@ -84,10 +85,10 @@ spdxjson / slsaprovenance1" accepts.`,
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "key", Required: true, Usage: "cosign private key `FILE` (password in $COSIGN_PASSWORD)"},
 			&cli.BoolFlag{Name: "attest", Usage: "also attach SBOM and provenance attestations"},
-		}, signLocationFlags()...),
-		Action: func(c *cli.Context) error {
+		}, signLocationFlags("REF is a registry image (default: the local store, then the registry)")...),
+		Action: func(ctx context.Context, c *cli.Command) error {
 			if c.NArg() == 0 {
-				return errors.New("sign: name at least one image")
+				return usageError(c, "name at least one image")
 			}
 			pass, err := keyPassword(false)
 			if err != nil {
@@ -98,29 +99,29 @@ spdxjson / slsaprovenance1" accepts.`,
 				return err
 			}
 			for _, raw := range c.Args().Slice() {
-				loc, err := locateImage(c, raw)
+				loc, err := locateImage(ctx, c, raw, true)
 				if err != nil {
 					return err
 				}
 				err = func() error {
 					defer loc.release()
-					results, err := sign.Sign(c.Context, loc.target, loc.image, signer)
+					results, err := sign.Sign(ctx, loc.target, loc.image, signer)
 					for _, r := range results {
-						fmt.Fprintf(c.App.Writer, "%s\n", r)
+						fmt.Fprintf(c.Writer, "%s\n", r)
 					}
 					if err != nil || !c.Bool("attest") {
 						return err
 					}
-					results, err = sign.Attest(c.Context, loc.target, loc.image, signer, attestOptions())
+					results, err = sign.Attest(ctx, loc.target, loc.image, signer, attestOptions())
 					for _, r := range results {
-						fmt.Fprintf(c.App.Writer, "%s\n", r)
+						fmt.Fprintf(c.Writer, "%s\n", r)
 					}
 					return err
 				}()
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(c.App.Writer, "signed %s@%s in %s\n", loc.image.Name, loc.image.Descriptor.Digest, loc.where)
+				fmt.Fprintf(c.Writer, "signed %s@%s in %s\n", loc.image.Name, loc.image.Descriptor.Digest, loc.where)
 			}
 			return nil
 		},
@@ -147,10 +148,10 @@ Prints one line per check and fails naming the first manifest that did not verif
 			&cli.StringFlag{Name: "key", Required: true, Usage: "cosign public key `FILE`"},
 			&cli.BoolFlag{Name: "attestations", Usage: "also require verified SBOM and provenance attestations"},
 			&cli.StringSliceFlag{Name: "type", Usage: "with --attestations, the predicate `TYPE`s required: spdxjson, slsaprovenance1 or a URI (default both)"},
-		}, signLocationFlags()...),
-		Action: func(c *cli.Context) error {
+		}, signLocationFlags("REF is a registry image (default: the local store, then the registry)")...),
+		Action: func(ctx context.Context, c *cli.Command) error {
 			if c.NArg() == 0 {
-				return errors.New("verify: name at least one image")
+				return usageError(c, "name at least one image")
 			}
 			key, err := sign.LoadPublicKey(c.String("key"))
 			if err != nil {
@@ -162,15 +163,15 @@ Prints one line per check and fails naming the first manifest that did not verif
 			}
 			var failed []string
 			for _, raw := range c.Args().Slice() {
-				loc, err := locateImage(c, raw)
+				loc, err := locateImage(ctx, c, raw, true)
 				if err != nil {
 					return err
 				}
-				rep, err := sign.Verify(c.Context, loc.target, loc.image, sign.VerifyOptions{Key: key, Attestations: c.Bool("attestations"), PredicateTypes: types})
+				rep, err := sign.Verify(ctx, loc.target, loc.image, sign.VerifyOptions{Key: key, Attestations: c.Bool("attestations"), PredicateTypes: types})
 				loc.release()
 				if rep != nil {
 					for _, ch := range rep.Checks {
-						fmt.Fprintln(c.App.Writer, ch)
+						fmt.Fprintln(c.Writer, ch)
 					}
 				}
 				if err != nil {
@@ -180,7 +181,7 @@ Prints one line per check and fails naming the first manifest that did not verif
 					failed = append(failed, err.Error())
 					continue
 				}
-				fmt.Fprintf(c.App.Writer, "verified %s@%s in %s\n", loc.image.Name, loc.image.Descriptor.Digest, loc.where)
+				fmt.Fprintf(c.Writer, "verified %s@%s in %s\n", loc.image.Name, loc.image.Descriptor.Digest, loc.where)
 			}
 			if len(failed) > 0 {
 				return cli.Exit(strings.Join(failed, "\n"), 1)
@@ -209,22 +210,23 @@ func sbomCommand() *cli.Command {
 		Description: `Prints the SPDX JSON document describing REF: the container images of its registry tree,
 the files under bin/ and the Helm charts. It comes from REF's SBOM attestation when there
 is one (checked against --key if given), else it is computed from the image's layers.
-For a multi-platform image the document covers every platform; --platform selects one.`,
+For a multi-platform image the document covers every platform; --platform selects one.
+REF is read from the local store; with --remote from its registry instead.`,
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "platform", Usage: "describe only this `OS/ARCH[/VARIANT]` of an index"},
 			&cli.StringFlag{Name: "key", Usage: "accept only an attestation this public key `FILE` verifies"},
 			&cli.BoolFlag{Name: "compute", Usage: "compute from the layers even if an attestation exists"},
-		}, signLocationFlags()...),
-		Action: func(c *cli.Context) error {
+		}, signLocationFlags("read REF from its registry instead of the local store")...),
+		Action: func(ctx context.Context, c *cli.Command) error {
 			if c.NArg() != 1 {
-				return errors.New("sbom takes one image reference")
+				return usageError(c, "takes one image reference, got %d arguments", c.NArg())
 			}
-			loc, err := locateImage(c, c.Args().First())
+			loc, err := locateImage(ctx, c, c.Args().First(), false)
 			if err != nil {
 				return err
 			}
 			defer loc.release()
-			subjects, err := sign.Subjects(c.Context, loc.target, loc.image)
+			subjects, err := sign.Subjects(ctx, loc.target, loc.image)
 			if err != nil {
 				return err
 			}
@@ -252,12 +254,12 @@ For a multi-platform image the document covers every platform; --platform select
 						return err
 					}
 				}
-				doc, err := sign.FindPredicate(c.Context, loc.target, loc.image, subject.Descriptor.Digest, sign.PredicateSPDX, key)
+				doc, err := sign.FindPredicate(ctx, loc.target, loc.image, subject.Descriptor.Digest, sign.PredicateSPDX, key)
 				if err == nil {
 					if key == nil {
-						fmt.Fprintf(c.App.ErrWriter, "cnstack: SBOM of %s %s read from its attestation, not verified (pass --key to verify it)\n", loc.image.Name, subject)
+						fmt.Fprintf(c.ErrWriter, "cnstack: SBOM of %s %s read from its attestation, not verified (pass --key to verify it)\n", loc.image.Name, subject)
 					}
-					_, err = c.App.Writer.Write(formatSPDX(doc))
+					_, err = c.Writer.Write(formatSPDX(doc))
 					return err
 				}
 				if !errors.Is(err, sign.ErrNoAttestation) {
@@ -266,9 +268,9 @@ For a multi-platform image the document covers every platform; --platform select
 				if key != nil {
 					return fmt.Errorf("sbom: %w", err)
 				}
-				fmt.Fprintf(c.App.ErrWriter, "cnstack: %s %s has no SBOM attestation; computing it from the layers\n", loc.image.Name, subject)
+				fmt.Fprintf(c.ErrWriter, "cnstack: %s %s has no SBOM attestation; computing it from the layers\n", loc.image.Name, subject)
 			}
-			descs, err := sign.Describe(c.Context, loc.target, loc.image, sign.AttestOptions{
+			descs, err := sign.Describe(ctx, loc.target, loc.image, sign.AttestOptions{
 				Builder: attestOptions().Builder, Tool: attestOptions().Tool, Predicates: []string{sign.PredicateSPDX},
 			})
 			if err != nil {
@@ -276,7 +278,7 @@ For a multi-platform image the document covers every platform; --platform select
 			}
 			for _, d := range descs {
 				if d.Subject.Descriptor.Digest == subject.Descriptor.Digest {
-					_, err = c.App.Writer.Write(d.Predicates[sign.PredicateSPDX])
+					_, err = c.Writer.Write(d.Predicates[sign.PredicateSPDX])
 					return err
 				}
 			}
@@ -293,9 +295,9 @@ type located struct {
 	release func()
 }
 
-// locateImage finds raw in the local store (unless --remote), else in its
-// registry repository.
-func locateImage(c *cli.Context, raw string) (*located, error) {
+// locateImage finds raw in the local store (unless --remote), else, with
+// fallback, in its registry repository.
+func locateImage(ctx context.Context, c *cli.Command, raw string, fallback bool) (*located, error) {
 	ref, err := reference.Parse(raw)
 	if err != nil {
 		return nil, err
@@ -305,10 +307,10 @@ func locateImage(c *cli.Context, raw string) (*located, error) {
 		if err != nil {
 			return nil, err
 		}
-		desc, err := s.Resolve(c.Context, ref.String())
+		desc, err := s.Resolve(ctx, ref.String())
 		switch {
 		case err == nil:
-			release, err := s.Use(c.Context)
+			release, err := s.Use(ctx)
 			if err != nil {
 				return nil, err
 			}
@@ -316,17 +318,19 @@ func locateImage(c *cli.Context, raw string) (*located, error) {
 				image: sign.Image{Name: ref.Name(), Tag: ref.Tag, Descriptor: desc}}, nil
 		case !sign.IsNotFound(err):
 			return nil, err
+		case !fallback:
+			return nil, fmt.Errorf("image %s is not in the local store (pull it, or pass --remote to read it from its registry)", ref)
 		}
 	}
 	rc, err := remoteClient(c)
 	if err != nil {
 		return nil, err
 	}
-	repo, err := rc.Repository(c.Context, ref)
+	repo, err := rc.Repository(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
-	desc, err := repo.Resolve(c.Context, ref.Identifier())
+	desc, err := repo.Resolve(ctx, ref.Identifier())
 	if err != nil {
 		if sign.IsNotFound(err) && !c.Bool("remote") {
 			return nil, fmt.Errorf("%s is neither in the local store nor in its registry: %w", ref, err)

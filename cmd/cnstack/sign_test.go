@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/registry"
-	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v3"
 	"oras.land/oras-go/v2"
 	"oras.land/oras-go/v2/registry/remote"
 
@@ -30,16 +29,7 @@ func runSign(t *testing.T, home string, args ...string) (string, error) {
 // runSignErr is runSign returning stderr apart.
 func runSignErr(t *testing.T, home string, args ...string) (string, string, error) {
 	t.Helper()
-	app := &cli.App{
-		Name:     "cnstack",
-		Flags:    []cli.Flag{&cli.StringFlag{Name: "home"}},
-		Commands: []*cli.Command{generateKeyPairCommand(), signCommand(), verifyCommand(), sbomCommand()},
-	}
-	var out, errOut bytes.Buffer
-	app.Writer, app.ErrWriter = &out, &errOut
-	app.ExitErrHandler = func(*cli.Context, error) {}
-	err := app.RunContext(context.Background(), append([]string{"cnstack", "--home", home}, args...))
-	return out.String(), errOut.String(), err
+	return runApp(t, home, args...)
 }
 
 func TestSignCommands(t *testing.T) {

@@ -1,15 +1,14 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
-	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v3"
 
 	"github.com/cnstack/cnstack/pkg/build"
 	"github.com/cnstack/cnstack/pkg/lockfile"
@@ -23,24 +22,28 @@ func stackCommand() *cli.Command {
 		Description: `A stack directory holds stack.yaml (name, version, repository, platforms, layers) and one
 directory per layer with its Kubefile and build context. A layer whose FROM names another
 layer (by name or full reference) builds on that layer's freshly built image.
-DIR defaults to "." when it has a stack.yaml, else "Kubefiles".`,
-		Subcommands: []*cli.Command{
+DIR defaults to "." when it holds a stack.yaml (or a Kubefile), else "Kubefiles".`,
+		Commands: []*cli.Command{
 			{
 				Name:      "build",
 				Usage:     "build every layer in dependency order (independent layers in parallel)",
 				ArgsUsage: "[DIR]",
+				Description: `Builds each layer of the stack in DIR into the local store, parents first, --parallel
+independent layers at a time, and prints one line per layer: built, cached or failed.
+Unchanged layers come from the cache; after a failure no further layer starts.
+The build flags (--platform, --build-arg, --build-mode, --locked, …) apply to every layer.`,
 				Flags: append([]cli.Flag{
 					&cli.StringSliceFlag{Name: "layer", Usage: "build only `NAME` and the layers it builds on (repeatable)"},
 					&cli.IntFlag{Name: "parallel", Value: 2, Usage: "layers built at the same time"},
 				}, buildFlags()...),
-				Action: func(c *cli.Context) error {
+				Action: func(ctx context.Context, c *cli.Command) error {
 					s, b, opts, err := stackSetup(c)
 					if err != nil {
 						return err
 					}
 					opts.Parallel = c.Int("parallel")
-					results, err := b.BuildStack(c.Context, s, opts)
-					printStackResults(c.App.Writer, results)
+					results, err := b.BuildStack(ctx, s, opts)
+					printStackResults(c.Writer, results)
 					return err
 				},
 			},
@@ -48,23 +51,30 @@ DIR defaults to "." when it has a stack.yaml, else "Kubefiles".`,
 				Name:      "plan",
 				Usage:     "print the layer DAG, each layer's cache key and whether it would rebuild; writes nothing",
 				ArgsUsage: "[DIR]",
+				Description: `Prints the stack in DIR as a tree of layers (FROM edges), each layer's cache key per
+platform and whether "stack build" would rebuild it, and why. Nothing is written to the
+store. -o json prints the same for scripts.`,
 				Flags: append([]cli.Flag{
 					&cli.StringSliceFlag{Name: "layer", Usage: "plan only `NAME` and the layers it builds on"},
 					&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "tree", Usage: "tree or json"},
 				}, buildFlags()...),
-				Action: func(c *cli.Context) error {
+				Action: func(ctx context.Context, c *cli.Command) error {
+					format := c.String("output")
+					if format != "tree" && format != "json" {
+						return badOutput(c, "tree", "json")
+					}
 					s, b, opts, err := stackSetup(c)
 					if err != nil {
 						return err
 					}
-					plan, err := b.PlanStack(c.Context, s, opts)
+					plan, err := b.PlanStack(ctx, s, opts)
 					if err != nil {
 						return err
 					}
-					if c.String("output") == "json" {
-						return printPlanJSON(c.App.Writer, s, plan)
+					if format == "json" {
+						return printPlanJSON(c.Writer, s, plan)
 					}
-					printPlanTree(c.App.Writer, s, plan)
+					printPlanTree(c.Writer, s, plan)
 					return nil
 				},
 			},
@@ -74,7 +84,7 @@ DIR defaults to "." when it has a stack.yaml, else "Kubefiles".`,
 
 // stackSetup reads what stack build and stack plan share: the stack, a
 // builder, and the options from the build flags.
-func stackSetup(c *cli.Context) (*stack.Stack, *build.Builder, build.StackOptions, error) {
+func stackSetup(c *cli.Command) (*stack.Stack, *build.Builder, build.StackOptions, error) {
 	var opts build.StackOptions
 	s, err := loadStack(c)
 	if err != nil {
@@ -96,13 +106,13 @@ func stackSetup(c *cli.Context) (*stack.Stack, *build.Builder, build.StackOption
 	return s, b, opts, nil
 }
 
-func loadStack(c *cli.Context) (*stack.Stack, error) {
+func loadStack(c *cli.Command) (*stack.Stack, error) {
+	if c.NArg() > 1 {
+		return nil, usageError(c, "takes one stack directory, got %d arguments: %s", c.NArg(), strings.Join(c.Args().Slice(), " "))
+	}
 	dir := c.Args().First()
 	if dir == "" {
-		dir = "."
-		if _, err := os.Stat(filepath.Join(dir, stack.FileName)); err != nil {
-			dir = "Kubefiles"
-		}
+		dir = defaultDir()
 	}
 	args, err := parseKV("build-arg", c.StringSlice("build-arg"))
 	if err != nil {
@@ -130,7 +140,7 @@ func printStackResults(w io.Writer, results []build.LayerResult) {
 }
 
 func printPlanTree(w io.Writer, s *stack.Stack, plan []build.PlanEntry) {
-	fmt.Fprintf(w, "stack %s %s (%s), %d layers\n", s.Spec.Name, s.Spec.Version, platformList(s), len(plan))
+	fmt.Fprintf(w, "stack %s %s (%s), %s\n", s.Spec.Name, s.Spec.Version, platformList(s), plural(len(plan), "layer", "layers"))
 	byName := map[string]build.PlanEntry{}
 	for _, e := range plan {
 		byName[e.Layer.Name] = e

@@ -1,14 +1,17 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v3"
 
 	"github.com/cnstack/cnstack/pkg/bundle"
 	"github.com/cnstack/cnstack/pkg/reference"
@@ -31,9 +34,9 @@ Cosign signatures and attestations made with "cnstack sign" travel along.`,
 		Flags: append([]cli.Flag{
 			&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Value: 8, Usage: "blobs in flight"},
 		}, registryFlags()...),
-		Action: func(c *cli.Context) error {
+		Action: func(ctx context.Context, c *cli.Command) error {
 			if c.NArg() < 1 || c.NArg() > 2 {
-				return errors.New("push takes REF and an optional DEST")
+				return usageError(c, "takes REF and an optional DEST, got %d arguments", c.NArg())
 			}
 			s, err := openStore(c)
 			if err != nil {
@@ -53,17 +56,17 @@ Cosign signatures and attestations made with "cnstack sign" travel along.`,
 			if err != nil {
 				return err
 			}
-			repo, err := rc.Repository(c.Context, dst)
+			repo, err := rc.Repository(ctx, dst)
 			if err != nil {
 				return err
 			}
-			mount := mountCandidates(c, s, dst.Registry)
-			rep, err := transfer.Copy(c.Context, transfer.Store(s, src), transfer.Remote(repo, dst),
-				transfer.Options{Concurrency: c.Int("jobs"), Progress: c.App.ErrWriter, MountFrom: mount})
+			mount := mountCandidates(ctx, s, dst.Registry)
+			rep, err := transfer.Copy(ctx, transfer.Store(s, src), transfer.Remote(repo, dst),
+				transfer.Options{Concurrency: c.Int("jobs"), Progress: c.ErrWriter, MountFrom: mount})
 			if err != nil {
 				return fmt.Errorf("push %s to %s: %w", src, rc.Endpoint(dst.Registry), err)
 			}
-			fmt.Fprintf(c.App.Writer, "pushed %s@%s (%s; %d signatures/attestations)\n", dst, rep.Root.Digest, rep.Summary, len(rep.Companions))
+			fmt.Fprintf(c.Writer, "pushed %s@%s (%s; %s)\n", dst, rep.Root.Digest, rep.Summary, companions(len(rep.Companions)))
 			return nil
 		},
 	}
@@ -71,8 +74,8 @@ Cosign signatures and attestations made with "cnstack sign" travel along.`,
 
 // mountCandidates are the repositories of registry that store tags name:
 // the registry may already hold shared blobs there.
-func mountCandidates(c *cli.Context, s *store.Store, registry string) []string {
-	entries, err := s.List(c.Context)
+func mountCandidates(ctx context.Context, s *store.Store, registry string) []string {
+	entries, err := s.List(ctx)
 	if err != nil {
 		return nil
 	}
@@ -92,13 +95,18 @@ func pullCommand() *cli.Command {
 		Name:      "pull",
 		Usage:     "pull an image, every platform, with its signatures and attestations, into the local store",
 		ArgsUsage: "REF",
+		Description: `Copies REF (NAME:TAG or NAME@DIGEST) from its registry (or --registry-mirror) into the
+local store with every platform of an index (--platform: only those) and the cosign
+signatures and attestations stored beside it. Only blobs the store lacks are fetched, in
+parallel, verified against their digests; rerun an interrupted pull to finish it. A pull
+by digest is tagged NAME:sha256-<hex> in the store.`,
 		Flags: append([]cli.Flag{
 			&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Value: 8, Usage: "blobs in flight"},
 			&cli.StringSliceFlag{Name: "platform", Usage: "pull only these platforms of an index"},
 		}, registryFlags()...),
-		Action: func(c *cli.Context) error {
+		Action: func(ctx context.Context, c *cli.Command) error {
 			if c.NArg() != 1 {
-				return errors.New("pull takes one image reference")
+				return usageError(c, "takes one image reference, got %d arguments", c.NArg())
 			}
 			s, err := openStore(c)
 			if err != nil {
@@ -112,7 +120,7 @@ func pullCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			repo, err := rc.Repository(c.Context, ref)
+			repo, err := rc.Repository(ctx, ref)
 			if err != nil {
 				return err
 			}
@@ -124,7 +132,7 @@ func pullCommand() *cli.Command {
 				}
 				plats = append(plats, pp)
 			}
-			release, err := s.Use(c.Context)
+			release, err := s.Use(ctx)
 			if err != nil {
 				return err
 			}
@@ -134,12 +142,12 @@ func pullCommand() *cli.Command {
 				storeRef.Tag = "sha256-" + strings.TrimPrefix(ref.Digest, "sha256:")
 			}
 			storeRef.Digest = ""
-			rep, err := transfer.Copy(c.Context, transfer.Remote(repo, ref), transfer.Store(s, storeRef),
-				transfer.Options{Concurrency: c.Int("jobs"), Progress: c.App.ErrWriter, Platforms: plats})
+			rep, err := transfer.Copy(ctx, transfer.Remote(repo, ref), transfer.Store(s, storeRef),
+				transfer.Options{Concurrency: c.Int("jobs"), Progress: c.ErrWriter, Platforms: plats})
 			if err != nil {
 				return fmt.Errorf("pull %s from %s: %w", ref, rc.Endpoint(ref.Registry), err)
 			}
-			fmt.Fprintf(c.App.Writer, "pulled %s@%s (%s; %d signatures/attestations)\n", storeRef, rep.Root.Digest, rep.Summary, len(rep.Companions))
+			fmt.Fprintf(c.Writer, "pulled %s@%s (%s; %s)\n", storeRef, rep.Root.Digest, rep.Summary, companions(len(rep.Companions)))
 			return nil
 		},
 	}
@@ -154,45 +162,75 @@ func saveCommand() *cli.Command {
 OCI image layout tar. The same images give the same bytes. With --split the bundle is cut into
 FILE.000, FILE.001, … and FILE.sha256 lists each part's sha256. With --since OLD (a store image
 or an earlier bundle) only what OLD lacks is written: load it where OLD was loaded.
---format sealer writes exactly what "sealer load -i" accepts (one image; no signatures).`,
+--format sealer writes exactly what "sealer load -i" accepts (one image; no signatures).
+With -o - the bundle goes to standard output (spooled through $CNSTACK_HOME/tmp first,
+as a bundle is written atomically) and the summary to standard error:
+  cnstack save -o - REF | ssh host cnstack load -i -`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Required: true, Usage: "bundle `FILE`"},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Required: true, Usage: "bundle `FILE`, or - for standard output"},
 			&cli.StringFlag{Name: "format", Value: bundle.FormatOCI, Usage: "oci or sealer"},
 			&cli.StringFlag{Name: "compress", Usage: "zstd to compress the bundle"},
 			&cli.StringFlag{Name: "split", Usage: "cut into parts of `SIZE` (e.g. 4G, 700M)"},
 			&cli.StringSliceFlag{Name: "since", Usage: "make a delta against `OLD`: store images or an earlier bundle file"},
 		},
-		Action: func(c *cli.Context) error {
+		Action: func(ctx context.Context, c *cli.Command) error {
 			if c.NArg() == 0 {
-				return errors.New("save needs at least one image reference")
+				return usageError(c, "needs at least one image reference")
+			}
+			split, err := parseSize(c.String("split"))
+			if err != nil {
+				return usageError(c, "--split: %v", err)
+			}
+			output, toStdout := c.String("output"), c.String("output") == "-"
+			summary := c.Writer
+			if toStdout {
+				if split > 0 {
+					return usageError(c, "-o - writes one stream: --split needs a file name")
+				}
+				if stdoutIsTerminal(c) {
+					return usageError(c, "-o -: standard output is a terminal; redirect it to a file or a pipe")
+				}
+				dir, cleanup, err := newSpool(c)
+				if err != nil {
+					return err
+				}
+				defer cleanup()
+				output, summary = filepath.Join(dir, "bundle.tar"), c.ErrWriter
 			}
 			s, err := openStore(c)
 			if err != nil {
 				return err
 			}
-			split, err := parseSize(c.String("split"))
-			if err != nil {
-				return fmt.Errorf("--split: %w", err)
-			}
-			opts := bundle.SaveOptions{Output: c.String("output"), Refs: c.Args().Slice(), Format: c.String("format"),
-				Compress: c.String("compress"), Split: split, Progress: c.App.ErrWriter}
+			opts := bundle.SaveOptions{Output: output, Refs: c.Args().Slice(), Format: c.String("format"),
+				Compress: c.String("compress"), Split: split, Progress: c.ErrWriter}
 			if since := c.StringSlice("since"); len(since) > 0 {
 				opts.SinceName = strings.Join(since, ",")
 				if len(since) == 1 && isFile(since[0]) {
-					opts.Since, err = bundle.BlobsOfBundle(c.Context, since[0])
+					opts.Since, err = bundle.BlobsOfBundle(ctx, since[0])
 				} else {
-					opts.Since, err = bundle.BlobsOfRefs(c.Context, s, since)
+					opts.Since, err = bundle.BlobsOfRefs(ctx, s, since)
 				}
 				if err != nil {
 					return err
 				}
 			}
-			rep, err := bundle.Save(c.Context, s, opts)
+			rep, err := bundle.Save(ctx, s, opts)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(c.App.Writer, "saved %d images, %d blobs (%d left out for the delta) into %s (%s)\n",
-				len(opts.Refs), rep.Blobs, rep.Omitted, strings.Join(rep.Files, ", "), progress.Bytes(rep.Bytes))
+			files := strings.Join(rep.Files, ", ")
+			if toStdout {
+				if err := copyFileTo(c.Writer, output); err != nil {
+					return fmt.Errorf("write the bundle to stdout: %w", err)
+				}
+				files = "standard output"
+			}
+			delta := ""
+			if rep.Omitted > 0 || len(opts.Since) > 0 {
+				delta = fmt.Sprintf(" (%d left out for the delta)", rep.Omitted)
+			}
+			fmt.Fprintf(summary, "saved %s, %s%s into %s (%s)\n",
+				plural(len(opts.Refs), "image", "images"), plural(rep.Blobs, "blob", "blobs"), delta, files, progress.Bytes(rep.Bytes))
 			return nil
 		},
 	}
@@ -237,27 +275,46 @@ func loadCommand() *cli.Command {
 digest as it streams; nothing is tagged until every image is complete, and an interrupted load
 resumes where it stopped. With --to REGISTRY/PREFIX the images (with signatures and
 attestations, which still verify) are pushed under the new prefix:
-  docker.io/cnstack/base:v1 --to 10.0.0.5:5000/mirror  →  10.0.0.5:5000/mirror/cnstack/base:v1`,
+  docker.io/cnstack/base:v1 --to 10.0.0.5:5000/mirror  →  10.0.0.5:5000/mirror/cnstack/base:v1
+With -i - the bundle is read from standard input (spooled through $CNSTACK_HOME/tmp).`,
 		Flags: append([]cli.Flag{
-			&cli.StringFlag{Name: "input", Aliases: []string{"i"}, Required: true, Usage: "bundle `FILE` (or FILE of FILE.000, FILE.001, …)"},
+			&cli.StringFlag{Name: "input", Aliases: []string{"i"}, Required: true, Usage: "bundle `FILE` (or FILE of FILE.000, FILE.001, …), or - for standard input"},
 			&cli.StringFlag{Name: "to", Usage: "relocate into `REGISTRY/PREFIX` instead of only loading into the store"},
 			&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Value: 8, Usage: "blobs in flight when relocating"},
 		}, registryFlags()...),
-		Action: func(c *cli.Context) error {
+		Action: func(ctx context.Context, c *cli.Command) error {
+			if err := noArgs(c); err != nil {
+				return err
+			}
+			input := c.String("input")
+			if input == "-" {
+				dir, cleanup, err := newSpool(c)
+				if err != nil {
+					return err
+				}
+				defer cleanup()
+				if input, err = spoolStdin(c, dir); err != nil {
+					return err
+				}
+			}
 			s, err := openStore(c)
 			if err != nil {
 				return err
 			}
 			to := c.String("to")
-			rep, err := bundle.Load(c.Context, s, bundle.LoadOptions{Input: c.String("input"), Progress: c.App.ErrWriter, NoTag: false})
+			rep, err := bundle.Load(ctx, s, bundle.LoadOptions{Input: input, Progress: c.ErrWriter, NoTag: false})
 			if err != nil {
+				if input != c.String("input") {
+					// Name the bundle as the user did, not by its spool file.
+					return errors.New(strings.ReplaceAll(err.Error(), input, "stdin"))
+				}
 				return err
 			}
-			fmt.Fprintf(c.App.ErrWriter, "read %d new blobs (%d already in the store)\n", rep.Blobs, rep.Present)
+			fmt.Fprintf(c.ErrWriter, "read %s (%d already in the store)\n", plural(rep.Blobs, "new blob", "new blobs"), rep.Present)
 			if to == "" {
 				for _, im := range rep.Images {
 					if !im.Companion {
-						fmt.Fprintf(c.App.Writer, "loaded %s@%s\n", im.Ref, im.Descriptor.Digest)
+						fmt.Fprintf(c.Writer, "loaded %s@%s\n", im.Ref, im.Descriptor.Digest)
 					}
 				}
 				return nil
@@ -266,12 +323,12 @@ attestations, which still verify) are pushed under the new prefix:
 			if err != nil {
 				return err
 			}
-			return relocate(c, s, rc, rep.Images, to)
+			return relocate(ctx, c, s, rc, rep.Images, to)
 		},
 	}
 }
 
-func relocate(c *cli.Context, s *store.Store, rc *remote.Client, images []bundle.LoadedImage, prefix string) error {
+func relocate(ctx context.Context, c *cli.Command, s *store.Store, rc *remote.Client, images []bundle.LoadedImage, prefix string) error {
 	var errs []error
 	for _, im := range images {
 		if im.Companion || im.Ref == "" {
@@ -287,18 +344,18 @@ func relocate(c *cli.Context, s *store.Store, rc *remote.Client, images []bundle
 			errs = append(errs, err)
 			continue
 		}
-		repo, err := rc.Repository(c.Context, dst)
+		repo, err := rc.Repository(ctx, dst)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		rep, err := transfer.Copy(c.Context, transfer.Store(s, src), transfer.Remote(repo, dst),
-			transfer.Options{Concurrency: c.Int("jobs"), Progress: c.App.ErrWriter, MountFrom: mountCandidates(c, s, dst.Registry)})
+		rep, err := transfer.Copy(ctx, transfer.Store(s, src), transfer.Remote(repo, dst),
+			transfer.Options{Concurrency: c.Int("jobs"), Progress: c.ErrWriter, MountFrom: mountCandidates(ctx, s, dst.Registry)})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("relocate %s to %s: %w", src, dst, err))
 			continue
 		}
-		fmt.Fprintf(c.App.Writer, "relocated %s -> %s@%s (%d signatures/attestations)\n", src, dst, rep.Root.Digest, len(rep.Companions))
+		fmt.Fprintf(c.Writer, "relocated %s -> %s@%s (%s)\n", src, dst, rep.Root.Digest, companions(len(rep.Companions)))
 	}
 	return errors.Join(errs...)
 }
@@ -313,4 +370,20 @@ func parseOCIPlatform(s string) (ocispec.Platform, error) {
 		p.Variant = parts[2]
 	}
 	return p, nil
+}
+
+// companions counts cosign signatures and attestations for a summary line.
+func companions(n int) string {
+	return plural(n, "signature or attestation", "signatures and attestations")
+}
+
+// copyFileTo streams the file at path to w.
+func copyFileTo(w io.Writer, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(w, f)
+	return err
 }

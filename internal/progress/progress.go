@@ -82,8 +82,12 @@ func (m *Meter) status() string {
 	if el > 0 {
 		rate = float64(m.Bytes()) / el
 	}
-	return fmt.Sprintf("%s, %d objects copied, %d already there, %d mounted (%s/s)",
-		Bytes(m.Bytes()), m.Objects(), m.Skipped(), m.Mounted(), Bytes(int64(rate)))
+	objects := "objects"
+	if m.Objects() == 1 {
+		objects = "object"
+	}
+	return fmt.Sprintf("%s, %d %s copied, %d already there, %d mounted (%s/s)",
+		Bytes(m.Bytes()), m.Objects(), objects, m.Skipped(), m.Mounted(), Bytes(int64(rate)))
 }
 
 // Done stops the live line and returns the summary.

@@ -188,7 +188,7 @@ func Scan(ctx context.Context, root fs.FS, opts Options) (*Result, error) {
 	if opts.KubeVersion != "" {
 		kv, err := chartutil.ParseKubeVersion(opts.KubeVersion)
 		if err != nil {
-			return nil, fmt.Errorf("imagescan: kube version %q: %w", opts.KubeVersion, err)
+			return nil, fmt.Errorf("kube version %q: %w", opts.KubeVersion, err)
 		}
 		s.kubeVersion = kv
 	}
@@ -197,12 +197,12 @@ func Scan(ctx context.Context, root fs.FS, opts Options) (*Result, error) {
 			return nil, err
 		}
 		if err := step(); err != nil {
-			return nil, fmt.Errorf("imagescan: %w", err)
+			return nil, fmt.Errorf("scan for container images: %w", err)
 		}
 	}
 	res, err := s.result()
 	if err != nil {
-		return nil, fmt.Errorf("imagescan: %w", err)
+		return nil, fmt.Errorf("scan for container images: %w", err)
 	}
 	return res, nil
 }

@@ -56,6 +56,9 @@ type Options struct {
 	// the request (retried or resumed by the caller) instead of hanging;
 	// 0 means DefaultIdleTimeout, negative disables it.
 	IdleTimeout time.Duration
+	// Offline refuses every connection to a non-loopback address with
+	// ErrOffline, before any DNS lookup (for air-gapped sites).
+	Offline bool
 }
 
 // Client hands out repositories that share one HTTP client, token cache and
@@ -103,7 +106,7 @@ func New(opts Options) (*Client, error) {
 	base := http.DefaultTransport.(*http.Transport).Clone()
 	base.TLSClientConfig = tlsCfg
 	base.MaxIdleConnsPerHost = 32
-	base.DialContext = (&net.Dialer{Timeout: 15 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	base.DialContext = c.dial((&net.Dialer{Timeout: 15 * time.Second, KeepAlive: 30 * time.Second}).DialContext)
 	base.ResponseHeaderTimeout = 2 * time.Minute
 	insecureBase := base.Clone()
 	insecureBase.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // only for registries the user named insecure
@@ -122,6 +125,14 @@ func New(opts Options) (*Client, error) {
 	}
 	c.http = &http.Client{Transport: &retry.Transport{Base: rt, Policy: func() retry.Policy { return policy }}}
 	return c, nil
+}
+
+// dial wraps next with the offline guard when the client is offline.
+func (c *Client) dial(next dialFunc) dialFunc {
+	if c.opts.Offline {
+		return offlineDial(next)
+	}
+	return next
 }
 
 // HTTPClient is the retrying client, for callers that speak to registries directly.
@@ -227,7 +238,7 @@ func (c *Client) speaksPlainHTTP(ctx context.Context, host string) bool {
 	if ok {
 		return plain
 	}
-	plain = probePlain(ctx, host)
+	plain = c.probePlain(ctx, host)
 	c.mu.Lock()
 	c.plain[host] = plain
 	c.mu.Unlock()
@@ -235,17 +246,29 @@ func (c *Client) speaksPlainHTTP(ctx context.Context, host string) bool {
 	return plain
 }
 
-func probePlain(ctx context.Context, host string) bool {
+func (c *Client) probePlain(ctx context.Context, host string) bool {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	d := tls.Dialer{Config: &tls.Config{InsecureSkipVerify: true}} //nolint:gosec // probing the scheme only
-	conn, err := d.DialContext(ctx, "tcp", withPort(host))
+	var d net.Dialer
+	raw, err := c.dial(d.DialContext)(ctx, "tcp", withPort(host))
 	if err != nil {
-		// Not TLS (or not reachable: then HTTP fails with a clear error too).
+		// Not reachable: HTTP fails with a clear error too.
 		return true
 	}
-	conn.Close()
+	conn := tls.Client(raw, &tls.Config{InsecureSkipVerify: true, ServerName: hostOnly(host)}) //nolint:gosec // probing the scheme only
+	defer conn.Close()
+	if err := conn.HandshakeContext(ctx); err != nil {
+		// Not TLS.
+		return true
+	}
 	return false
+}
+
+func hostOnly(host string) string {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		return h
+	}
+	return host
 }
 
 func withPort(host string) string {

@@ -113,10 +113,10 @@ const noAssertion = "NOASSERTION"
 // Build returns the document describing subject and its platform parts.
 func Build(subject Subject, parts []Part, opts Options) (*Document, error) {
 	if subject.Digest == "" {
-		return nil, fmt.Errorf("sbom: subject %s has no digest", subject.Name)
+		return nil, fmt.Errorf("SBOM: subject %s has no digest", subject.Name)
 	}
 	if len(parts) == 0 {
-		return nil, fmt.Errorf("sbom: subject %s@%s has no platform image", subject.Name, subject.Digest)
+		return nil, fmt.Errorf("SBOM: subject %s@%s has no platform image", subject.Name, subject.Digest)
 	}
 	tool := opts.Tool
 	if tool == "" {
@@ -152,7 +152,7 @@ func Build(subject Subject, parts []Part, opts Options) (*Document, error) {
 	sort.Slice(sorted, func(i, j int) bool { return platformKey(sorted[i]) < platformKey(sorted[j]) })
 	for _, p := range sorted {
 		if p.Contents == nil {
-			return nil, fmt.Errorf("sbom: platform image %s has no contents", p.Digest)
+			return nil, fmt.Errorf("SBOM: platform image %s has no contents", p.Digest)
 		}
 		owner := rootID
 		if p.Digest != subject.Digest {
