@@ -8,6 +8,7 @@ import (
 
 	"github.com/urfave/cli/v3"
 
+	"github.com/cnstack/cnstack/pkg/buildcontext"
 	"github.com/cnstack/cnstack/pkg/kubefile"
 	"github.com/cnstack/cnstack/pkg/stack"
 )
@@ -60,13 +61,20 @@ and for stacks: duplicate layers, missing layers and FROM cycles.`,
 					errs++
 				}
 				for _, f := range files {
-					src, err := os.ReadFile(f.kubefile)
+					src, err := kubefile.ReadFile(f.kubefile)
 					if err != nil {
 						fmt.Fprintf(c.Writer, "%s: error: %v\n", f.kubefile, err)
 						errs++
 						continue
 					}
-					_, ds := kubefile.Lint(displayName(f.kubefile), src, kubefile.EvalOptions{BuildArgs: f.args, Context: os.DirFS(f.context)}, plats...)
+					bc, err := buildcontext.Open(f.context)
+					if err != nil {
+						fmt.Fprintf(c.Writer, "%s: error: %v\n", f.kubefile, err)
+						errs++
+						continue
+					}
+					_, ds := kubefile.Lint(displayName(f.kubefile), src, kubefile.EvalOptions{BuildArgs: f.args, Context: bc.FS()}, plats...)
+					bc.Close()
 					report(ds)
 				}
 			}
