@@ -93,6 +93,7 @@ the flags, so "cnstack rmi -- -odd-name" treats -odd-name as an argument.`,
 		ExitErrHandler: func(context.Context, *cli.Command, error) {},
 		Commands: []*cli.Command{
 			buildCommand(),
+			assembleCommand(),
 			stackCommand(),
 			imagesCommand(),
 			inspectCommand(),

@@ -87,7 +87,11 @@ func Assemble(ctx context.Context, s *store.Store, r *Recipe, opts Options) ([]R
 		start := time.Now()
 		res, err := assembleImage(ctx, s, r, img, opts)
 		if err != nil {
-			return out, fmt.Errorf("assemble %s: %w", img.Ref, err)
+			name := img.Ref
+			if ref, xerr := expand(img.Ref, r.vars(opts.Vars, nil)); xerr == nil {
+				name = ref
+			}
+			return out, fmt.Errorf("assemble %s: %w", name, err)
 		}
 		fmt.Fprintf(opts.Log, "assembled %s %s (%s; %d layers, %d cached, %.1f MB) in %s\n", res.Ref, res.Descriptor.Digest,
 			strings.Join(res.Platforms, ","), res.Layers, res.Cached, float64(res.Size)/1e6, time.Since(start).Round(time.Millisecond))
@@ -282,8 +286,11 @@ func layerEntries(dir string, l Layer, vars map[string]string) ([]layer.Entry, e
 		}
 		fi, err := os.Stat(src)
 		if err != nil {
-			if f.Optional && errors.Is(err, fs.ErrNotExist) {
-				continue
+			if errors.Is(err, fs.ErrNotExist) {
+				if f.Optional {
+					continue
+				}
+				return nil, fmt.Errorf("src %s does not exist (%s)", src, f.Src)
 			}
 			return nil, fmt.Errorf("src %s: %w", src, err)
 		}
