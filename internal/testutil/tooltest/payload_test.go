@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"testing"
@@ -149,7 +150,9 @@ func checkBuildInfo(t *testing.T, path, goarch, pin, want string) {
 		}
 	}
 	found := pin == ""
-	for _, d := range info.Deps {
+	// The module holding the main package is Main (a dependency of the tools/
+	// wrapper module, built with the wrapper's graph); the rest are Deps.
+	for _, d := range append([]*debug.Module{&info.Main}, info.Deps...) {
 		version := d.Version
 		if d.Replace != nil {
 			if d.Replace.Version == "" && !localReplaceAllowed[d.Path] {
