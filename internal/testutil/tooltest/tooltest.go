@@ -5,6 +5,10 @@
 // The tools live in $CNSTACK_TOOLS_BIN, or in <repo>/.cache/tools/bin by
 // default. A missing tool fails the test with the command that builds it: a
 // compatibility test that silently skips would prove nothing.
+//
+// The cluster-image payload (Kubernetes, etcd, containerd, runc, CNI, ... for
+// linux/amd64 and linux/arm64) that `tools/install.sh payload` builds is found
+// with PayloadDir and PayloadPath, and its pins with PinnedVersion.
 package tooltest
 
 import (
