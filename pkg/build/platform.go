@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"maps"
@@ -587,7 +586,7 @@ func (b *Builder) indexLayers(ctx context.Context, s *imageState) error {
 			continue
 		}
 		desc, diffID := s.layers[i], s.diffIDs[i]
-		li, err := b.Cache.indexFromBlob(ctx, func() (io.ReadCloser, error) { return b.Store.Fetch(ctx, desc) }, desc, diffID)
+		li, err := b.Cache.indexFromBlob(ctx, b.Store, desc, diffID)
 		if err != nil {
 			return fmt.Errorf("index layer %s: %w", desc.Digest, err)
 		}

@@ -8,8 +8,6 @@
 package install
 
 import (
-	"archive/tar"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -30,8 +28,8 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/content"
 
-	"github.com/cnstack/cnstack/pkg/build"
 	"github.com/cnstack/cnstack/pkg/clusterimage"
+	"github.com/cnstack/cnstack/pkg/oci"
 	"github.com/cnstack/cnstack/pkg/safearchive"
 	"github.com/cnstack/cnstack/pkg/store"
 )
@@ -184,7 +182,7 @@ func resolve(ctx context.Context, s *store.Store, ref string) (imageInfo, string
 	if err != nil {
 		return img, "", err
 	}
-	desc, err = build.SelectPlatform(ctx, s, desc, ocispec.Platform{OS: "linux", Architecture: runtime.GOARCH})
+	desc, err = oci.SelectPlatform(ctx, s, desc, ocispec.Platform{OS: "linux", Architecture: runtime.GOARCH})
 	if err != nil {
 		return img, "", err
 	}
@@ -219,33 +217,20 @@ func clusterEnv(o Options) map[string]string {
 	}
 }
 
-// layOut applies the image's layers in order onto a fresh rootfs.
-func layOut(ctx context.Context, s *store.Store, m ocispec.Manifest, rootfs string) (int, error) {
+// layOut lays the image's layers, merged (whiteouts applied), onto a fresh rootfs.
+func layOut(ctx context.Context, f content.Fetcher, m ocispec.Manifest, rootfs string) (int, error) {
 	if err := os.RemoveAll(rootfs); err != nil {
 		return 0, err
 	}
 	if err := os.MkdirAll(rootfs, 0o755); err != nil {
 		return 0, err
 	}
-	for i, l := range m.Layers {
-		rc, err := s.Fetch(ctx, l)
-		if err != nil {
-			return i, fmt.Errorf("layer %s: %w", l.Digest, err)
-		}
-		var r io.Reader = rc
-		if strings.Contains(l.MediaType, "gzip") {
-			zr, err := gzip.NewReader(rc)
-			if err != nil {
-				rc.Close()
-				return i, fmt.Errorf("layer %s: %w", l.Digest, err)
-			}
-			r = zr
-		}
-		err = safearchive.ExtractLayer(ctx, tar.NewReader(r), rootfs, safearchive.Limits{})
-		rc.Close()
-		if err != nil {
-			return i, fmt.Errorf("layer %s: %w", l.Digest, err)
-		}
+	x, err := safearchive.NewExtractor(rootfs, safearchive.Limits{})
+	if err != nil {
+		return 0, err
+	}
+	if err := oci.Walk(ctx, f, m.Layers, x.Entry); err != nil {
+		return 0, err
 	}
 	return len(m.Layers), nil
 }

@@ -145,7 +145,9 @@ func TestOpenLayerDecodesEveryCompression(t *testing.T) {
 // a corrupt store or a lying registry.
 type fetcherFunc func() io.ReadCloser
 
-func (f fetcherFunc) Fetch(context.Context, ocispec.Descriptor) (io.ReadCloser, error) { return f(), nil }
+func (f fetcherFunc) Fetch(context.Context, ocispec.Descriptor) (io.ReadCloser, error) {
+	return f(), nil
+}
 
 func TestOpenLayerChecksTheDigest(t *testing.T) {
 	stored := func(tarBytes []byte) []byte { // gzip without compression: the size depends on the length only

@@ -102,19 +102,3 @@ func TestExtractGood(t *testing.T) {
 		t.Errorf("total limit: %v", err)
 	}
 }
-
-func TestExtractLayerWhiteouts(t *testing.T) {
-	dir := t.TempDir()
-	if err := ExtractLayer(context.Background(), archive(t, ent{name: "a/x", body: "x"}, ent{name: "a/y", body: "y"}, ent{name: "b/z", body: "z"}), dir, Limits{}); err != nil {
-		t.Fatal(err)
-	}
-	if err := ExtractLayer(context.Background(), archive(t, ent{name: "a/.wh.x"}, ent{name: "b/.wh..wh..opq"}, ent{name: "b/new", body: "n"}), dir, Limits{}); err != nil {
-		t.Fatal(err)
-	}
-	for p, want := range map[string]bool{"a/x": false, "a/y": true, "b/z": false, "b/new": true} {
-		_, err := os.Stat(filepath.Join(dir, p))
-		if (err == nil) != want {
-			t.Errorf("%s exists=%v, want %v", p, err == nil, want)
-		}
-	}
-}
