@@ -8,12 +8,14 @@ import (
 	"path/filepath"
 	"strings"
 
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/urfave/cli/v3"
 
 	"github.com/cnstack/cnstack/pkg/build"
 	"github.com/cnstack/cnstack/pkg/clusterimage"
 	"github.com/cnstack/cnstack/pkg/kubefile"
 	"github.com/cnstack/cnstack/pkg/lockfile"
+	"github.com/cnstack/cnstack/pkg/oci"
 	"github.com/cnstack/cnstack/pkg/reference"
 )
 
@@ -133,7 +135,7 @@ func lintBeforeBuild(c *cli.Command, req build.Request) error {
 	}
 	plats := req.Platforms
 	if len(plats) == 0 {
-		plats = []kubefile.Platform{{OS: "linux", Architecture: "amd64"}}
+		plats = []ocispec.Platform{oci.DefaultPlatform}
 	}
 	_, ds := kubefile.Lint(displayName(req.Kubefile), src, kubefile.EvalOptions{BuildArgs: req.BuildArgs, Context: os.DirFS(req.Context)}, plats...)
 	errs := ds.Errors()
@@ -149,7 +151,7 @@ func lintBeforeBuild(c *cli.Command, req build.Request) error {
 func platformsOf(r *build.Result) string {
 	var out []string
 	for _, p := range r.Platforms {
-		out = append(out, clusterimage.PlatformString(p.Platform))
+		out = append(out, oci.PlatformString(p.Platform))
 	}
 	return strings.Join(out, ",")
 }
@@ -175,16 +177,10 @@ func newBuilder(c *cli.Command) (*build.Builder, error) {
 // buildRequest reads the flags shared by build and stack build.
 func buildRequest(c *cli.Command) (build.Request, error) {
 	var req build.Request
-	for _, ps := range c.StringSlice("platform") {
-		for _, one := range strings.Split(ps, ",") {
-			p, err := kubefile.ParsePlatform(strings.TrimSpace(one))
-			if err != nil {
-				return req, fmt.Errorf("--platform %q: %w", one, err)
-			}
-			req.Platforms = append(req.Platforms, p)
-		}
-	}
 	var err error
+	if req.Platforms, err = oci.ParsePlatforms(c.StringSlice("platform")); err != nil {
+		return req, fmt.Errorf("--platform: %w", err)
+	}
 	if req.BuildArgs, err = parseKV("build-arg", c.StringSlice("build-arg")); err != nil {
 		return req, err
 	}

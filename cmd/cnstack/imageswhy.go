@@ -11,6 +11,7 @@ import (
 
 	"github.com/cnstack/cnstack/pkg/collect"
 	"github.com/cnstack/cnstack/pkg/imagescan"
+	"github.com/cnstack/cnstack/pkg/oci"
 )
 
 // imagesWhyCommand is `cnstack images why REF [DIR]`; the integrator adds it
@@ -71,7 +72,7 @@ With -o json the image's record from the scan is printed as JSON.`,
 						cur.Carried = append(cur.Carried, v.Name)
 						continue
 					}
-					hits = append(hits, hit{Layer: v.Name, Platform: p.String(), Image: img, Ignored: ignored, Carried: []string{v.Name}})
+					hits = append(hits, hit{Layer: v.Name, Platform: oci.PlatformString(p), Image: img, Ignored: ignored, Carried: []string{v.Name}})
 					cur = &hits[len(hits)-1]
 				}
 			}

@@ -161,7 +161,7 @@ func assemblePlatform(ctx context.Context, s *store.Store, r *Recipe, img Image,
 	}
 	cfg := ocispec.Image{
 		Created:  &opts.ModTime,
-		Platform: ocispec.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant},
+		Platform: p,
 		Config: ocispec.ImageConfig{
 			User: img.User, WorkingDir: img.WorkingDir, Labels: img.Labels,
 		},

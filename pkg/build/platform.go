@@ -19,6 +19,7 @@ import (
 	"github.com/cnstack/cnstack/pkg/clusterimage"
 	"github.com/cnstack/cnstack/pkg/kubefile"
 	"github.com/cnstack/cnstack/pkg/layer"
+	"github.com/cnstack/cnstack/pkg/oci"
 
 	"github.com/cnstack/cnstack/internal/progress"
 )
@@ -44,7 +45,7 @@ func (s *imageState) addLayer(desc ocispec.Descriptor, diffID digest.Digest, li 
 
 // evaluate runs kubefile.Evaluate twice when needed: once to learn FROM, and
 // once more with the base's apps known, so APPCMDS/LAUNCH may name them.
-func (b *Builder) evaluate(ctx context.Context, req *Request, file *kubefile.File, p kubefile.Platform, dry bool) (*kubefile.Image, *baseImage, error) {
+func (b *Builder) evaluate(ctx context.Context, req *Request, file *kubefile.File, p ocispec.Platform, dry bool) (*kubefile.Image, *baseImage, error) {
 	opts := kubefile.EvalOptions{Platform: p, BuildArgs: req.BuildArgs, Context: req.context.FS(), BaseApps: []string{}}
 	img, diags := kubefile.Evaluate(file, opts)
 	var base *baseImage
@@ -53,9 +54,9 @@ func (b *Builder) evaluate(ctx context.Context, req *Request, file *kubefile.Fil
 		opts.BaseApps = nil
 		img, diags = kubefile.Evaluate(file, opts)
 	} else if img != nil && !img.From.IsScratch() && img.From.Ref != "" {
-		bp := ociPlatform(p)
+		bp := p
 		if img.From.Platform != nil {
-			bp = ociPlatform(*img.From.Platform)
+			bp = *img.From.Platform
 		}
 		var err error
 		if base, err = b.resolveBase(ctx, img.From.Ref, bp, req.Bases, dry); err != nil {
@@ -80,23 +81,23 @@ func fromRef(img *kubefile.Image) string {
 
 // buildPlatform builds one platform's image; with dry set it only computes
 // keys and cache hits (stack plan) and writes nothing to the store.
-func (b *Builder) buildPlatform(ctx context.Context, req *Request, file *kubefile.File, p kubefile.Platform, dry bool) (*PlatformResult, error) {
+func (b *Builder) buildPlatform(ctx context.Context, req *Request, file *kubefile.File, p ocispec.Platform, dry bool) (*PlatformResult, error) {
 	img, base, err := b.evaluate(ctx, req, file, p, dry)
 	if err != nil {
 		return nil, err
 	}
-	if p == req.Platforms[0] && !req.SharedArgs {
+	if oci.EqualPlatform(p, req.Platforms[0]) && !req.SharedArgs {
 		warnUnusedArgs(req, img)
 	}
-	platform := ociPlatform(p)
+	platform := p
 	created, err := layer.SourceDateEpoch()
 	if err != nil {
 		return nil, err
 	}
 	st := &imageState{dirs: map[string]bool{}}
 	baseID := "scratch"
-	if sb, ok := req.Bases[img.From.Ref]; ok && sb.Keys[clusterimage.PlatformString(platform)] != "" {
-		baseID = "stack:" + sb.Keys[clusterimage.PlatformString(platform)]
+	if sb, ok := req.Bases[img.From.Ref]; ok && sb.Keys[oci.PlatformString(platform)] != "" {
+		baseID = "stack:" + sb.Keys[oci.PlatformString(platform)]
 	} else if base != nil {
 		baseID = base.Digest.String()
 	}
@@ -108,7 +109,7 @@ func (b *Builder) buildPlatform(ctx context.Context, req *Request, file *kubefil
 			st.addLayer(l, base.Config.RootFS.DiffIDs[i], b.Cache.cachedIndex(base.Config.RootFS.DiffIDs[i]))
 		}
 	}
-	chain := keyOf(FormatVersion, clusterimage.PlatformString(platform), baseID, created.Format(time.RFC3339))
+	chain := keyOf(FormatVersion, oci.PlatformString(platform), baseID, created.Format(time.RFC3339))
 
 	res := &PlatformResult{Platform: platform, Cached: true}
 	var steps []clusterimage.Step

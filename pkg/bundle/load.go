@@ -18,6 +18,7 @@ import (
 	"github.com/cnstack/cnstack/internal/progress"
 	"github.com/cnstack/cnstack/pkg/clusterimage"
 	"github.com/cnstack/cnstack/pkg/manifest"
+	"github.com/cnstack/cnstack/pkg/oci"
 	"github.com/cnstack/cnstack/pkg/reference"
 	"github.com/cnstack/cnstack/pkg/store"
 )
@@ -332,7 +333,7 @@ func (v *loadVisitor) sealerRoots(ctx context.Context) ([]root, error) {
 		manifests = append(manifests, ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: d.Digest, Size: d.Size, Platform: &p})
 	}
 	sort.Slice(manifests, func(i, j int) bool {
-		return clusterimage.PlatformString(*manifests[i].Platform) < clusterimage.PlatformString(*manifests[j].Platform)
+		return oci.PlatformString(*manifests[i].Platform) < oci.PlatformString(*manifests[j].Platform)
 	})
 	idx, err := clusterimage.Index(manifests, nil)
 	if err != nil {

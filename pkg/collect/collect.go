@@ -358,7 +358,7 @@ func mergeImages(base []clusterimage.ContainerImage, images []*resolved, p ocisp
 		seen[im.Ref+"\x00"+im.AppName] = true
 		out = append(out, clusterimage.ContainerImage{
 			Image: im.Ref, AppName: im.AppName,
-			Platform: &clusterimage.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant},
+			Platform: clusterimage.NewPlatform(p),
 		})
 	}
 	sort.SliceStable(out, func(i, j int) bool {

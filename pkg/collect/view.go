@@ -11,10 +11,13 @@ import (
 	"path/filepath"
 	"strings"
 
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
 	"github.com/cnstack/cnstack/pkg/buildcontext"
 	"github.com/cnstack/cnstack/pkg/clusterimage"
 	"github.com/cnstack/cnstack/pkg/kubefile"
 	"github.com/cnstack/cnstack/pkg/layer"
+	"github.com/cnstack/cnstack/pkg/oci"
 	"github.com/cnstack/cnstack/pkg/stack"
 
 	"github.com/cnstack/cnstack/pkg/build"
@@ -51,7 +54,7 @@ func (v *View) Env() map[string]string { return v.Extension.Env }
 
 // ViewOptions are the inputs of a view besides the Kubefile.
 type ViewOptions struct {
-	Platform  kubefile.Platform
+	Platform  ocispec.Platform
 	BuildArgs map[string]string
 	Type      string // kube-installer (default) or app-installer
 	// Download fetches a checksum-pinned remote source and returns a host
@@ -84,8 +87,8 @@ func ContextView(ctx context.Context, name, kubefilePath, contextDir string, par
 	if err := diags.Err(); err != nil {
 		return nil, err
 	}
-	if opts.Platform.IsZero() {
-		opts.Platform = kubefile.Platform{OS: "linux", Architecture: "amd64"}
+	if oci.IsZeroPlatform(opts.Platform) {
+		opts.Platform = oci.DefaultPlatform
 	}
 	eo := kubefile.EvalOptions{Platform: opts.Platform, BuildArgs: opts.BuildArgs, Context: bc.FS()}
 	if parent != nil {
@@ -264,7 +267,7 @@ func linkTree(src, dst string) error {
 }
 
 // StackViews lays out every layer of s for platform under dir, parents first.
-func StackViews(ctx context.Context, s *stack.Stack, dir string, platform kubefile.Platform, download func(context.Context, kubefile.Source) (string, error)) ([]*View, error) {
+func StackViews(ctx context.Context, s *stack.Stack, dir string, platform ocispec.Platform, download func(context.Context, kubefile.Source) (string, error)) ([]*View, error) {
 	var out []*View
 	byName := map[string]*View{}
 	for _, l := range s.Layers {

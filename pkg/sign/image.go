@@ -22,6 +22,8 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/errdef"
+
+	"github.com/cnstack/cnstack/pkg/oci"
 )
 
 // Tag suffixes of cosign's tag scheme.
@@ -120,7 +122,7 @@ func Subjects(ctx context.Context, src content.Fetcher, img Image) ([]Subject, e
 		p := "unknown"
 		switch {
 		case c.Platform != nil:
-			p = platformString(*c.Platform)
+			p = oci.PlatformString(*c.Platform)
 		case !missing:
 			p = manifestPlatform(ctx, src, c, craw)
 		}
@@ -146,7 +148,7 @@ func fetchManifest(ctx context.Context, src content.Fetcher, desc ocispec.Descri
 // manifestPlatform reads a manifest's platform from its config.
 func manifestPlatform(ctx context.Context, src content.Fetcher, desc ocispec.Descriptor, raw []byte) string {
 	if desc.Platform != nil {
-		return platformString(*desc.Platform)
+		return oci.PlatformString(*desc.Platform)
 	}
 	var m ocispec.Manifest
 	if json.Unmarshal(raw, &m) != nil || m.Config.Size > maxManifestSize {
@@ -160,17 +162,9 @@ func manifestPlatform(ctx context.Context, src content.Fetcher, desc ocispec.Des
 	if json.Unmarshal(cfg, &p) != nil || p.Architecture == "" {
 		return "unknown"
 	}
-	return platformString(p)
+	return oci.PlatformString(p)
 }
 
 func isIndex(mt string) bool {
 	return mt == ocispec.MediaTypeImageIndex || mt == "application/vnd.docker.distribution.manifest.list.v2+json"
-}
-
-func platformString(p ocispec.Platform) string {
-	s := p.OS + "/" + p.Architecture
-	if p.Variant != "" {
-		s += "/" + p.Variant
-	}
-	return s
 }

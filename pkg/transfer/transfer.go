@@ -25,6 +25,7 @@ import (
 	"oras.land/oras-go/v2/registry/remote"
 
 	"github.com/cnstack/cnstack/internal/progress"
+	"github.com/cnstack/cnstack/pkg/oci"
 	"github.com/cnstack/cnstack/pkg/reference"
 	"github.com/cnstack/cnstack/pkg/store"
 )
@@ -192,7 +193,7 @@ func copyGraph(ctx context.Context, src, dst Endpoint, root ocispec.Descriptor, 
 			}
 			var keep []ocispec.Descriptor
 			for _, s := range succ {
-				if s.Platform == nil || matchAny(*s.Platform, opts.Platforms) {
+				if s.Platform == nil || oci.MatchAnyPlatform(*s.Platform, opts.Platforms) {
 					keep = append(keep, s)
 				}
 			}
@@ -216,15 +217,6 @@ func copyGraph(ctx context.Context, src, dst Endpoint, root ocispec.Descriptor, 
 		return fmt.Errorf("copy %s to %s: %w", src.Name, dst.Name, err)
 	}
 	return nil
-}
-
-func matchAny(p ocispec.Platform, want []ocispec.Platform) bool {
-	for _, w := range want {
-		if p.OS == w.OS && p.Architecture == w.Architecture && (w.Variant == "" || p.Variant == w.Variant) {
-			return true
-		}
-	}
-	return false
 }
 
 // ManifestDigests lists root and, for an index, its child manifests.

@@ -320,7 +320,7 @@ func (t *tree) images(paths []string, platform ocispec.Platform, listed []cluste
 		seen[k] = true
 		img := ContainerImage{Name: ci.Image, Repository: k.repo, Tag: k.tag, AppName: ci.AppName}
 		if ci.Platform != nil {
-			img.Manifests = []PlatformManifest{{Platform: ocispec.Platform{OS: ci.Platform.OS, Architecture: ci.Platform.Architecture, Variant: ci.Platform.Variant}}}
+			img.Manifests = []PlatformManifest{{Platform: ci.Platform.OCI()}}
 		}
 		out = append(out, img)
 	}
