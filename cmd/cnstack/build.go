@@ -13,6 +13,7 @@ import (
 
 	"github.com/cnstack/cnstack/pkg/build"
 	"github.com/cnstack/cnstack/pkg/clusterimage"
+	"github.com/cnstack/cnstack/pkg/imagescan"
 	"github.com/cnstack/cnstack/pkg/kubefile"
 	"github.com/cnstack/cnstack/pkg/lockfile"
 	"github.com/cnstack/cnstack/pkg/oci"
@@ -194,29 +195,14 @@ func buildRequest(c *cli.Command) (build.Request, error) {
 	req.NoCache = c.Bool("no-cache")
 	req.Collect = build.CollectOptions{MaxProcs: c.Int("max-pull-procs"), Locked: c.Bool("locked")}
 	if f := c.String("image-list"); f != "" && f != "filepath" { // sealer's default value is the literal "filepath"
-		if req.Collect.ImageList, err = readLines(f); err != nil {
+		if req.Collect.ImageList, err = imagescan.ReadListFile(f); err != nil {
 			return req, fmt.Errorf("--image-list: %w", err)
 		}
 	}
 	if f := c.String("ignored-image-list"); f != "" {
-		if req.Collect.Ignored, err = readLines(f); err != nil {
+		if req.Collect.Ignored, err = imagescan.ReadListFile(f); err != nil {
 			return req, fmt.Errorf("--ignored-image-list: %w", err)
 		}
 	}
 	return req, nil
-}
-
-func readLines(path string) ([]string, error) {
-	b, err := os.ReadFile(filepath.Clean(path))
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, l := range strings.Split(string(b), "\n") {
-		l = strings.TrimSpace(strings.Trim(strings.TrimSpace(l), `"'`))
-		if l != "" && !strings.HasPrefix(l, "#") {
-			out = append(out, l)
-		}
-	}
-	return out, nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/cnstack/cnstack/pkg/collect"
 	"github.com/cnstack/cnstack/pkg/imagescan"
 	"github.com/cnstack/cnstack/pkg/oci"
+	"github.com/cnstack/cnstack/pkg/reference"
 )
 
 // imagesWhyCommand is `cnstack images why REF [DIR]`; the integrator adds it
@@ -34,7 +35,7 @@ With -o json the image's record from the scan is printed as JSON.`,
 			if c.NArg() < 1 || c.NArg() > 2 {
 				return usageError(c, "takes REF and an optional DIR, got %d arguments", c.NArg())
 			}
-			want, err := imagescan.Normalize(c.Args().Get(0))
+			want, err := reference.Normalize(c.Args().Get(0))
 			if err != nil {
 				return err
 			}

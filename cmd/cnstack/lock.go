@@ -13,6 +13,7 @@ import (
 
 	"github.com/cnstack/cnstack/pkg/build"
 	"github.com/cnstack/cnstack/pkg/collect"
+	"github.com/cnstack/cnstack/pkg/imagescan"
 	"github.com/cnstack/cnstack/pkg/lockfile"
 	"github.com/cnstack/cnstack/pkg/oci"
 	"github.com/cnstack/cnstack/pkg/stack"
@@ -65,12 +66,12 @@ func scanTargetAt(c *cli.Command, dir string) (*scanTarget, error) {
 		return nil, err
 	}
 	if f := c.String("image-list"); f != "" && f != "filepath" {
-		if t.imageList, err = readLines(f); err != nil {
+		if t.imageList, err = imagescan.ReadListFile(f); err != nil {
 			return nil, fmt.Errorf("--image-list: %w", err)
 		}
 	}
 	if f := c.String("ignored-image-list"); f != "" {
-		if t.ignored, err = readLines(f); err != nil {
+		if t.ignored, err = imagescan.ReadListFile(f); err != nil {
 			return nil, fmt.Errorf("--ignored-image-list: %w", err)
 		}
 	}

@@ -357,13 +357,13 @@ func TestScanErrors(t *testing.T) {
 			name: "invalid --image-list entry",
 			fsys: fstest.MapFS{},
 			opts: Options{ExtraImages: []string{"ok:1", "Bad:Ref"}},
-			want: []string{"--image-list entry 2"},
+			want: []string{"--image-list line 2"},
 		},
 		{
 			name: "invalid --ignored-image-list entry",
 			fsys: fstest.MapFS{},
 			opts: Options{Ignored: []string{"a b"}},
-			want: []string{"--ignored-image-list entry 1"},
+			want: []string{"--ignored-image-list line 1"},
 		},
 		{
 			name: "bad kube version",
