@@ -17,6 +17,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/cnstack/cnstack/internal/filelock"
 )
 
 // Options tune Build. The zero value builds from the machine's apt mirror.
@@ -58,11 +60,11 @@ func Build(ctx context.Context, recipeDir, cacheDir string, opts Options) (*Imag
 	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
 		return nil, fmt.Errorf("build image %s: %w", r.Name, err)
 	}
-	unlock, err := lockFile(ctx, filepath.Join(cacheDir, key+".lock"))
+	lock, err := filelock.Acquire(ctx, filepath.Join(cacheDir, key+".lock"), true)
 	if err != nil {
 		return nil, fmt.Errorf("build image %s: %w", r.Name, err)
 	}
-	defer unlock()
+	defer lock.Unlock()
 	// Whoever held the lock before us may have built it.
 	if img, err := Open(entry); err == nil {
 		return img, nil
@@ -449,33 +451,6 @@ func uuidFromKey(key string) string {
 	s[6] = s[6]&0x0f | 0x40 // version 4 layout
 	s[8] = s[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", s[0:4], s[4:6], s[6:8], s[8:10], s[10:16])
-}
-
-// lockFile takes an exclusive flock on path, waiting until ctx is done.
-func lockFile(ctx context.Context, path string) (func(), error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return func() {
-				_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-				f.Close()
-			}, nil
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			f.Close()
-			return nil, fmt.Errorf("lock %s: %w", path, err)
-		}
-		select {
-		case <-ctx.Done():
-			f.Close()
-			return nil, fmt.Errorf("waiting for lock %s: %w", path, ctx.Err())
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
 }
 
 // removeAllSafe removes dir after detaching anything mounted below it: a
