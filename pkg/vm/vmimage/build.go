@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/cnstack/cnstack/internal/filelock"
+	"github.com/cnstack/cnstack/internal/tailbuf"
 )
 
 // Options tune Build. The zero value builds from the machine's apt mirror.
@@ -342,7 +343,7 @@ func (b *builder) step(name string) func() {
 // run executes a build tool in its own process group (so cancelling kills its
 // children too), with output to the build log; errors carry the output's tail.
 func (b *builder) run(ctx context.Context, name string, args ...string) error {
-	tail := &tailBuffer{max: 4096}
+	tail := tailbuf.New(4096)
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Stdout = io.MultiWriter(b.output, tail)
 	cmd.Stderr = cmd.Stdout
@@ -527,19 +528,3 @@ func unescapeMount(s string) string {
 	}
 	return b.String()
 }
-
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
-	max int
-	buf []byte
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.buf = append(t.buf, p...)
-	if len(t.buf) > t.max {
-		t.buf = append(t.buf[:0], t.buf[len(t.buf)-t.max:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string { return string(t.buf) }
