@@ -105,7 +105,7 @@ func isImageTag(ref string) bool {
 		return false
 	}
 	r, err := reference.Parse(ref)
-	return err != nil || !transfer.IsCompanionTag(r.Tag)
+	return err != nil || !oci.IsCompanionTag(r.Tag)
 }
 
 func orNone(s string) string {
@@ -502,8 +502,8 @@ func removeCompanions(ctx context.Context, c *cli.Command, s *store.Store, ref s
 		return err
 	}
 	for _, d := range manifests {
-		for _, suffix := range transfer.CompanionSuffixes {
-			cref := r.Name() + ":" + transfer.CompanionTag(d, suffix)
+		for _, suffix := range oci.CompanionSuffixes {
+			cref := r.Name() + ":" + oci.CompanionTag(d, suffix)
 			if err := s.Untag(ctx, cref); err == nil {
 				fmt.Fprintln(c.Writer, "untagged", cref)
 			}

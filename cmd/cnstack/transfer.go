@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/opencontainers/go-digest"
+
 	"github.com/cnstack/cnstack/pkg/bundle"
 	"github.com/cnstack/cnstack/pkg/oci"
 	"github.com/cnstack/cnstack/pkg/reference"
@@ -134,7 +136,7 @@ by digest is tagged NAME:sha256-<hex> in the store.`,
 			defer release()
 			storeRef := ref
 			if storeRef.Tag == "" {
-				storeRef.Tag = "sha256-" + strings.TrimPrefix(ref.Digest, "sha256:")
+				storeRef.Tag = oci.DigestTag(digest.Digest(ref.Digest))
 			}
 			storeRef.Digest = ""
 			rep, err := transfer.Copy(ctx, transfer.Remote(repo, ref), transfer.Store(s, storeRef),

@@ -346,13 +346,11 @@ func (v *loadVisitor) sealerRoots(ctx context.Context) ([]root, error) {
 	return []root{{Ref: ref.Name() + ":" + ref.Tag, Descriptor: d}}, nil
 }
 
+// isCompanionRef reports whether ref names a cosign companion
+// (oci.IsCompanionTag), not an image of its own.
 func isCompanionRef(ref string) bool {
-	for _, s := range []string{".sig", ".att", ".sbom"} {
-		if strings.HasSuffix(ref, s) && strings.Contains(ref, ":sha256-") {
-			return true
-		}
-	}
-	return false
+	r, err := reference.Parse(ref)
+	return err == nil && oci.IsCompanionTag(r.Tag)
 }
 
 // complete checks an image as check does (graphProblems) against what is

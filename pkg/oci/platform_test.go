@@ -50,7 +50,7 @@ func TestMatchPlatform(t *testing.T) {
 		{"linux/amd64", "linux/arm64", false},
 		{"windows/amd64", "linux/amd64", false},
 		{"linux/arm64/v8", "linux/arm64", true},
-		{"linux/arm64", "linux/arm64/v8", true}, // transfer once said no: --platform linux/arm64/v8 dropped plain arm64 images
+		{"linux/arm64", "linux/arm64/v8", true},    // transfer once said no: --platform linux/arm64/v8 dropped plain arm64 images
 		{"linux/arm64/v9", "linux/arm64/v8", true}, // arm64 ignores the variant
 		{"linux/arm/v7", "linux/arm/v6", false},
 		{"linux/arm/v7", "linux/arm", true},

@@ -26,22 +26,6 @@ import (
 	"github.com/cnstack/cnstack/pkg/oci"
 )
 
-// Tag suffixes of cosign's tag scheme.
-const (
-	SignatureSuffix   = "sig"
-	AttestationSuffix = "att"
-)
-
-// SignatureTag is cosign's tag for the signatures of manifest d: sha256-<hex>.sig.
-func SignatureTag(d digest.Digest) string { return companionTag(d, SignatureSuffix) }
-
-// AttestationTag is cosign's tag for the attestations of manifest d: sha256-<hex>.att.
-func AttestationTag(d digest.Digest) string { return companionTag(d, AttestationSuffix) }
-
-func companionTag(d digest.Digest, suffix string) string {
-	return d.Algorithm().String() + "-" + d.Encoded() + "." + suffix
-}
-
 // Image is a signed (or to-be-signed) image in a target.
 type Image struct {
 	// Name is the repository, "127.0.0.1:5000/team/app" or

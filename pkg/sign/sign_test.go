@@ -13,6 +13,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cnstack/cnstack/pkg/sign"
+	"github.com/cnstack/cnstack/pkg/sign/signtest"
+	"github.com/cnstack/cnstack/pkg/store"
 	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -21,9 +24,7 @@ import (
 	"oras.land/oras-go/v2/content/oci"
 	"oras.land/oras-go/v2/registry/remote"
 
-	"github.com/cnstack/cnstack/pkg/sign"
-	"github.com/cnstack/cnstack/pkg/sign/signtest"
-	"github.com/cnstack/cnstack/pkg/store"
+	cnoci "github.com/cnstack/cnstack/pkg/oci"
 )
 
 const (
@@ -132,7 +133,7 @@ func TestSignVerifyStore(t *testing.T) {
 			t.Errorf("result %d: %s", i, r)
 		}
 		// The signature lives in the store under cosign's tag.
-		if _, err := st.Resolve(ctx, repoName+":"+sign.SignatureTag(r.Subject.Descriptor.Digest)); err != nil {
+		if _, err := st.Resolve(ctx, repoName+":"+cnoci.SignatureTag(r.Subject.Descriptor.Digest)); err != nil {
 			t.Errorf("store lacks the signature tag of %s: %v", r.Subject, err)
 		}
 	}
@@ -179,7 +180,7 @@ func TestSignVerifyStore(t *testing.T) {
 	}
 
 	// Re-attesting the same content writes nothing.
-	attRef := repoName + ":" + sign.AttestationTag(img.Descriptor.Digest)
+	attRef := repoName + ":" + cnoci.AttestationTag(img.Descriptor.Digest)
 	before, _ := st.Resolve(ctx, attRef)
 	again, err = sign.Attest(ctx, st, img, k.signer, sign.AttestOptions{Tool: "cnstack-test"})
 	if err != nil {
@@ -310,11 +311,11 @@ func TestVerifyDetectsTampering(t *testing.T) {
 				id := pushJSON(t, st, ocispec.MediaTypeImageIndex, idx)
 				// The attacker reuses the genuine signatures under the new digests.
 				for old, nu := range map[digest.Digest]digest.Digest{img.Descriptor.Digest: id.Digest, fx.Manifests[0].Digest: md.Digest} {
-					sig, err := st.Resolve(ctx, repoName+":"+sign.SignatureTag(old))
+					sig, err := st.Resolve(ctx, repoName+":"+cnoci.SignatureTag(old))
 					if err != nil {
 						t.Fatal(err)
 					}
-					if err := st.Tag(ctx, sig, repoName+":"+sign.SignatureTag(nu)); err != nil {
+					if err := st.Tag(ctx, sig, repoName+":"+cnoci.SignatureTag(nu)); err != nil {
 						t.Fatal(err)
 					}
 				}
@@ -329,12 +330,12 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			name: "signature payload swapped for another manifest's",
 			tamper: func(t *testing.T, st *store.Store, img sign.Image, fx *signtest.Image) (sign.Image, digest.Digest) {
 				victim, donor := fx.Manifests[1].Digest, fx.Manifests[0].Digest
-				vm := readManifest(t, st, mustResolve(t, st, repoName+":"+sign.SignatureTag(victim)).Digest)
-				dm := readManifest(t, st, mustResolve(t, st, repoName+":"+sign.SignatureTag(donor)).Digest)
+				vm := readManifest(t, st, mustResolve(t, st, repoName+":"+cnoci.SignatureTag(victim)).Digest)
+				dm := readManifest(t, st, mustResolve(t, st, repoName+":"+cnoci.SignatureTag(donor)).Digest)
 				// The donor's payload (signed, but for the amd64 digest) with the victim's signature annotation.
 				vm.Layers[0].Digest, vm.Layers[0].Size = dm.Layers[0].Digest, dm.Layers[0].Size
 				sd := pushJSON(t, st, vm.MediaType, vm)
-				if err := st.Tag(ctx, sd, repoName+":"+sign.SignatureTag(victim)); err != nil {
+				if err := st.Tag(ctx, sd, repoName+":"+cnoci.SignatureTag(victim)); err != nil {
 					t.Fatal(err)
 				}
 				return img, victim
@@ -345,8 +346,8 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			name: "signature and payload both from another manifest",
 			tamper: func(t *testing.T, st *store.Store, img sign.Image, fx *signtest.Image) (sign.Image, digest.Digest) {
 				victim, donor := fx.Manifests[1].Digest, fx.Manifests[0].Digest
-				sig := mustResolve(t, st, repoName+":"+sign.SignatureTag(donor))
-				if err := st.Tag(ctx, sig, repoName+":"+sign.SignatureTag(victim)); err != nil {
+				sig := mustResolve(t, st, repoName+":"+cnoci.SignatureTag(donor))
+				if err := st.Tag(ctx, sig, repoName+":"+cnoci.SignatureTag(victim)); err != nil {
 					t.Fatal(err)
 				}
 				return img, victim
@@ -357,7 +358,7 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			name: "payload edited to name the manifest, signature kept",
 			tamper: func(t *testing.T, st *store.Store, img sign.Image, fx *signtest.Image) (sign.Image, digest.Digest) {
 				victim := fx.Manifests[1].Digest
-				ref := repoName + ":" + sign.SignatureTag(victim)
+				ref := repoName + ":" + cnoci.SignatureTag(victim)
 				m := readManifest(t, st, mustResolve(t, st, ref).Digest)
 				payload, err := st.ReadBlob(ctx, m.Layers[0].Digest)
 				if err != nil {
@@ -383,7 +384,7 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			name: "signature image deleted",
 			tamper: func(t *testing.T, st *store.Store, img sign.Image, fx *signtest.Image) (sign.Image, digest.Digest) {
 				victim := fx.Manifests[0].Digest
-				if err := st.Untag(ctx, repoName+":"+sign.SignatureTag(victim)); err != nil {
+				if err := st.Untag(ctx, repoName+":"+cnoci.SignatureTag(victim)); err != nil {
 					t.Fatal(err)
 				}
 				return img, victim
@@ -448,7 +449,7 @@ func copyWithCompanions(t *testing.T, st *store.Store, img sign.Image, dst oras.
 	}
 	n := 0
 	for _, s := range subjects {
-		for _, tag := range []string{sign.SignatureTag(s.Descriptor.Digest), sign.AttestationTag(s.Descriptor.Digest)} {
+		for _, tag := range []string{cnoci.SignatureTag(s.Descriptor.Digest), cnoci.AttestationTag(s.Descriptor.Digest)} {
 			if _, err := oras.Copy(ctx, st, repoName+":"+tag, dst, tagRef(tag), oras.DefaultCopyOptions); err != nil {
 				t.Fatalf("copy %s: %v", tag, err)
 			}
@@ -564,7 +565,7 @@ func TestVerifyOCILayout(t *testing.T) {
 	}
 
 	// A flipped byte in a signature payload blob is caught, naming the manifest.
-	sigDesc, err := ro.Resolve(ctx, repoName+":"+sign.SignatureTag(desc.Digest))
+	sigDesc, err := ro.Resolve(ctx, repoName+":"+cnoci.SignatureTag(desc.Digest))
 	if err != nil {
 		t.Fatal(err)
 	}

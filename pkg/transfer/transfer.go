@@ -30,15 +30,6 @@ import (
 	"github.com/cnstack/cnstack/pkg/store"
 )
 
-// CompanionSuffixes are cosign's tag suffixes for what belongs to a manifest:
-// signatures, attestations and attached SBOMs (`sha256-<hex>.<suffix>`).
-var CompanionSuffixes = []string{"sig", "att", "sbom"}
-
-// CompanionTag is cosign's tag for the suffix artifact of manifest d.
-func CompanionTag(d digest.Digest, suffix string) string {
-	return d.Algorithm().String() + "-" + d.Encoded() + "." + suffix
-}
-
 // Endpoint is one side of a copy: a target and the reference of the image in it.
 type Endpoint struct {
 	Target oras.Target
@@ -134,8 +125,8 @@ func Copy(ctx context.Context, src, dst Endpoint, opts Options) (*Report, error)
 		return rep, err
 	}
 	for _, d := range manifests {
-		for _, suffix := range CompanionSuffixes {
-			t := CompanionTag(d, suffix)
+		for _, suffix := range oci.CompanionSuffixes {
+			t := oci.CompanionTag(d, suffix)
 			cd, err := src.Target.Resolve(ctx, src.companionRef(t))
 			if errors.Is(err, errdef.ErrNotFound) {
 				continue

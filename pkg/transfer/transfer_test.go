@@ -48,7 +48,7 @@ func sample(t *testing.T) *store.Store {
 	cfg, _ := s.PushBytes(ctx, ocispec.MediaTypeImageConfig, []byte("{}"))
 	m := `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"` + cfg.Digest.String() + `","size":2},"layers":[]}`
 	md, _ := s.PushBytes(ctx, ocispec.MediaTypeImageManifest, []byte(m))
-	if err := s.Tag(ctx, md, "registry.cnstack.local/cnstack/cnstack:"+CompanionTag(root.Digest, "sig")); err != nil {
+	if err := s.Tag(ctx, md, "registry.cnstack.local/cnstack/cnstack:"+oci.SignatureTag(root.Digest)); err != nil {
 		t.Fatal(err)
 	}
 	return s
