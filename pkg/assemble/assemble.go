@@ -269,7 +269,7 @@ func layerEntries(dir string, l Layer, vars map[string]string) ([]layer.Entry, e
 				mode = 0o644
 			}
 			entries = append(entries, layer.Entry{Name: dst, Mode: mode, Size: int64(len(b)),
-				Open:   func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil },
+				Open:   func(context.Context) (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil },
 				Digest: digest.FromBytes(b)})
 			continue
 		}

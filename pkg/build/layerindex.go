@@ -85,7 +85,7 @@ func (c *Cache) indexFromEntries(ctx context.Context, diffID digest.Digest, entr
 			if !scanRelevant(e.Name) || !e.Mode.IsRegular() {
 				continue
 			}
-			if err := copyEntryTo(filepath.Join(tmp, "files", filepath.FromSlash(e.Name)), e); err != nil {
+			if err := copyEntryTo(ctx, filepath.Join(tmp, "files", filepath.FromSlash(e.Name)), e); err != nil {
 				return nil, err
 			}
 		}
@@ -203,8 +203,8 @@ func (c *Cache) writeIndex(final string, fill func(tmp string) ([]string, error)
 	return &layerIndex{dir: final, Dirs: dirs}, nil
 }
 
-func copyEntryTo(dst string, e layer.Entry) error {
-	rc, err := layer.OpenEntry(e)
+func copyEntryTo(ctx context.Context, dst string, e layer.Entry) error {
+	rc, err := layer.OpenEntry(ctx, e)
 	if err != nil {
 		return err
 	}

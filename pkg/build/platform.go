@@ -127,7 +127,7 @@ func (b *Builder) buildPlatform(ctx context.Context, req *Request, file *kubefil
 			if err != nil {
 				return nil, fmt.Errorf("%s: %s: %w", s.Pos, s.Text, err)
 			}
-			sum, err := b.entriesDigest(entries)
+			sum, err := b.entriesDigest(ctx, entries)
 			if err != nil {
 				cleanup()
 				return nil, fmt.Errorf("%s: %s: %w", s.Pos, s.Text, err)
@@ -260,7 +260,7 @@ func (b *Builder) buildPlatform(ctx context.Context, req *Request, file *kubefil
 		}
 		images = cres.Images
 		if len(cres.Entries) > 0 {
-			sum, err := b.entriesDigest(cres.Entries)
+			sum, err := b.entriesDigest(ctx, cres.Entries)
 			if err != nil {
 				return nil, err
 			}
@@ -475,13 +475,13 @@ func (b *Builder) layerFor(ctx context.Context, req *Request, key string, entrie
 // in its entry (Verify set), so the layer writer checks that what it reads
 // is what the key was computed from: a file changed or swapped meanwhile
 // fails the build instead of entering the cache under a stale key.
-func (b *Builder) entriesDigest(entries []layer.Entry) (string, error) {
+func (b *Builder) entriesDigest(ctx context.Context, entries []layer.Entry) (string, error) {
 	for i := range entries {
 		e := &entries[i]
 		if !e.Mode.IsRegular() || e.Digest != "" {
 			continue
 		}
-		d, size, err := b.Cache.FileDigest(*e)
+		d, size, err := b.Cache.FileDigest(ctx, *e)
 		if err == nil && size != e.Size {
 			err = fmt.Errorf("%s: %w (%d bytes when listed, %d when hashed)", e.Source, layer.ErrChanged, e.Size, size)
 		}

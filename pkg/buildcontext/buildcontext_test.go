@@ -55,7 +55,7 @@ func listing(t *testing.T, entries []layer.Entry) []string {
 		case e.Mode&fs.ModeSymlink != 0:
 			out = append(out, e.Name+"->"+e.Linkname)
 		default:
-			rc, err := layer.OpenEntry(e)
+			rc, err := layer.OpenEntry(t.Context(), e)
 			if err != nil {
 				t.Fatalf("open %s: %v", e.Name, err)
 			}
@@ -206,7 +206,7 @@ func TestSwappedSymlinkIsNotFollowedOut(t *testing.T) {
 	os.Symlink(filepath.Join(outside, "secret"), filepath.Join(dir, "data", "f"))
 	for _, e := range es {
 		if e.Mode.IsRegular() {
-			if rc, err := layer.OpenEntry(e); err == nil {
+			if rc, err := layer.OpenEntry(t.Context(), e); err == nil {
 				b, _ := io.ReadAll(rc)
 				rc.Close()
 				t.Fatalf("read %q through a swapped-in symlink", b)
@@ -217,7 +217,7 @@ func TestSwappedSymlinkIsNotFollowedOut(t *testing.T) {
 	os.Symlink(outside, filepath.Join(dir, "data"))
 	for _, e := range es {
 		if e.Mode.IsRegular() {
-			if _, err := layer.OpenEntry(e); err == nil {
+			if _, err := layer.OpenEntry(t.Context(), e); err == nil {
 				t.Fatal("opened a file through a swapped-in directory symlink")
 			}
 		}

@@ -176,7 +176,7 @@ func (v *View) copyStep(ctx context.Context, s *kubefile.Step, bc *buildcontext.
 			if err != nil {
 				return err
 			}
-			if err := v.add([]layer.Entry{{Name: target, Mode: 0o644, Size: fi.Size(), Source: p}}); err != nil {
+			if err := v.add(ctx, []layer.Entry{{Name: target, Mode: 0o644, Size: fi.Size(), Source: p}}); err != nil {
 				return err
 			}
 			continue
@@ -185,7 +185,7 @@ func (v *View) copyStep(ctx context.Context, s *kubefile.Step, bc *buildcontext.
 		if err != nil {
 			return fmt.Errorf("%s: %w", src.Pos, err)
 		}
-		err = v.add(es)
+		err = v.add(ctx, es)
 		cleanup()
 		if err != nil {
 			return err
@@ -195,7 +195,7 @@ func (v *View) copyStep(ctx context.Context, s *kubefile.Step, bc *buildcontext.
 }
 
 // add records entries' directories and copies the scan-relevant files.
-func (v *View) add(entries []layer.Entry) error {
+func (v *View) add(ctx context.Context, entries []layer.Entry) error {
 	for _, e := range entries {
 		name := strings.TrimPrefix(path.Clean("/"+e.Name), "/")
 		if name == "" {
@@ -221,7 +221,7 @@ func (v *View) add(entries []layer.Entry) error {
 			return err
 		}
 		os.RemoveAll(dst) // a later COPY replaces the file (and never writes through a link)
-		if err := copyEntry(dst, e); err != nil {
+		if err := copyEntry(ctx, dst, e); err != nil {
 			return err
 		}
 	}
