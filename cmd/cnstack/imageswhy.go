@@ -15,8 +15,8 @@ import (
 	"github.com/cnstack/cnstack/pkg/reference"
 )
 
-// imagesWhyCommand is `cnstack images why REF [DIR]`; the integrator adds it
-// to the subcommands of `images`.
+// imagesWhyCommand is `cnstack images why REF [DIR]`, a subcommand of
+// `images`.
 func imagesWhyCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "why",

@@ -19,8 +19,8 @@ import (
 	"github.com/cnstack/cnstack/pkg/stack"
 )
 
-// newCollector is the container image collector of a builder: the
-// integrator sets b.Collector = newCollector(c, b) in newBuilder.
+// newCollector is the container image collector of a builder (newBuilder
+// sets b.Collector to it).
 func newCollector(_ *cli.Command, b *build.Builder) build.Collector {
 	return &collect.Collector{Store: b.Store, Remote: b.Remote, Out: b.Out}
 }
