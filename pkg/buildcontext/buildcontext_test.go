@@ -1,7 +1,6 @@
 package buildcontext
 
 import (
-	"context"
 	"errors"
 	"io"
 	"io/fs"
@@ -231,7 +230,7 @@ func TestSourceGlobAndUnpack(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	es, cleanup, err := c.Source(context.Background(), kubefile.Source{Path: "m/*.yaml", Glob: true}, "manifests", false, false)
+	es, cleanup, err := c.Source(t.Context(), kubefile.Source{Path: "m/*.yaml", Glob: true}, "manifests", false, false)
 	defer cleanup()
 	if err != nil {
 		t.Fatal(err)
@@ -239,7 +238,7 @@ func TestSourceGlobAndUnpack(t *testing.T) {
 	if g := strings.Join(listing(t, es), " "); g != "manifests/a.yaml=a manifests/b.yaml=b" {
 		t.Fatalf("glob: %s", g)
 	}
-	_, _, err = c.Source(context.Background(), kubefile.Source{Path: "none*", Glob: true}, ".", true, false)
+	_, _, err = c.Source(t.Context(), kubefile.Source{Path: "none*", Glob: true}, ".", true, false)
 	if err == nil || !strings.Contains(err.Error(), "matches") {
 		t.Fatalf("empty glob: %v", err)
 	}

@@ -2,7 +2,6 @@ package sign_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -66,10 +65,10 @@ func storeImage(t *testing.T) (*store.Store, sign.Image, *signtest.Image) {
 		t.Fatal(err)
 	}
 	fx := signtest.Standard()
-	if err := signtest.Push(context.Background(), st, fx, imageRef); err != nil {
+	if err := signtest.Push(t.Context(), st, fx, imageRef); err != nil {
 		t.Fatal(err)
 	}
-	desc, err := st.Resolve(context.Background(), imageRef)
+	desc, err := st.Resolve(t.Context(), imageRef)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +77,7 @@ func storeImage(t *testing.T) (*store.Store, sign.Image, *signtest.Image) {
 
 func mustSign(t *testing.T, dst oras.Target, img sign.Image, k keyPair, attest bool) {
 	t.Helper()
-	ctx := context.Background()
+	ctx := t.Context()
 	if _, err := sign.Sign(ctx, dst, img, k.signer); err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +110,7 @@ func TestKeyFiles(t *testing.T) {
 }
 
 func TestSignVerifyStore(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	st, img, fx := storeImage(t)
 	k := newKey(t, "secret")
 
@@ -245,7 +244,7 @@ func jsonEqual(t *testing.T, a, b []byte) bool {
 }
 
 func TestVerifyForeignKey(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	st, img, _ := storeImage(t)
 	mustSign(t, st, img, newKey(t, ""), true)
 	rep, err := sign.Verify(ctx, st, img, sign.VerifyOptions{Key: newKey(t, "").verifier, Attestations: true})
@@ -267,7 +266,7 @@ func pushJSON(t *testing.T, st *store.Store, mediaType string, v any) ocispec.De
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := st.PushBytes(context.Background(), mediaType, b)
+	d, err := st.PushBytes(t.Context(), mediaType, b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,7 +275,7 @@ func pushJSON(t *testing.T, st *store.Store, mediaType string, v any) ocispec.De
 
 func readManifest(t *testing.T, st *store.Store, d digest.Digest) ocispec.Manifest {
 	t.Helper()
-	b, err := st.ReadBlob(context.Background(), d)
+	b, err := st.ReadBlob(t.Context(), d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,7 +287,7 @@ func readManifest(t *testing.T, st *store.Store, d digest.Digest) ocispec.Manife
 }
 
 func TestVerifyDetectsTampering(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	tests := []struct {
 		name string
 		// tamper changes the signed store image and returns the image to
@@ -428,7 +427,7 @@ func TestVerifyDetectsTampering(t *testing.T) {
 
 func mustResolve(t *testing.T, st *store.Store, ref string) ocispec.Descriptor {
 	t.Helper()
-	d, err := st.Resolve(context.Background(), ref)
+	d, err := st.Resolve(t.Context(), ref)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -439,7 +438,7 @@ func mustResolve(t *testing.T, st *store.Store, ref string) ocispec.Descriptor {
 // save do, from the store into dst under dstName (tagRef names tags there).
 func copyWithCompanions(t *testing.T, st *store.Store, img sign.Image, dst oras.Target, tagRef func(string) string) {
 	t.Helper()
-	ctx := context.Background()
+	ctx := t.Context()
 	if _, err := oras.Copy(ctx, st, imageRef, dst, tagRef("v1"), oras.DefaultCopyOptions); err != nil {
 		t.Fatal(err)
 	}
@@ -479,7 +478,7 @@ func repository(t *testing.T, name string) *remote.Repository {
 }
 
 func TestVerifyAfterPushToRegistry(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	st, img, _ := storeImage(t)
 	k := newKey(t, "pw")
 	mustSign(t, st, img, k, true)
@@ -508,7 +507,7 @@ func TestVerifyAfterPushToRegistry(t *testing.T) {
 }
 
 func TestSignInRegistry(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	st, _, _ := storeImage(t)
 	name := newRegistry(t) + "/cnstack/cluster"
 	repo := repository(t, name)
@@ -538,7 +537,7 @@ func TestSignInRegistry(t *testing.T) {
 }
 
 func TestVerifyOCILayout(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	st, img, _ := storeImage(t)
 	k := newKey(t, "")
 	mustSign(t, st, img, k, true)
@@ -599,7 +598,7 @@ func TestVerifyOCILayout(t *testing.T) {
 // for one platform) is still signed and verified by digest; describing it
 // is refused rather than giving an SBOM that silently omits a platform.
 func TestPartialImage(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	st, err := store.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
