@@ -26,12 +26,12 @@ import (
 	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2"
 	"oras.land/oras-go/v2/content"
 
 	"github.com/cnstack/cnstack/pkg/clusterimage"
 	"github.com/cnstack/cnstack/pkg/oci"
 	"github.com/cnstack/cnstack/pkg/safearchive"
-	"github.com/cnstack/cnstack/pkg/store"
 )
 
 // Options configure an install.
@@ -109,8 +109,9 @@ type imageInfo struct {
 	config   ocispec.Image
 }
 
-// Run installs opts.Ref from s onto this host.
-func Run(ctx context.Context, s *store.Store, opts Options) (*Result, error) {
+// Run installs opts.Ref from src (the local store, or any other target
+// that resolves it) onto this host.
+func Run(ctx context.Context, src oras.ReadOnlyTarget, opts Options) (*Result, error) {
 	opts.defaults()
 	res := &Result{Image: opts.Ref, Platform: "linux/" + runtime.GOARCH, OK: true}
 	res.Rootfs = filepath.Join(opts.DataRoot, opts.ClusterName, "rootfs")
@@ -131,7 +132,7 @@ func Run(ctx context.Context, s *store.Store, opts Options) (*Result, error) {
 	var img imageInfo
 	if !step("resolve image", func() (string, string, error) {
 		var err error
-		img, res.Digest, err = resolve(ctx, s, opts.Ref)
+		img, res.Digest, err = resolve(ctx, src, opts.Ref)
 		return Passed, res.Digest, err
 	}) {
 		return res, nil
@@ -142,7 +143,7 @@ func Run(ctx context.Context, s *store.Store, opts Options) (*Result, error) {
 	maps.Copy(env, opts.Env)
 	res.Env = env
 	if !step("lay out rootfs", func() (string, string, error) {
-		n, err := layOut(ctx, s, img.manifest, res.Rootfs)
+		n, err := layOut(ctx, src, img.manifest, res.Rootfs)
 		return Passed, fmt.Sprintf("%d layers into %s", n, res.Rootfs), err
 	}) {
 		return res, nil
@@ -176,7 +177,7 @@ func Run(ctx context.Context, s *store.Store, opts Options) (*Result, error) {
 	return res, nil
 }
 
-func resolve(ctx context.Context, s *store.Store, ref string) (imageInfo, string, error) {
+func resolve(ctx context.Context, s oras.ReadOnlyTarget, ref string) (imageInfo, string, error) {
 	var img imageInfo
 	desc, err := s.Resolve(ctx, ref)
 	if err != nil {

@@ -14,12 +14,12 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2"
 	"oras.land/oras-go/v2/content"
 
 	"github.com/cnstack/cnstack/pkg/clusterimage"
 	"github.com/cnstack/cnstack/pkg/oci"
 	"github.com/cnstack/cnstack/pkg/registrytree"
-	"github.com/cnstack/cnstack/pkg/store"
 )
 
 // expected is what the image promises, read from the store on the host:
@@ -38,7 +38,7 @@ type expected struct {
 const tagLinkSuffix = "/current/link"
 
 // readExpected streams the image's layers once, hashing every file.
-func readExpected(ctx context.Context, s *store.Store, ref string, platform ocispec.Platform) (*expected, error) {
+func readExpected(ctx context.Context, s oras.ReadOnlyTarget, ref string, platform ocispec.Platform) (*expected, error) {
 	desc, err := s.Resolve(ctx, ref)
 	if err != nil {
 		return nil, err
