@@ -42,8 +42,10 @@ type WalkFunc func(h *tar.Header, r io.Reader) error
 //
 // Like go-containerregistry's mutate.Extract, Walk reads the layers top
 // down, so entries come in that order, except hard links: they are passed
-// last, after every file they can point to. An entry an upper layer would
-// replace is never read, so an overwritten file costs no write.
+// last, after every file they can point to, and name what the merged
+// filesystem has at their target path (a target an upper layer deleted is
+// simply absent). An entry an upper layer would replace is never read, so
+// an overwritten file costs no write.
 func Walk(ctx context.Context, f content.Fetcher, layers []ocispec.Descriptor, fn WalkFunc) error {
 	w := &walker{seen: map[string]seenPath{}, whiteouts: map[string]bool{}, opaque: map[string]bool{}}
 	for i := len(layers) - 1; i >= 0; i-- {
