@@ -8,12 +8,15 @@ import (
 	"path/filepath"
 	"strings"
 
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/urfave/cli/v3"
 
 	"github.com/cnstack/cnstack/pkg/build"
 	"github.com/cnstack/cnstack/pkg/clusterimage"
+	"github.com/cnstack/cnstack/pkg/imagescan"
 	"github.com/cnstack/cnstack/pkg/kubefile"
 	"github.com/cnstack/cnstack/pkg/lockfile"
+	"github.com/cnstack/cnstack/pkg/oci"
 	"github.com/cnstack/cnstack/pkg/reference"
 )
 
@@ -133,7 +136,7 @@ func lintBeforeBuild(c *cli.Command, req build.Request) error {
 	}
 	plats := req.Platforms
 	if len(plats) == 0 {
-		plats = []kubefile.Platform{{OS: "linux", Architecture: "amd64"}}
+		plats = []ocispec.Platform{oci.DefaultPlatform}
 	}
 	_, ds := kubefile.Lint(displayName(req.Kubefile), src, kubefile.EvalOptions{BuildArgs: req.BuildArgs, Context: os.DirFS(req.Context)}, plats...)
 	errs := ds.Errors()
@@ -149,7 +152,7 @@ func lintBeforeBuild(c *cli.Command, req build.Request) error {
 func platformsOf(r *build.Result) string {
 	var out []string
 	for _, p := range r.Platforms {
-		out = append(out, clusterimage.PlatformString(p.Platform))
+		out = append(out, oci.PlatformString(p.Platform))
 	}
 	return strings.Join(out, ",")
 }
@@ -175,16 +178,10 @@ func newBuilder(c *cli.Command) (*build.Builder, error) {
 // buildRequest reads the flags shared by build and stack build.
 func buildRequest(c *cli.Command) (build.Request, error) {
 	var req build.Request
-	for _, ps := range c.StringSlice("platform") {
-		for _, one := range strings.Split(ps, ",") {
-			p, err := kubefile.ParsePlatform(strings.TrimSpace(one))
-			if err != nil {
-				return req, fmt.Errorf("--platform %q: %w", one, err)
-			}
-			req.Platforms = append(req.Platforms, p)
-		}
-	}
 	var err error
+	if req.Platforms, err = oci.ParsePlatforms(c.StringSlice("platform")); err != nil {
+		return req, fmt.Errorf("--platform: %w", err)
+	}
 	if req.BuildArgs, err = parseKV("build-arg", c.StringSlice("build-arg")); err != nil {
 		return req, err
 	}
@@ -198,29 +195,14 @@ func buildRequest(c *cli.Command) (build.Request, error) {
 	req.NoCache = c.Bool("no-cache")
 	req.Collect = build.CollectOptions{MaxProcs: c.Int("max-pull-procs"), Locked: c.Bool("locked")}
 	if f := c.String("image-list"); f != "" && f != "filepath" { // sealer's default value is the literal "filepath"
-		if req.Collect.ImageList, err = readLines(f); err != nil {
+		if req.Collect.ImageList, err = imagescan.ReadListFile(f); err != nil {
 			return req, fmt.Errorf("--image-list: %w", err)
 		}
 	}
 	if f := c.String("ignored-image-list"); f != "" {
-		if req.Collect.Ignored, err = readLines(f); err != nil {
+		if req.Collect.Ignored, err = imagescan.ReadListFile(f); err != nil {
 			return req, fmt.Errorf("--ignored-image-list: %w", err)
 		}
 	}
 	return req, nil
-}
-
-func readLines(path string) ([]string, error) {
-	b, err := os.ReadFile(filepath.Clean(path))
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, l := range strings.Split(string(b), "\n") {
-		l = strings.TrimSpace(strings.Trim(strings.TrimSpace(l), `"'`))
-		if l != "" && !strings.HasPrefix(l, "#") {
-			out = append(out, l)
-		}
-	}
-	return out, nil
 }

@@ -17,8 +17,8 @@ import (
 	"github.com/cnstack/cnstack/internal/sampleimages"
 )
 
-// devCommand holds hidden helpers for the demo and CI; the integrator adds
-// it to the command list.
+// devCommand holds hidden helpers for the demo and CI (a hidden top-level
+// command).
 func devCommand() *cli.Command {
 	// A flag holds its parsed value: each command gets its own.
 	dirFlag := func() cli.Flag {

@@ -9,16 +9,14 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"github.com/urfave/cli/v3"
-	"oras.land/oras-go/v2/content"
-
-	"github.com/cnstack/cnstack/pkg/build"
 	"github.com/cnstack/cnstack/pkg/clusterimage"
-	"github.com/cnstack/cnstack/pkg/kubefile"
+	"github.com/cnstack/cnstack/pkg/oci"
 	"github.com/cnstack/cnstack/pkg/reference"
 	"github.com/cnstack/cnstack/pkg/store"
 	"github.com/cnstack/cnstack/pkg/transfer"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/urfave/cli/v3"
+	"oras.land/oras-go/v2/content"
 
 	"github.com/cnstack/cnstack/internal/progress"
 )
@@ -107,7 +105,7 @@ func isImageTag(ref string) bool {
 		return false
 	}
 	r, err := reference.Parse(ref)
-	return err != nil || !transfer.IsCompanionTag(r.Tag)
+	return err != nil || !oci.IsCompanionTag(r.Tag)
 }
 
 func orNone(s string) string {
@@ -157,7 +155,7 @@ func describe(ctx context.Context, s *store.Store, d ocispec.Descriptor) imageIn
 		if cb, err := s.ReadBlob(ctx, man.Config.Digest); err == nil {
 			var cfg ocispec.Image
 			if json.Unmarshal(cb, &cfg) == nil && cfg.OS != "" {
-				info.platforms = append(info.platforms, clusterimage.PlatformString(cfg.Platform))
+				info.platforms = append(info.platforms, oci.PlatformString(cfg.Platform))
 			}
 		}
 	}
@@ -210,7 +208,7 @@ stored). For an index, --platform picks the manifest shown.`,
 // --platform manifest of an index, and reads that manifest and its config.
 func readImage(ctx context.Context, c *cli.Command, ref string) (content.Fetcher, ocispec.Manifest, []byte, []byte, error) {
 	var m ocispec.Manifest
-	p, err := kubefile.ParsePlatform(c.String("platform"))
+	p, err := oci.ParsePlatform(c.String("platform"))
 	if err != nil {
 		return nil, m, nil, nil, fmt.Errorf("--platform: %w", err)
 	}
@@ -218,7 +216,7 @@ func readImage(ctx context.Context, c *cli.Command, ref string) (content.Fetcher
 	if err != nil {
 		return nil, m, nil, nil, err
 	}
-	desc, err = build.SelectPlatform(ctx, src, desc, ocispec.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant})
+	desc, err = oci.SelectPlatform(ctx, src, desc, p)
 	if err != nil {
 		return nil, m, nil, nil, fmt.Errorf("%s: %w", ref, err)
 	}
@@ -403,7 +401,7 @@ func printInspectTable(w io.Writer, spec *clusterimage.ImageSpec) error {
 	fmt.Fprintf(tw, "Digest:\t%s\n", spec.Digest)
 	fmt.Fprintf(tw, "ID:\t%s\n", spec.ID)
 	fmt.Fprintf(tw, "Type:\t%s\n", ext.Type)
-	fmt.Fprintf(tw, "Platform:\t%s\n", clusterimage.PlatformString(spec.OCIv1.Platform))
+	fmt.Fprintf(tw, "Platform:\t%s\n", oci.PlatformString(spec.OCIv1.Platform))
 	fmt.Fprintf(tw, "Layers:\t%d\n", len(spec.ManifestV1.Layers))
 	for k, v := range ext.Labels {
 		fmt.Fprintf(tw, "Label:\t%s=%s\n", k, v)
@@ -504,8 +502,8 @@ func removeCompanions(ctx context.Context, c *cli.Command, s *store.Store, ref s
 		return err
 	}
 	for _, d := range manifests {
-		for _, suffix := range transfer.CompanionSuffixes {
-			cref := r.Name() + ":" + transfer.CompanionTag(d, suffix)
+		for _, suffix := range oci.CompanionSuffixes {
+			cref := r.Name() + ":" + oci.CompanionTag(d, suffix)
 			if err := s.Untag(ctx, cref); err == nil {
 				fmt.Fprintln(c.Writer, "untagged", cref)
 			}

@@ -11,10 +11,12 @@ import (
 
 	"github.com/cnstack/cnstack/pkg/collect"
 	"github.com/cnstack/cnstack/pkg/imagescan"
+	"github.com/cnstack/cnstack/pkg/oci"
+	"github.com/cnstack/cnstack/pkg/reference"
 )
 
-// imagesWhyCommand is `cnstack images why REF [DIR]`; the integrator adds it
-// to the subcommands of `images`.
+// imagesWhyCommand is `cnstack images why REF [DIR]`, a subcommand of
+// `images`.
 func imagesWhyCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "why",
@@ -33,7 +35,7 @@ With -o json the image's record from the scan is printed as JSON.`,
 			if c.NArg() < 1 || c.NArg() > 2 {
 				return usageError(c, "takes REF and an optional DIR, got %d arguments", c.NArg())
 			}
-			want, err := imagescan.Normalize(c.Args().Get(0))
+			want, err := reference.Normalize(c.Args().Get(0))
 			if err != nil {
 				return err
 			}
@@ -71,7 +73,7 @@ With -o json the image's record from the scan is printed as JSON.`,
 						cur.Carried = append(cur.Carried, v.Name)
 						continue
 					}
-					hits = append(hits, hit{Layer: v.Name, Platform: p.String(), Image: img, Ignored: ignored, Carried: []string{v.Name}})
+					hits = append(hits, hit{Layer: v.Name, Platform: oci.PlatformString(p), Image: img, Ignored: ignored, Carried: []string{v.Name}})
 					cur = &hits[len(hits)-1]
 				}
 			}

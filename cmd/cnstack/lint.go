@@ -3,13 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/urfave/cli/v3"
 	"os"
 	"path/filepath"
 
-	"github.com/urfave/cli/v3"
-
 	"github.com/cnstack/cnstack/pkg/buildcontext"
 	"github.com/cnstack/cnstack/pkg/kubefile"
+	"github.com/cnstack/cnstack/pkg/oci"
 	"github.com/cnstack/cnstack/pkg/stack"
 )
 
@@ -38,13 +38,9 @@ and for stacks: duplicate layers, missing layers and FROM cycles.`,
 			if err != nil {
 				return err
 			}
-			var plats []kubefile.Platform
-			for _, p := range c.StringSlice("platform") {
-				pp, err := kubefile.ParsePlatform(p)
-				if err != nil {
-					return fmt.Errorf("--platform: %w", err)
-				}
-				plats = append(plats, pp)
+			plats, err := oci.ParsePlatforms(c.StringSlice("platform"))
+			if err != nil {
+				return fmt.Errorf("--platform: %w", err)
 			}
 			errs, warns := 0, 0
 			report := func(ds kubefile.Diagnostics) {

@@ -13,13 +13,14 @@ import (
 
 	"github.com/cnstack/cnstack/pkg/build"
 	"github.com/cnstack/cnstack/pkg/collect"
-	"github.com/cnstack/cnstack/pkg/kubefile"
+	"github.com/cnstack/cnstack/pkg/imagescan"
 	"github.com/cnstack/cnstack/pkg/lockfile"
+	"github.com/cnstack/cnstack/pkg/oci"
 	"github.com/cnstack/cnstack/pkg/stack"
 )
 
-// newCollector is the container image collector of a builder: the
-// integrator sets b.Collector = newCollector(c, b) in newBuilder.
+// newCollector is the container image collector of a builder (newBuilder
+// sets b.Collector to it).
 func newCollector(_ *cli.Command, b *build.Builder) build.Collector {
 	return &collect.Collector{Store: b.Store, Remote: b.Remote, Out: b.Out}
 }
@@ -40,7 +41,7 @@ type scanTarget struct {
 	dir       string // where cnstack.lock lives
 	stack     *stack.Stack
 	context   string // a lone build context
-	platforms []kubefile.Platform
+	platforms []ocispec.Platform
 	buildArgs map[string]string
 	imageList []string
 	ignored   []string
@@ -65,23 +66,17 @@ func scanTargetAt(c *cli.Command, dir string) (*scanTarget, error) {
 		return nil, err
 	}
 	if f := c.String("image-list"); f != "" && f != "filepath" {
-		if t.imageList, err = readLines(f); err != nil {
+		if t.imageList, err = imagescan.ReadListFile(f); err != nil {
 			return nil, fmt.Errorf("--image-list: %w", err)
 		}
 	}
 	if f := c.String("ignored-image-list"); f != "" {
-		if t.ignored, err = readLines(f); err != nil {
+		if t.ignored, err = imagescan.ReadListFile(f); err != nil {
 			return nil, fmt.Errorf("--ignored-image-list: %w", err)
 		}
 	}
-	for _, ps := range c.StringSlice("platform") {
-		for _, one := range strings.Split(ps, ",") {
-			p, err := kubefile.ParsePlatform(strings.TrimSpace(one))
-			if err != nil {
-				return nil, fmt.Errorf("--platform %q: %w", one, err)
-			}
-			t.platforms = append(t.platforms, p)
-		}
+	if t.platforms, err = oci.ParsePlatforms(c.StringSlice("platform")); err != nil {
+		return nil, fmt.Errorf("--platform: %w", err)
 	}
 	switch {
 	case exists(filepath.Join(dir, stack.FileName)):
@@ -97,7 +92,7 @@ func scanTargetAt(c *cli.Command, dir string) (*scanTarget, error) {
 		return nil, fmt.Errorf("%s holds neither %s nor a Kubefile", dir, stack.FileName)
 	}
 	if len(t.platforms) == 0 {
-		t.platforms = []kubefile.Platform{{OS: "linux", Architecture: "amd64"}}
+		t.platforms = []ocispec.Platform{oci.DefaultPlatform}
 	}
 	return t, nil
 }
@@ -109,7 +104,7 @@ func exists(p string) bool {
 
 // views lays out every layer of the target for platform under a temp dir;
 // remote sources are fetched (checksum-verified) into the build's download cache.
-func (t *scanTarget) views(ctx context.Context, c *cli.Command, p kubefile.Platform) ([]*collect.View, func(), error) {
+func (t *scanTarget) views(ctx context.Context, c *cli.Command, p ocispec.Platform) ([]*collect.View, func(), error) {
 	tmp, err := os.MkdirTemp("", "cnstack-views-")
 	if err != nil {
 		return nil, nil, err
@@ -189,7 +184,7 @@ Not scanned: the files of a FROM image outside the stack (the images it carries 
 						fmt.Fprintf(c.ErrWriter, "note: layer %s (%s): %s\n", v.Name, p, n)
 					}
 				}
-				pvs = append(pvs, collect.PlatformViews{Platform: ocispec.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant}, Views: views})
+				pvs = append(pvs, collect.PlatformViews{Platform: p, Views: views})
 			}
 			lf, err := col.Lock(ctx, pvs, collect.LockOptions{ImageList: t.imageList, Ignored: t.ignored, MaxProcs: c.Int("max-pull-procs")})
 			if err != nil {

@@ -25,7 +25,7 @@ func serveSampleRegistry(t *testing.T) string {
 	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	t.Cleanup(srv.Close)
 	addr := strings.TrimPrefix(srv.URL, "http://")
-	if err := sampleimages.Push(context.Background(), addr); err != nil {
+	if err := sampleimages.Push(t.Context(), addr); err != nil {
 		t.Fatal(err)
 	}
 	return addr
@@ -160,7 +160,7 @@ func TestDevPushSamples(t *testing.T) {
 }
 
 func TestDevServeSamples(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	addrFile := filepath.Join(t.TempDir(), "addr")
 	app := newApp()

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -35,7 +34,7 @@ func runSignErr(t *testing.T, home string, args ...string) (string, string, erro
 func TestSignCommands(t *testing.T) {
 	const ref = "registry.example/cnstack/cluster:v1"
 	home, keys := t.TempDir(), t.TempDir()
-	ctx := context.Background()
+	ctx := t.Context()
 	st, err := store.Open(filepath.Join(home, "store"))
 	if err != nil {
 		t.Fatal(err)
@@ -106,7 +105,7 @@ func TestSignCommands(t *testing.T) {
 }
 
 func TestSignRemote(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	t.Cleanup(srv.Close)
 	name := strings.TrimPrefix(srv.URL, "http://") + "/cnstack/cluster"

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cnstack/cnstack/pkg/build"
 	"github.com/cnstack/cnstack/pkg/lockfile"
+	"github.com/cnstack/cnstack/pkg/oci"
 	"github.com/cnstack/cnstack/pkg/stack"
 )
 
@@ -168,7 +169,7 @@ func printPlanTree(w io.Writer, s *stack.Stack, plan []build.PlanEntry) {
 		}
 		fmt.Fprintf(w, "%s%s%s  %s  FROM %s\n", indent, branch, e.Layer.Name, e.Layer.Ref, from)
 		for _, p := range s.Platforms {
-			k := e.Keys[p.String()]
+			k := e.Keys[oci.PlatformString(p)]
 			if len(k) > 16 {
 				k = k[:16]
 			}
@@ -195,7 +196,7 @@ func printPlanTree(w io.Writer, s *stack.Stack, plan []build.PlanEntry) {
 func platformList(s *stack.Stack) string {
 	var ps []string
 	for _, p := range s.Platforms {
-		ps = append(ps, p.String())
+		ps = append(ps, oci.PlatformString(p))
 	}
 	return strings.Join(ps, ",")
 }

@@ -4,16 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/urfave/cli/v3"
 	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"github.com/urfave/cli/v3"
+	"github.com/opencontainers/go-digest"
 
 	"github.com/cnstack/cnstack/pkg/bundle"
+	"github.com/cnstack/cnstack/pkg/oci"
 	"github.com/cnstack/cnstack/pkg/reference"
 	"github.com/cnstack/cnstack/pkg/remote"
 	"github.com/cnstack/cnstack/pkg/store"
@@ -124,13 +125,9 @@ by digest is tagged NAME:sha256-<hex> in the store.`,
 			if err != nil {
 				return err
 			}
-			var plats []ocispec.Platform
-			for _, p := range c.StringSlice("platform") {
-				pp, err := parseOCIPlatform(p)
-				if err != nil {
-					return err
-				}
-				plats = append(plats, pp)
+			plats, err := oci.ParsePlatforms(c.StringSlice("platform"))
+			if err != nil {
+				return fmt.Errorf("--platform: %w", err)
 			}
 			release, err := s.Use(ctx)
 			if err != nil {
@@ -139,7 +136,7 @@ by digest is tagged NAME:sha256-<hex> in the store.`,
 			defer release()
 			storeRef := ref
 			if storeRef.Tag == "" {
-				storeRef.Tag = "sha256-" + strings.TrimPrefix(ref.Digest, "sha256:")
+				storeRef.Tag = oci.DigestTag(digest.Digest(ref.Digest))
 			}
 			storeRef.Digest = ""
 			rep, err := transfer.Copy(ctx, transfer.Remote(repo, ref), transfer.Store(s, storeRef),
@@ -358,18 +355,6 @@ func relocate(ctx context.Context, c *cli.Command, s *store.Store, rc *remote.Cl
 		fmt.Fprintf(c.Writer, "relocated %s -> %s@%s (%s)\n", src, dst, rep.Root.Digest, companions(len(rep.Companions)))
 	}
 	return errors.Join(errs...)
-}
-
-func parseOCIPlatform(s string) (ocispec.Platform, error) {
-	parts := strings.Split(s, "/")
-	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
-		return ocispec.Platform{}, fmt.Errorf("platform %q: want OS/ARCH[/VARIANT]", s)
-	}
-	p := ocispec.Platform{OS: parts[0], Architecture: parts[1]}
-	if len(parts) == 3 {
-		p.Variant = parts[2]
-	}
-	return p, nil
 }
 
 // companions counts cosign signatures and attestations for a summary line.

@@ -7,9 +7,9 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/cnstack/cnstack/pkg/bundle"
+	"github.com/cnstack/cnstack/pkg/oci"
 	"github.com/cnstack/cnstack/pkg/reference"
 	"github.com/cnstack/cnstack/pkg/sign"
-	"github.com/cnstack/cnstack/pkg/transfer"
 )
 
 // bundleVerifier checks each bundle image's cosign signatures, and its
@@ -24,7 +24,7 @@ func bundleVerifier(keyPath string) (bundle.VerifyFunc, error) {
 		if err != nil {
 			return nil, err
 		}
-		_, attErr := t.Resolve(ctx, r.Name()+":"+transfer.CompanionTag(root.Digest, "att"))
+		_, attErr := t.Resolve(ctx, r.Name()+":"+oci.AttestationTag(root.Digest))
 		rep, err := sign.Verify(ctx, t, sign.Image{Name: r.Name(), Tag: r.Tag, Descriptor: root},
 			sign.VerifyOptions{Key: key, Attestations: attErr == nil})
 		var lines []string

@@ -165,7 +165,7 @@ func assemblePlatform(ctx context.Context, s *store.Store, r *Recipe, img Image,
 	}
 	cfg := ocispec.Image{
 		Created:  &opts.ModTime,
-		Platform: ocispec.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant},
+		Platform: p,
 		Config: ocispec.ImageConfig{
 			User: img.User, WorkingDir: img.WorkingDir, Labels: img.Labels,
 		},
@@ -273,7 +273,7 @@ func layerEntries(dir string, l Layer, vars map[string]string) ([]layer.Entry, e
 				mode = 0o644
 			}
 			entries = append(entries, layer.Entry{Name: dst, Mode: mode, Size: int64(len(b)),
-				Open:   func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil },
+				Open:   func(context.Context) (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil },
 				Digest: digest.FromBytes(b)})
 			continue
 		}

@@ -12,6 +12,7 @@ import (
 	"oras.land/oras-go/v2/content"
 
 	"github.com/cnstack/cnstack/pkg/clusterimage"
+	"github.com/cnstack/cnstack/pkg/oci"
 	"github.com/cnstack/cnstack/pkg/reference"
 	"github.com/cnstack/cnstack/pkg/store"
 )
@@ -44,7 +45,7 @@ func (b *Builder) resolveBase(ctx context.Context, ref string, platform ocispec.
 			return nil, fmt.Errorf("FROM %s: %w", ref, err)
 		}
 	}
-	desc, err := SelectPlatform(ctx, src, desc, platform)
+	desc, err := oci.SelectPlatform(ctx, src, desc, platform)
 	if err != nil {
 		return nil, fmt.Errorf("FROM %s: %w", ref, err)
 	}
@@ -87,45 +88,6 @@ func loadBase(ctx context.Context, s content.Fetcher, ref string, desc ocispec.D
 	return bi, nil
 }
 
-// SelectPlatform returns desc itself for an image manifest, or the child of
-// an index that matches platform. For arm64 the variant is ignored, as sealer
-// and containerd do.
-func SelectPlatform(ctx context.Context, f content.Fetcher, desc ocispec.Descriptor, platform ocispec.Platform) (ocispec.Descriptor, error) {
-	if !store.IsIndex(desc.MediaType) {
-		return desc, nil
-	}
-	b, err := content.FetchAll(ctx, f, desc)
-	if err != nil {
-		return ocispec.Descriptor{}, fmt.Errorf("read index %s: %w", desc.Digest, err)
-	}
-	var idx ocispec.Index
-	if err := json.Unmarshal(b, &idx); err != nil {
-		return ocispec.Descriptor{}, fmt.Errorf("parse index %s: %w", desc.Digest, err)
-	}
-	var have []string
-	for _, m := range idx.Manifests {
-		if m.Platform == nil {
-			continue
-		}
-		have = append(have, clusterimage.PlatformString(*m.Platform))
-		if MatchPlatform(*m.Platform, platform) {
-			return m, nil
-		}
-	}
-	return ocispec.Descriptor{}, fmt.Errorf("no image for platform %s (the index has %v)", clusterimage.PlatformString(platform), have)
-}
-
-// MatchPlatform reports whether have satisfies want.
-func MatchPlatform(have, want ocispec.Platform) bool {
-	if have.OS != want.OS || have.Architecture != want.Architecture {
-		return false
-	}
-	if want.Variant == "" || have.Variant == "" || want.Architecture == "arm64" {
-		return true
-	}
-	return have.Variant == want.Variant
-}
-
 // pullBase copies one platform of a registry image into the store (or, when
 // dry, returns the registry itself as the source to read it from).
 func (b *Builder) pullBase(ctx context.Context, ref string, platform ocispec.Platform, dry bool) (ocispec.Descriptor, content.Fetcher, error) {
@@ -144,14 +106,14 @@ func (b *Builder) pullBase(ctx context.Context, ref string, platform ocispec.Pla
 	if err != nil {
 		return ocispec.Descriptor{}, nil, fmt.Errorf("image %s is neither in the local store nor pullable from %s: %w", ref, b.Remote.Endpoint(r.Registry), err)
 	}
-	child, err := SelectPlatform(ctx, repo, desc, platform)
+	child, err := oci.SelectPlatform(ctx, repo, desc, platform)
 	if err != nil {
 		return ocispec.Descriptor{}, nil, fmt.Errorf("pull %s: %w", ref, err)
 	}
 	if dry {
 		return child, repo, nil
 	}
-	b.logf("pulling base %s (%s)", ref, clusterimage.PlatformString(platform))
+	b.logf("pulling base %s (%s)", ref, oci.PlatformString(platform))
 	opts := oras.DefaultCopyGraphOptions
 	opts.Concurrency = 8
 	if err := oras.CopyGraph(ctx, repo, b.Store, child, opts); err != nil {

@@ -26,6 +26,7 @@ import (
 	"github.com/cnstack/cnstack/pkg/clusterimage"
 	"github.com/cnstack/cnstack/pkg/kubefile"
 	"github.com/cnstack/cnstack/pkg/layer"
+	"github.com/cnstack/cnstack/pkg/oci"
 	"github.com/cnstack/cnstack/pkg/remote"
 	"github.com/cnstack/cnstack/pkg/store"
 )
@@ -57,7 +58,7 @@ type Request struct {
 	Context   string // build context directory
 	Name      string // display name (a stack layer's name); default the first tag
 	Tags      []string
-	Platforms []kubefile.Platform // default linux/amd64
+	Platforms []ocispec.Platform // default linux/amd64
 	BuildArgs map[string]string
 	// SharedArgs says BuildArgs are meant for many Kubefiles (a stack), so
 	// one that this Kubefile does not use is not worth a warning.
@@ -230,7 +231,7 @@ func (b *Builder) normalize(req *Request) error {
 		return err
 	}
 	if len(req.Platforms) == 0 {
-		req.Platforms = []kubefile.Platform{{OS: "linux", Architecture: "amd64"}}
+		req.Platforms = []ocispec.Platform{oci.DefaultPlatform}
 	}
 	if req.Type == "" {
 		req.Type = clusterimage.KubeInstaller
@@ -333,8 +334,4 @@ func sortedPairs(m map[string]string) string {
 		fmt.Fprintf(&sb, "%q=%q\n", k, m[k])
 	}
 	return sb.String()
-}
-
-func ociPlatform(p kubefile.Platform) ocispec.Platform {
-	return ocispec.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant}
 }

@@ -27,7 +27,6 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/cnstack/cnstack/pkg/clusterimage"
-	"github.com/cnstack/cnstack/pkg/kubefile"
 	"github.com/cnstack/cnstack/pkg/remote"
 	"github.com/cnstack/cnstack/pkg/stack"
 	"github.com/cnstack/cnstack/pkg/store"
@@ -243,7 +242,7 @@ func TestMultiPlatformIndex(t *testing.T) {
 	})
 	b := newBuilder(t)
 	res, err := b.Build(context.Background(), Request{Context: dir, Tags: []string{"multi:1"},
-		Platforms: []kubefile.Platform{{OS: "linux", Architecture: "amd64"}, {OS: "linux", Architecture: "arm64"}}})
+		Platforms: []ocispec.Platform{{OS: "linux", Architecture: "amd64"}, {OS: "linux", Architecture: "arm64"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,7 +259,7 @@ func TestMultiPlatformIndex(t *testing.T) {
 	}
 	// FROM a multi-platform image picks the matching child.
 	child := writeContext(t, map[string]string{"Kubefile": "FROM multi:1\nCOPY x .\n", "x": "x"})
-	r2, err := b.Build(context.Background(), Request{Context: child, Tags: []string{"child:1"}, Platforms: []kubefile.Platform{{OS: "linux", Architecture: "arm64"}}})
+	r2, err := b.Build(context.Background(), Request{Context: child, Tags: []string{"child:1"}, Platforms: []ocispec.Platform{{OS: "linux", Architecture: "arm64"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,7 +268,7 @@ func TestMultiPlatformIndex(t *testing.T) {
 	if m.Annotations[ocispec.AnnotationBaseImageDigest] != idx.Manifests[1].Digest.String() {
 		t.Fatalf("child of arm64 built on %s", m.Annotations[ocispec.AnnotationBaseImageDigest])
 	}
-	_, err = b.Build(context.Background(), Request{Context: child, Tags: []string{"child:2"}, Platforms: []kubefile.Platform{{OS: "linux", Architecture: "s390x"}}})
+	_, err = b.Build(context.Background(), Request{Context: child, Tags: []string{"child:2"}, Platforms: []ocispec.Platform{{OS: "linux", Architecture: "s390x"}}})
 	if err == nil || !strings.Contains(err.Error(), "no image for platform linux/s390x") {
 		t.Fatalf("missing platform: %v", err)
 	}

@@ -1,6 +1,7 @@
 package build
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -107,9 +108,9 @@ func (c *Cache) PutImage(key string, r ImageRecord) error { return c.put("images
 // context: no link out of it is followed) and described by fstat of that
 // very descriptor; the stat cache answers when size, mtime, ctime and inode
 // are unchanged, else the content is hashed from the same descriptor.
-func (c *Cache) FileDigest(e layer.Entry) (digest.Digest, int64, error) {
+func (c *Cache) FileDigest(ctx context.Context, e layer.Entry) (digest.Digest, int64, error) {
 	e.Verify = false
-	rc, err := layer.OpenEntry(e)
+	rc, err := layer.OpenEntry(ctx, e)
 	if err != nil {
 		return "", 0, err
 	}

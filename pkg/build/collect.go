@@ -10,6 +10,7 @@ import (
 
 	"github.com/cnstack/cnstack/pkg/clusterimage"
 	"github.com/cnstack/cnstack/pkg/layer"
+	"github.com/cnstack/cnstack/pkg/oci"
 )
 
 // CollectOptions are the user's choices about container images.
@@ -92,7 +93,7 @@ func (b *Builder) collect(ctx context.Context, req *Request, st *imageState, bas
 	}
 	res, err := b.Collector.Collect(ctx, creq)
 	if err != nil {
-		return nil, fmt.Errorf("collect container images for %s: %w", clusterimage.PlatformString(platform), err)
+		return nil, fmt.Errorf("collect container images for %s: %w", oci.PlatformString(platform), err)
 	}
 	return res, nil
 }

@@ -2,7 +2,6 @@ package build
 
 import (
 	"archive/tar"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -15,8 +14,10 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/content"
 
 	"github.com/cnstack/cnstack/pkg/layer"
+	"github.com/cnstack/cnstack/pkg/oci"
 )
 
 // scanPrefixes are the parts of an image root where container images are
@@ -84,7 +85,7 @@ func (c *Cache) indexFromEntries(ctx context.Context, diffID digest.Digest, entr
 			if !scanRelevant(e.Name) || !e.Mode.IsRegular() {
 				continue
 			}
-			if err := copyEntryTo(filepath.Join(tmp, "files", filepath.FromSlash(e.Name)), e); err != nil {
+			if err := copyEntryTo(ctx, filepath.Join(tmp, "files", filepath.FromSlash(e.Name)), e); err != nil {
 				return nil, err
 			}
 		}
@@ -93,28 +94,17 @@ func (c *Cache) indexFromEntries(ctx context.Context, diffID digest.Digest, entr
 }
 
 // indexFromBlob reads a layer blob (a base image's layer) once.
-func (c *Cache) indexFromBlob(ctx context.Context, open func() (io.ReadCloser, error), desc ocispec.Descriptor, diffID digest.Digest) (*layerIndex, error) {
+func (c *Cache) indexFromBlob(ctx context.Context, f content.Fetcher, desc ocispec.Descriptor, diffID digest.Digest) (*layerIndex, error) {
 	final := c.layerIndexDir(diffID)
 	if li, err := c.readIndex(final); err == nil {
 		return li, nil
 	}
 	return c.writeIndex(final, func(tmp string) ([]string, error) {
-		rc, err := open()
+		r, err := oci.OpenLayer(ctx, f, desc)
 		if err != nil {
 			return nil, err
 		}
-		defer rc.Close()
-		var r io.Reader = rc
-		if strings.Contains(desc.MediaType, "gzip") {
-			zr, err := gzip.NewReader(rc)
-			if err != nil {
-				return nil, fmt.Errorf("layer %s: %w", desc.Digest, err)
-			}
-			defer zr.Close()
-			r = zr
-		} else if strings.Contains(desc.MediaType, "zstd") {
-			return nil, fmt.Errorf("layer %s: zstd layers are not supported in base images yet", desc.Digest)
-		}
+		defer r.Close()
 		tr := tar.NewReader(r)
 		var dirs, reg []string
 		defer func() { writeRegistryPaths(tmp, reg) }()
@@ -124,6 +114,10 @@ func (c *Cache) indexFromBlob(ctx context.Context, open func() (io.ReadCloser, e
 			}
 			h, err := tr.Next()
 			if err == io.EOF {
+				// Read on to the end of the blob, where OpenLayer checks its digest.
+				if _, err := io.Copy(io.Discard, r); err != nil {
+					return nil, fmt.Errorf("read layer %s: %w", desc.Digest, err)
+				}
 				return dirs, nil
 			}
 			if err != nil {
@@ -148,7 +142,8 @@ func (c *Cache) indexFromBlob(ctx context.Context, open func() (io.ReadCloser, e
 					return nil, err
 				}
 			}
-			// Whiteouts (.wh.*) are ignored: cnstack and sealer never write them.
+			// Whiteouts (.wh.*) are not applied: the index is per layer
+			// (cached by diff ID), and cnstack and sealer never write them.
 		}
 	})
 }
@@ -208,8 +203,8 @@ func (c *Cache) writeIndex(final string, fill func(tmp string) ([]string, error)
 	return &layerIndex{dir: final, Dirs: dirs}, nil
 }
 
-func copyEntryTo(dst string, e layer.Entry) error {
-	rc, err := layer.OpenEntry(e)
+func copyEntryTo(ctx context.Context, dst string, e layer.Entry) error {
+	rc, err := layer.OpenEntry(ctx, e)
 	if err != nil {
 		return err
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"maps"
@@ -20,6 +19,7 @@ import (
 	"github.com/cnstack/cnstack/pkg/clusterimage"
 	"github.com/cnstack/cnstack/pkg/kubefile"
 	"github.com/cnstack/cnstack/pkg/layer"
+	"github.com/cnstack/cnstack/pkg/oci"
 
 	"github.com/cnstack/cnstack/internal/progress"
 )
@@ -45,7 +45,7 @@ func (s *imageState) addLayer(desc ocispec.Descriptor, diffID digest.Digest, li 
 
 // evaluate runs kubefile.Evaluate twice when needed: once to learn FROM, and
 // once more with the base's apps known, so APPCMDS/LAUNCH may name them.
-func (b *Builder) evaluate(ctx context.Context, req *Request, file *kubefile.File, p kubefile.Platform, dry bool) (*kubefile.Image, *baseImage, error) {
+func (b *Builder) evaluate(ctx context.Context, req *Request, file *kubefile.File, p ocispec.Platform, dry bool) (*kubefile.Image, *baseImage, error) {
 	opts := kubefile.EvalOptions{Platform: p, BuildArgs: req.BuildArgs, Context: req.context.FS(), BaseApps: []string{}}
 	img, diags := kubefile.Evaluate(file, opts)
 	var base *baseImage
@@ -54,9 +54,9 @@ func (b *Builder) evaluate(ctx context.Context, req *Request, file *kubefile.Fil
 		opts.BaseApps = nil
 		img, diags = kubefile.Evaluate(file, opts)
 	} else if img != nil && !img.From.IsScratch() && img.From.Ref != "" {
-		bp := ociPlatform(p)
+		bp := p
 		if img.From.Platform != nil {
-			bp = ociPlatform(*img.From.Platform)
+			bp = *img.From.Platform
 		}
 		var err error
 		if base, err = b.resolveBase(ctx, img.From.Ref, bp, req.Bases, dry); err != nil {
@@ -81,23 +81,23 @@ func fromRef(img *kubefile.Image) string {
 
 // buildPlatform builds one platform's image; with dry set it only computes
 // keys and cache hits (stack plan) and writes nothing to the store.
-func (b *Builder) buildPlatform(ctx context.Context, req *Request, file *kubefile.File, p kubefile.Platform, dry bool) (*PlatformResult, error) {
+func (b *Builder) buildPlatform(ctx context.Context, req *Request, file *kubefile.File, p ocispec.Platform, dry bool) (*PlatformResult, error) {
 	img, base, err := b.evaluate(ctx, req, file, p, dry)
 	if err != nil {
 		return nil, err
 	}
-	if p == req.Platforms[0] && !req.SharedArgs {
+	if oci.EqualPlatform(p, req.Platforms[0]) && !req.SharedArgs {
 		warnUnusedArgs(req, img)
 	}
-	platform := ociPlatform(p)
+	platform := p
 	created, err := layer.SourceDateEpoch()
 	if err != nil {
 		return nil, err
 	}
 	st := &imageState{dirs: map[string]bool{}}
 	baseID := "scratch"
-	if sb, ok := req.Bases[img.From.Ref]; ok && sb.Keys[clusterimage.PlatformString(platform)] != "" {
-		baseID = "stack:" + sb.Keys[clusterimage.PlatformString(platform)]
+	if sb, ok := req.Bases[img.From.Ref]; ok && sb.Keys[oci.PlatformString(platform)] != "" {
+		baseID = "stack:" + sb.Keys[oci.PlatformString(platform)]
 	} else if base != nil {
 		baseID = base.Digest.String()
 	}
@@ -109,7 +109,7 @@ func (b *Builder) buildPlatform(ctx context.Context, req *Request, file *kubefil
 			st.addLayer(l, base.Config.RootFS.DiffIDs[i], b.Cache.cachedIndex(base.Config.RootFS.DiffIDs[i]))
 		}
 	}
-	chain := keyOf(FormatVersion, clusterimage.PlatformString(platform), baseID, created.Format(time.RFC3339))
+	chain := keyOf(FormatVersion, oci.PlatformString(platform), baseID, created.Format(time.RFC3339))
 
 	res := &PlatformResult{Platform: platform, Cached: true}
 	var steps []clusterimage.Step
@@ -127,7 +127,7 @@ func (b *Builder) buildPlatform(ctx context.Context, req *Request, file *kubefil
 			if err != nil {
 				return nil, fmt.Errorf("%s: %s: %w", s.Pos, s.Text, err)
 			}
-			sum, err := b.entriesDigest(entries)
+			sum, err := b.entriesDigest(ctx, entries)
 			if err != nil {
 				cleanup()
 				return nil, fmt.Errorf("%s: %s: %w", s.Pos, s.Text, err)
@@ -260,7 +260,7 @@ func (b *Builder) buildPlatform(ctx context.Context, req *Request, file *kubefil
 		}
 		images = cres.Images
 		if len(cres.Entries) > 0 {
-			sum, err := b.entriesDigest(cres.Entries)
+			sum, err := b.entriesDigest(ctx, cres.Entries)
 			if err != nil {
 				return nil, err
 			}
@@ -475,13 +475,13 @@ func (b *Builder) layerFor(ctx context.Context, req *Request, key string, entrie
 // in its entry (Verify set), so the layer writer checks that what it reads
 // is what the key was computed from: a file changed or swapped meanwhile
 // fails the build instead of entering the cache under a stale key.
-func (b *Builder) entriesDigest(entries []layer.Entry) (string, error) {
+func (b *Builder) entriesDigest(ctx context.Context, entries []layer.Entry) (string, error) {
 	for i := range entries {
 		e := &entries[i]
 		if !e.Mode.IsRegular() || e.Digest != "" {
 			continue
 		}
-		d, size, err := b.Cache.FileDigest(*e)
+		d, size, err := b.Cache.FileDigest(ctx, *e)
 		if err == nil && size != e.Size {
 			err = fmt.Errorf("%s: %w (%d bytes when listed, %d when hashed)", e.Source, layer.ErrChanged, e.Size, size)
 		}
@@ -587,7 +587,7 @@ func (b *Builder) indexLayers(ctx context.Context, s *imageState) error {
 			continue
 		}
 		desc, diffID := s.layers[i], s.diffIDs[i]
-		li, err := b.Cache.indexFromBlob(ctx, func() (io.ReadCloser, error) { return b.Store.Fetch(ctx, desc) }, desc, diffID)
+		li, err := b.Cache.indexFromBlob(ctx, b.Store, desc, diffID)
 		if err != nil {
 			return fmt.Errorf("index layer %s: %w", desc.Digest, err)
 		}

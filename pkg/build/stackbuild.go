@@ -9,6 +9,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/cnstack/cnstack/pkg/clusterimage"
+	"github.com/cnstack/cnstack/pkg/oci"
 	"github.com/cnstack/cnstack/pkg/stack"
 )
 
@@ -45,7 +46,7 @@ func (b *Builder) layerRequest(s *stack.Stack, l *stack.Layer, opts StackOptions
 		if pr != nil {
 			base.Descriptor = pr.Descriptor
 			for _, p := range pr.Platforms {
-				base.Keys[clusterimage.PlatformString(p.Platform)] = p.Key
+				base.Keys[oci.PlatformString(p.Platform)] = p.Key
 			}
 		}
 		// FROM may name the parent by layer name or by its reference.
@@ -175,7 +176,7 @@ func (b *Builder) PlanStack(ctx context.Context, s *stack.Stack, opts StackOptio
 		}
 		e := PlanEntry{Layer: l, Keys: map[string]string{}, Rebuild: !r.Cached}
 		for _, p := range r.Platforms {
-			e.Keys[clusterimage.PlatformString(p.Platform)] = p.Key
+			e.Keys[oci.PlatformString(p.Platform)] = p.Key
 		}
 		switch {
 		case l.Parent != "" && rebuild[l.Parent]:

@@ -283,7 +283,7 @@ func (c *Context) unpack(ctx context.Context, rel string) (*Context, func(), boo
 func (c *Context) fileEntry(rel, name string, fi fs.FileInfo) layer.Entry {
 	return layer.Entry{
 		Name: name, Mode: fi.Mode().Perm(), Size: fi.Size(), Source: c.HostPath(rel),
-		Open: func() (io.ReadCloser, error) { return c.OpenFile(rel) },
+		Open: func(context.Context) (io.ReadCloser, error) { return c.OpenFile(rel) },
 	}
 }
 

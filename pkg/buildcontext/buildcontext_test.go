@@ -1,7 +1,6 @@
 package buildcontext
 
 import (
-	"context"
 	"errors"
 	"io"
 	"io/fs"
@@ -55,7 +54,7 @@ func listing(t *testing.T, entries []layer.Entry) []string {
 		case e.Mode&fs.ModeSymlink != 0:
 			out = append(out, e.Name+"->"+e.Linkname)
 		default:
-			rc, err := layer.OpenEntry(e)
+			rc, err := layer.OpenEntry(t.Context(), e)
 			if err != nil {
 				t.Fatalf("open %s: %v", e.Name, err)
 			}
@@ -206,7 +205,7 @@ func TestSwappedSymlinkIsNotFollowedOut(t *testing.T) {
 	os.Symlink(filepath.Join(outside, "secret"), filepath.Join(dir, "data", "f"))
 	for _, e := range es {
 		if e.Mode.IsRegular() {
-			if rc, err := layer.OpenEntry(e); err == nil {
+			if rc, err := layer.OpenEntry(t.Context(), e); err == nil {
 				b, _ := io.ReadAll(rc)
 				rc.Close()
 				t.Fatalf("read %q through a swapped-in symlink", b)
@@ -217,7 +216,7 @@ func TestSwappedSymlinkIsNotFollowedOut(t *testing.T) {
 	os.Symlink(outside, filepath.Join(dir, "data"))
 	for _, e := range es {
 		if e.Mode.IsRegular() {
-			if _, err := layer.OpenEntry(e); err == nil {
+			if _, err := layer.OpenEntry(t.Context(), e); err == nil {
 				t.Fatal("opened a file through a swapped-in directory symlink")
 			}
 		}
@@ -231,7 +230,7 @@ func TestSourceGlobAndUnpack(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	es, cleanup, err := c.Source(context.Background(), kubefile.Source{Path: "m/*.yaml", Glob: true}, "manifests", false, false)
+	es, cleanup, err := c.Source(t.Context(), kubefile.Source{Path: "m/*.yaml", Glob: true}, "manifests", false, false)
 	defer cleanup()
 	if err != nil {
 		t.Fatal(err)
@@ -239,7 +238,7 @@ func TestSourceGlobAndUnpack(t *testing.T) {
 	if g := strings.Join(listing(t, es), " "); g != "manifests/a.yaml=a manifests/b.yaml=b" {
 		t.Fatalf("glob: %s", g)
 	}
-	_, _, err = c.Source(context.Background(), kubefile.Source{Path: "none*", Glob: true}, ".", true, false)
+	_, _, err = c.Source(t.Context(), kubefile.Source{Path: "none*", Glob: true}, ".", true, false)
 	if err == nil || !strings.Contains(err.Error(), "matches") {
 		t.Fatalf("empty glob: %v", err)
 	}

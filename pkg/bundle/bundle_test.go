@@ -16,7 +16,6 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/cnstack/cnstack/pkg/build"
-	"github.com/cnstack/cnstack/pkg/kubefile"
 	"github.com/cnstack/cnstack/pkg/stack"
 	"github.com/cnstack/cnstack/pkg/store"
 )
@@ -24,7 +23,7 @@ import (
 var ctx = context.Background()
 
 // sampleStore builds the sample stack (without container images) once per test.
-func sampleStore(t *testing.T, platforms ...kubefile.Platform) *store.Store {
+func sampleStore(t *testing.T, platforms ...ocispec.Platform) *store.Store {
 	t.Helper()
 	home := t.TempDir()
 	s, err := store.Open(filepath.Join(home, "store"))
@@ -298,7 +297,7 @@ func TestDelta(t *testing.T) {
 }
 
 func TestSealerFormat(t *testing.T) {
-	amd, arm := kubefile.Platform{OS: "linux", Architecture: "amd64"}, kubefile.Platform{OS: "linux", Architecture: "arm64"}
+	amd, arm := ocispec.Platform{OS: "linux", Architecture: "amd64"}, ocispec.Platform{OS: "linux", Architecture: "arm64"}
 	s := sampleStore(t, amd, arm)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "sealer.tar")

@@ -18,6 +18,7 @@ import (
 	"github.com/cnstack/cnstack/internal/progress"
 	"github.com/cnstack/cnstack/pkg/clusterimage"
 	"github.com/cnstack/cnstack/pkg/manifest"
+	"github.com/cnstack/cnstack/pkg/oci"
 	"github.com/cnstack/cnstack/pkg/reference"
 	"github.com/cnstack/cnstack/pkg/store"
 )
@@ -332,7 +333,7 @@ func (v *loadVisitor) sealerRoots(ctx context.Context) ([]root, error) {
 		manifests = append(manifests, ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: d.Digest, Size: d.Size, Platform: &p})
 	}
 	sort.Slice(manifests, func(i, j int) bool {
-		return clusterimage.PlatformString(*manifests[i].Platform) < clusterimage.PlatformString(*manifests[j].Platform)
+		return oci.PlatformString(*manifests[i].Platform) < oci.PlatformString(*manifests[j].Platform)
 	})
 	idx, err := clusterimage.Index(manifests, nil)
 	if err != nil {
@@ -345,13 +346,11 @@ func (v *loadVisitor) sealerRoots(ctx context.Context) ([]root, error) {
 	return []root{{Ref: ref.Name() + ":" + ref.Tag, Descriptor: d}}, nil
 }
 
+// isCompanionRef reports whether ref names a cosign companion
+// (oci.IsCompanionTag), not an image of its own.
 func isCompanionRef(ref string) bool {
-	for _, s := range []string{".sig", ".att", ".sbom"} {
-		if strings.HasSuffix(ref, s) && strings.Contains(ref, ":sha256-") {
-			return true
-		}
-	}
-	return false
+	r, err := reference.Parse(ref)
+	return err == nil && oci.IsCompanionTag(r.Tag)
 }
 
 // complete checks an image as check does (graphProblems) against what is

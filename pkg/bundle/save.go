@@ -26,6 +26,7 @@ import (
 	"github.com/cnstack/cnstack/internal/progress"
 	"github.com/cnstack/cnstack/pkg/layer"
 	"github.com/cnstack/cnstack/pkg/manifest"
+	"github.com/cnstack/cnstack/pkg/oci"
 	"github.com/cnstack/cnstack/pkg/reference"
 	"github.com/cnstack/cnstack/pkg/store"
 	"github.com/cnstack/cnstack/pkg/transfer"
@@ -146,8 +147,8 @@ func Save(ctx context.Context, s *store.Store, opts SaveOptions) (*SaveReport, e
 			return nil, err
 		}
 		for _, d := range manifests {
-			for _, suffix := range transfer.CompanionSuffixes {
-				t := transfer.CompanionTag(d, suffix)
+			for _, suffix := range oci.CompanionSuffixes {
+				t := oci.CompanionTag(d, suffix)
 				cref := ref.Name() + ":" + t
 				cd, err := s.Resolve(ctx, cref)
 				if err != nil {
@@ -360,8 +361,8 @@ func BlobsOfRefs(ctx context.Context, s *store.Store, refs []string) (map[digest
 		}
 		manifests, _ := transfer.ManifestDigests(ctx, s, root)
 		for _, d := range manifests {
-			for _, suffix := range transfer.CompanionSuffixes {
-				if cd, err := s.Resolve(ctx, ref.Name()+":"+transfer.CompanionTag(d, suffix)); err == nil {
+			for _, suffix := range oci.CompanionSuffixes {
+				if cd, err := s.Resolve(ctx, ref.Name()+":"+oci.CompanionTag(d, suffix)); err == nil {
 					_ = collectBlobs(ctx, s, cd, out)
 				}
 			}

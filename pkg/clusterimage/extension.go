@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // Annotation and label keys of the sealer format (sealer-format.md §2.3, §2.4).
@@ -103,11 +105,22 @@ type ContainerImage struct {
 	Platform *Platform `json:"platform"`
 }
 
-// Platform is sealer's platform struct (all fields optional).
+// Platform is sealer's platform struct (all fields optional): the wire form
+// of a platform in the container images annotation.
 type Platform struct {
 	Architecture string `json:"architecture,omitempty"`
 	OS           string `json:"os,omitempty"`
 	Variant      string `json:"variant,omitempty"`
+}
+
+// NewPlatform returns the annotation form of p.
+func NewPlatform(p ocispec.Platform) *Platform {
+	return &Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant}
+}
+
+// OCI returns p as an OCI platform.
+func (p Platform) OCI() ocispec.Platform {
+	return ocispec.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant}
 }
 
 // NewExtension returns an empty extension of the given type

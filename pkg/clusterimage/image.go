@@ -189,12 +189,3 @@ func Index(manifests []ocispec.Descriptor, annotations map[string]string) ([]byt
 	}
 	return json.Marshal(idx)
 }
-
-// PlatformString is "os/arch[/variant]".
-func PlatformString(p ocispec.Platform) string {
-	s := p.OS + "/" + p.Architecture
-	if p.Variant != "" {
-		s += "/" + p.Variant
-	}
-	return s
-}

@@ -331,12 +331,12 @@ func (c *Collector) entries(images []*resolved, baseHas func(string) bool) ([]la
 		e := layer.Entry{Name: name, Mode: 0o644, Size: f.Size, Digest: f.Digest}
 		if f.Blob {
 			d := f.Digest
-			e.Open = func() (io.ReadCloser, error) {
-				return c.Store.Fetch(context.Background(), ocispec.Descriptor{Digest: d, Size: f.Size})
+			e.Open = func(ctx context.Context) (io.ReadCloser, error) {
+				return c.Store.Fetch(ctx, ocispec.Descriptor{Digest: d, Size: f.Size})
 			}
 		} else {
 			text := f.Link
-			e.Open = func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(text)), nil }
+			e.Open = func(context.Context) (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(text)), nil }
 		}
 		out = append(out, e)
 	}
@@ -358,7 +358,7 @@ func mergeImages(base []clusterimage.ContainerImage, images []*resolved, p ocisp
 		seen[im.Ref+"\x00"+im.AppName] = true
 		out = append(out, clusterimage.ContainerImage{
 			Image: im.Ref, AppName: im.AppName,
-			Platform: &clusterimage.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant},
+			Platform: clusterimage.NewPlatform(p),
 		})
 	}
 	sort.SliceStable(out, func(i, j int) bool {

@@ -245,7 +245,7 @@ func writeTree(t *testing.T, dir string, res *build.CollectResult) *registrytree
 	for _, e := range res.Entries {
 		dst := filepath.Join(dir, filepath.FromSlash(e.Name))
 		os.MkdirAll(filepath.Dir(dst), 0o755)
-		rc, err := e.Open()
+		rc, err := e.Open(t.Context())
 		if err != nil {
 			t.Fatal(err)
 		}

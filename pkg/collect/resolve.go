@@ -10,14 +10,12 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/opencontainers/go-digest"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-
-	"github.com/cnstack/cnstack/pkg/build"
-	"github.com/cnstack/cnstack/pkg/clusterimage"
 	"github.com/cnstack/cnstack/pkg/lockfile"
+	"github.com/cnstack/cnstack/pkg/oci"
 	"github.com/cnstack/cnstack/pkg/reference"
 	"github.com/cnstack/cnstack/pkg/store"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // wanted is one image to carry, as discovery found it.
@@ -88,7 +86,7 @@ func PlatformKey(p ocispec.Platform) string {
 	if p.Architecture == "arm64" {
 		p.Variant = ""
 	}
-	return clusterimage.PlatformString(p)
+	return oci.PlatformString(p)
 }
 
 // resolve fetches the manifests of w for platform, from the store when a
@@ -224,8 +222,8 @@ func selectChild(idx ocispec.Index, platform ocispec.Platform, pin *lockfile.Pin
 		if m.Platform.OS == "unknown" { // attestation manifests (BuildKit)
 			continue
 		}
-		have = append(have, clusterimage.PlatformString(*m.Platform))
-		if build.MatchPlatform(*m.Platform, platform) {
+		have = append(have, oci.PlatformString(*m.Platform))
+		if oci.MatchPlatform(*m.Platform, platform) {
 			return m, nil
 		}
 	}

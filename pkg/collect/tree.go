@@ -33,15 +33,15 @@ func WriteTree(ctx context.Context, root string, entries []layer.Entry, s *store
 				}
 			}
 		}
-		if err := copyEntry(dst, e); err != nil {
+		if err := copyEntry(ctx, dst, e); err != nil {
 			return fmt.Errorf("write %s: %w", e.Name, err)
 		}
 	}
 	return nil
 }
 
-func copyEntry(dst string, e layer.Entry) error {
-	rc, err := layer.OpenEntry(e)
+func copyEntry(ctx context.Context, dst string, e layer.Entry) error {
+	rc, err := layer.OpenEntry(ctx, e)
 	if err != nil {
 		return err
 	}

@@ -11,10 +11,13 @@ import (
 	"path/filepath"
 	"strings"
 
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
 	"github.com/cnstack/cnstack/pkg/buildcontext"
 	"github.com/cnstack/cnstack/pkg/clusterimage"
 	"github.com/cnstack/cnstack/pkg/kubefile"
 	"github.com/cnstack/cnstack/pkg/layer"
+	"github.com/cnstack/cnstack/pkg/oci"
 	"github.com/cnstack/cnstack/pkg/stack"
 
 	"github.com/cnstack/cnstack/pkg/build"
@@ -51,7 +54,7 @@ func (v *View) Env() map[string]string { return v.Extension.Env }
 
 // ViewOptions are the inputs of a view besides the Kubefile.
 type ViewOptions struct {
-	Platform  kubefile.Platform
+	Platform  ocispec.Platform
 	BuildArgs map[string]string
 	Type      string // kube-installer (default) or app-installer
 	// Download fetches a checksum-pinned remote source and returns a host
@@ -84,8 +87,8 @@ func ContextView(ctx context.Context, name, kubefilePath, contextDir string, par
 	if err := diags.Err(); err != nil {
 		return nil, err
 	}
-	if opts.Platform.IsZero() {
-		opts.Platform = kubefile.Platform{OS: "linux", Architecture: "amd64"}
+	if oci.IsZeroPlatform(opts.Platform) {
+		opts.Platform = oci.DefaultPlatform
 	}
 	eo := kubefile.EvalOptions{Platform: opts.Platform, BuildArgs: opts.BuildArgs, Context: bc.FS()}
 	if parent != nil {
@@ -173,7 +176,7 @@ func (v *View) copyStep(ctx context.Context, s *kubefile.Step, bc *buildcontext.
 			if err != nil {
 				return err
 			}
-			if err := v.add([]layer.Entry{{Name: target, Mode: 0o644, Size: fi.Size(), Source: p}}); err != nil {
+			if err := v.add(ctx, []layer.Entry{{Name: target, Mode: 0o644, Size: fi.Size(), Source: p}}); err != nil {
 				return err
 			}
 			continue
@@ -182,7 +185,7 @@ func (v *View) copyStep(ctx context.Context, s *kubefile.Step, bc *buildcontext.
 		if err != nil {
 			return fmt.Errorf("%s: %w", src.Pos, err)
 		}
-		err = v.add(es)
+		err = v.add(ctx, es)
 		cleanup()
 		if err != nil {
 			return err
@@ -192,7 +195,7 @@ func (v *View) copyStep(ctx context.Context, s *kubefile.Step, bc *buildcontext.
 }
 
 // add records entries' directories and copies the scan-relevant files.
-func (v *View) add(entries []layer.Entry) error {
+func (v *View) add(ctx context.Context, entries []layer.Entry) error {
 	for _, e := range entries {
 		name := strings.TrimPrefix(path.Clean("/"+e.Name), "/")
 		if name == "" {
@@ -218,7 +221,7 @@ func (v *View) add(entries []layer.Entry) error {
 			return err
 		}
 		os.RemoveAll(dst) // a later COPY replaces the file (and never writes through a link)
-		if err := copyEntry(dst, e); err != nil {
+		if err := copyEntry(ctx, dst, e); err != nil {
 			return err
 		}
 	}
@@ -264,7 +267,7 @@ func linkTree(src, dst string) error {
 }
 
 // StackViews lays out every layer of s for platform under dir, parents first.
-func StackViews(ctx context.Context, s *stack.Stack, dir string, platform kubefile.Platform, download func(context.Context, kubefile.Source) (string, error)) ([]*View, error) {
+func StackViews(ctx context.Context, s *stack.Stack, dir string, platform ocispec.Platform, download func(context.Context, kubefile.Source) (string, error)) ([]*View, error) {
 	var out []*View
 	byName := map[string]*View{}
 	for _, l := range s.Layers {

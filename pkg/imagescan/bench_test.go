@@ -1,7 +1,6 @@
 package imagescan
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"strings"
@@ -12,7 +11,7 @@ func BenchmarkScanFixture(b *testing.B) {
 	fsys := os.DirFS("testdata/rootfs")
 	opts := fixtureOptions()
 	for b.Loop() {
-		if _, err := Scan(context.Background(), fsys, opts); err != nil {
+		if _, err := Scan(b.Context(), fsys, opts); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"helm.sh/helm/v3/pkg/chartutil"
+
+	"github.com/cnstack/cnstack/pkg/reference"
 )
 
 // Provenance file names for references that do not come from the rootfs.
@@ -30,11 +32,14 @@ type Options struct {
 	// ChartValues are extra values per chart, keyed by the chart's
 	// rootfs-relative directory (or .tgz file), merged over its defaults.
 	ChartValues map[string]map[string]any
-	// ExtraImages are references from --image-list (lines already read);
-	// their provenance is SourceImageListFlag.
+	// ExtraImages are the lines of the --image-list file, as read (see
+	// ReadListFile): they are parsed as manifests/imageList is (comments,
+	// blank lines, quotes), and their provenance is SourceImageListFlag
+	// with the file's line number.
 	ExtraImages []string
-	// Ignored are references from --ignored-image-list; images equal to one
-	// of them after normalization are moved to Result.Ignored.
+	// Ignored are the lines of the --ignored-image-list file, parsed alike;
+	// images equal to one of them after normalization are moved to
+	// Result.Ignored.
 	Ignored []string
 	// KubeVersion is .Capabilities.KubeVersion for charts (e.g. "v1.28.2");
 	// empty means Helm's default.
@@ -147,7 +152,7 @@ var ErrNotFound = errors.New("image not found")
 // Lookup finds ref (normalized first) among the images, then among the
 // ignored ones; ignored reports which.
 func (r *Result) Lookup(ref string) (img Image, ignored bool, err error) {
-	norm, err := Normalize(ref)
+	norm, err := reference.Normalize(ref)
 	if err != nil {
 		return Image{}, false, err
 	}
@@ -227,7 +232,7 @@ func (s *scanner) warn(src Source, ref, msg string) {
 
 // add records raw (as found) at src, or a warning if it is not a reference.
 func (s *scanner) add(raw string, src Source) {
-	ref, err := Normalize(raw)
+	ref, err := normalizeFound(raw)
 	if err != nil {
 		s.warn(src, raw, err.Error()+missingEnvHint(raw))
 		return
@@ -256,8 +261,8 @@ func (s *scanner) addExtraImages() error {
 			continue
 		}
 		src := Source{File: SourceImageListFlag, Line: i + 1}
-		if _, err := Normalize(raw); err != nil {
-			return fmt.Errorf("%s entry %d: %w", SourceImageListFlag, i+1, err)
+		if _, err := normalizeFound(raw); err != nil {
+			return fmt.Errorf("%s line %d: %w", SourceImageListFlag, i+1, err)
 		}
 		s.add(raw, src)
 	}
@@ -266,16 +271,16 @@ func (s *scanner) addExtraImages() error {
 
 // result applies the ignore list and sorts everything.
 func (s *scanner) result() (*Result, error) {
-	ignored := map[string]int{} // normalized -> entry number
+	ignored := map[string]int{} // normalized -> line number
 	var ignoredOrder []string
 	for i, line := range s.opts.Ignored {
 		raw := imageListLine(line)
 		if raw == "" {
 			continue
 		}
-		ref, err := Normalize(raw)
+		ref, err := normalizeFound(raw)
 		if err != nil {
-			return nil, fmt.Errorf("%s entry %d: %w", SourceIgnoredListFlag, i+1, err)
+			return nil, fmt.Errorf("%s line %d: %w", SourceIgnoredListFlag, i+1, err)
 		}
 		if _, dup := ignored[ref]; !dup {
 			ignored[ref] = i + 1

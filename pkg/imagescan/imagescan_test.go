@@ -30,7 +30,7 @@ func fixtureOptions() Options {
 
 func scanFixture(t *testing.T, opts Options) *Result {
 	t.Helper()
-	res, err := Scan(context.Background(), os.DirFS("testdata/rootfs"), opts)
+	res, err := Scan(t.Context(), os.DirFS("testdata/rootfs"), opts)
 	if err != nil {
 		t.Fatalf("Scan: %v", err)
 	}
@@ -357,13 +357,13 @@ func TestScanErrors(t *testing.T) {
 			name: "invalid --image-list entry",
 			fsys: fstest.MapFS{},
 			opts: Options{ExtraImages: []string{"ok:1", "Bad:Ref"}},
-			want: []string{"--image-list entry 2"},
+			want: []string{"--image-list line 2"},
 		},
 		{
 			name: "invalid --ignored-image-list entry",
 			fsys: fstest.MapFS{},
 			opts: Options{Ignored: []string{"a b"}},
-			want: []string{"--ignored-image-list entry 1"},
+			want: []string{"--ignored-image-list line 1"},
 		},
 		{
 			name: "bad kube version",
@@ -374,7 +374,7 @@ func TestScanErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Scan(context.Background(), tc.fsys, tc.opts)
+			_, err := Scan(t.Context(), tc.fsys, tc.opts)
 			if err == nil {
 				t.Fatal("Scan succeeded, want an error")
 			}
@@ -387,7 +387,7 @@ func TestScanErrors(t *testing.T) {
 	}
 
 	t.Run("ChartError", func(t *testing.T) {
-		_, err := Scan(context.Background(), chart("db", "image: {{ required \"need host\" .Values.db.host }}\n"), Options{})
+		_, err := Scan(t.Context(), chart("db", "image: {{ required \"need host\" .Values.db.host }}\n"), Options{})
 		var ce *ChartError
 		if !errors.As(err, &ce) || ce.Chart != "db" || ce.Dir != "charts/db" || ce.Template != "db/templates/job.yaml" {
 			t.Fatalf("err = %#v, want a ChartError for db/templates/job.yaml", err)
@@ -395,7 +395,7 @@ func TestScanErrors(t *testing.T) {
 	})
 
 	t.Run("canceled", func(t *testing.T) {
-		ctx, cancel := context.WithCancel(context.Background())
+		ctx, cancel := context.WithCancel(t.Context())
 		cancel()
 		if _, err := Scan(ctx, os.DirFS("testdata/rootfs"), Options{}); !errors.Is(err, context.Canceled) {
 			t.Errorf("err = %v, want context.Canceled", err)
@@ -477,7 +477,7 @@ func TestScanSmall(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			res, err := Scan(context.Background(), tc.fsys, tc.opts)
+			res, err := Scan(t.Context(), tc.fsys, tc.opts)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -164,7 +164,7 @@ func FuzzScanStream(f *testing.F) {
 			if h.problem == "" && (h.ref == "" || h.path == "") {
 				t.Fatalf("usable hit without ref or path: %+v", h)
 			}
-			_, _ = Normalize(h.ref)
+			_, _ = normalizeFound(h.ref)
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -8,8 +8,6 @@
 package install
 
 import (
-	"archive/tar"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -28,12 +26,12 @@ import (
 	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2"
 	"oras.land/oras-go/v2/content"
 
-	"github.com/cnstack/cnstack/pkg/build"
 	"github.com/cnstack/cnstack/pkg/clusterimage"
+	"github.com/cnstack/cnstack/pkg/oci"
 	"github.com/cnstack/cnstack/pkg/safearchive"
-	"github.com/cnstack/cnstack/pkg/store"
 )
 
 // Options configure an install.
@@ -111,8 +109,9 @@ type imageInfo struct {
 	config   ocispec.Image
 }
 
-// Run installs opts.Ref from s onto this host.
-func Run(ctx context.Context, s *store.Store, opts Options) (*Result, error) {
+// Run installs opts.Ref from src (the local store, or any other target
+// that resolves it) onto this host.
+func Run(ctx context.Context, src oras.ReadOnlyTarget, opts Options) (*Result, error) {
 	opts.defaults()
 	res := &Result{Image: opts.Ref, Platform: "linux/" + runtime.GOARCH, OK: true}
 	res.Rootfs = filepath.Join(opts.DataRoot, opts.ClusterName, "rootfs")
@@ -133,7 +132,7 @@ func Run(ctx context.Context, s *store.Store, opts Options) (*Result, error) {
 	var img imageInfo
 	if !step("resolve image", func() (string, string, error) {
 		var err error
-		img, res.Digest, err = resolve(ctx, s, opts.Ref)
+		img, res.Digest, err = resolve(ctx, src, opts.Ref)
 		return Passed, res.Digest, err
 	}) {
 		return res, nil
@@ -144,7 +143,7 @@ func Run(ctx context.Context, s *store.Store, opts Options) (*Result, error) {
 	maps.Copy(env, opts.Env)
 	res.Env = env
 	if !step("lay out rootfs", func() (string, string, error) {
-		n, err := layOut(ctx, s, img.manifest, res.Rootfs)
+		n, err := layOut(ctx, src, img.manifest, res.Rootfs)
 		return Passed, fmt.Sprintf("%d layers into %s", n, res.Rootfs), err
 	}) {
 		return res, nil
@@ -178,13 +177,13 @@ func Run(ctx context.Context, s *store.Store, opts Options) (*Result, error) {
 	return res, nil
 }
 
-func resolve(ctx context.Context, s *store.Store, ref string) (imageInfo, string, error) {
+func resolve(ctx context.Context, s oras.ReadOnlyTarget, ref string) (imageInfo, string, error) {
 	var img imageInfo
 	desc, err := s.Resolve(ctx, ref)
 	if err != nil {
 		return img, "", err
 	}
-	desc, err = build.SelectPlatform(ctx, s, desc, ocispec.Platform{OS: "linux", Architecture: runtime.GOARCH})
+	desc, err = oci.SelectPlatform(ctx, s, desc, ocispec.Platform{OS: "linux", Architecture: runtime.GOARCH})
 	if err != nil {
 		return img, "", err
 	}
@@ -219,33 +218,20 @@ func clusterEnv(o Options) map[string]string {
 	}
 }
 
-// layOut applies the image's layers in order onto a fresh rootfs.
-func layOut(ctx context.Context, s *store.Store, m ocispec.Manifest, rootfs string) (int, error) {
+// layOut lays the image's layers, merged (whiteouts applied), onto a fresh rootfs.
+func layOut(ctx context.Context, f content.Fetcher, m ocispec.Manifest, rootfs string) (int, error) {
 	if err := os.RemoveAll(rootfs); err != nil {
 		return 0, err
 	}
 	if err := os.MkdirAll(rootfs, 0o755); err != nil {
 		return 0, err
 	}
-	for i, l := range m.Layers {
-		rc, err := s.Fetch(ctx, l)
-		if err != nil {
-			return i, fmt.Errorf("layer %s: %w", l.Digest, err)
-		}
-		var r io.Reader = rc
-		if strings.Contains(l.MediaType, "gzip") {
-			zr, err := gzip.NewReader(rc)
-			if err != nil {
-				rc.Close()
-				return i, fmt.Errorf("layer %s: %w", l.Digest, err)
-			}
-			r = zr
-		}
-		err = safearchive.ExtractLayer(ctx, tar.NewReader(r), rootfs, safearchive.Limits{})
-		rc.Close()
-		if err != nil {
-			return i, fmt.Errorf("layer %s: %w", l.Digest, err)
-		}
+	x, err := safearchive.NewExtractor(rootfs, safearchive.Limits{})
+	if err != nil {
+		return 0, err
+	}
+	if err := oci.Walk(ctx, f, m.Layers, x.Entry); err != nil {
+		return 0, err
 	}
 	return len(m.Layers), nil
 }

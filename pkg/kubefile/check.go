@@ -7,6 +7,8 @@ import (
 	"unicode"
 
 	"github.com/Masterminds/semver/v3"
+
+	"github.com/cnstack/cnstack/pkg/oci"
 )
 
 // unsupportedHints says, for Dockerfile keywords cnstack rejects, what to do instead.
@@ -253,7 +255,7 @@ func checkFlags(in *Instruction, d *diags) {
 			case strings.Contains(fl.Value, ","):
 				d.errorf(fl.Pos, "FROM --platform takes one platform, got %s in %s; build each platform with the --platform build flag instead", quote(fl.Value), quote(in.Original))
 			default:
-				if _, err := ParsePlatform(fl.Value); err != nil {
+				if _, err := oci.ParsePlatform(fl.Value); err != nil {
 					d.errorf(fl.Pos, "%v in %s; write --platform=os/arch[/variant], e.g. linux/arm64", err, quote(in.Original))
 				}
 			}

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"testing/fstest"
 	"time"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 var (
@@ -361,7 +363,7 @@ func TestDiagnosticsAPI(t *testing.T) {
 
 func TestLintPlatforms(t *testing.T) {
 	src := "FROM scratch\nCOPY a b c\nCOPY ${ARCH}/nope .\nAPP x local://missing.yaml\nLAUNCH [\"x\"]"
-	amd, arm := Platform{OS: "linux", Architecture: "amd64"}, Platform{OS: "linux", Architecture: "arm64"}
+	amd, arm := ocispec.Platform{OS: "linux", Architecture: "amd64"}, ocispec.Platform{OS: "linux", Architecture: "arm64"}
 	_, ds := Lint("Kubefile", []byte(src), EvalOptions{Context: testContext()}, amd, arm)
 	assertDiags(t, ds, []string{
 		`2:8 error: COPY takes exactly one source and one destination`, // once, not per platform

@@ -10,19 +10,22 @@ import (
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/cnstack/cnstack/pkg/oci"
 )
 
 // Builtins lists the variables set from the target platform. ARCH is what
 // sealer Kubefiles use (COPY ${ARCH}/bin bin); the TARGET* names are Docker's.
 var Builtins = []string{"ARCH", "TARGETARCH", "TARGETOS", "TARGETVARIANT", "TARGETPLATFORM"}
 
-func builtinVars(p Platform) map[string]string {
+func builtinVars(p ocispec.Platform) map[string]string {
 	return map[string]string{
 		"ARCH":           p.Architecture,
 		"TARGETARCH":     p.Architecture,
 		"TARGETOS":       p.OS,
 		"TARGETVARIANT":  p.Variant,
-		"TARGETPLATFORM": p.String(),
+		"TARGETPLATFORM": oci.PlatformString(p),
 	}
 }
 
@@ -59,8 +62,8 @@ type evaluator struct {
 // Evaluate a file whose Parse reported errors. The Image is returned even
 // when there are errors (with the erroneous parts left out), for lint.
 func Evaluate(f *File, opts EvalOptions) (*Image, Diagnostics) {
-	if opts.Platform.IsZero() {
-		opts.Platform = DefaultPlatform
+	if oci.IsZeroPlatform(opts.Platform) {
+		opts.Platform = oci.DefaultPlatform
 	}
 	e := &evaluator{
 		f:          f,
@@ -207,7 +210,7 @@ func (e *evaluator) from(in *Instruction) {
 	if fl := in.flag("platform"); fl != nil && fl.Value != "" {
 		v, ok := e.expand(in, fl.Pos, fl.Value)
 		if ok {
-			p, err := ParsePlatform(v)
+			p, err := oci.ParsePlatform(v)
 			if err != nil {
 				if strings.Contains(fl.Value, "$") {
 					e.d.errorf(fl.Pos, "--platform=%s expands to %s: %v; write --platform=os/arch[/variant]", fl.Value, quote(v), err)

@@ -5,6 +5,10 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/cnstack/cnstack/pkg/oci"
 )
 
 func evaluate(t *testing.T, src string, opts EvalOptions) *Image {
@@ -44,12 +48,12 @@ func TestEvaluateForms(t *testing.T) {
 			}
 		}},
 		{name: "FROM image with platform", src: "FROM --platform=linux/arm64 docker.io/sealerio/kubernetes:v1.22.15", check: func(t *testing.T, img *Image) {
-			if img.From.Ref != "docker.io/sealerio/kubernetes:v1.22.15" || img.From.Platform == nil || img.From.Platform.String() != "linux/arm64" {
+			if img.From.Ref != "docker.io/sealerio/kubernetes:v1.22.15" || img.From.Platform == nil || oci.PlatformString(*img.From.Platform) != "linux/arm64" {
 				t.Errorf("From = %+v", img.From)
 			}
 		}},
-		{name: "FROM --platform from built-in", src: "FROM --platform=$TARGETPLATFORM base:v1", opts: EvalOptions{Platform: Platform{OS: "linux", Architecture: "arm64", Variant: "v8"}}, check: func(t *testing.T, img *Image) {
-			if img.From.Platform == nil || *img.From.Platform != (Platform{"linux", "arm64", "v8"}) {
+		{name: "FROM --platform from built-in", src: "FROM --platform=$TARGETPLATFORM base:v1", opts: EvalOptions{Platform: ocispec.Platform{OS: "linux", Architecture: "arm64", Variant: "v8"}}, check: func(t *testing.T, img *Image) {
+			if img.From.Platform == nil || !oci.EqualPlatform(*img.From.Platform, ocispec.Platform{OS: "linux", Architecture: "arm64", Variant: "v8"}) {
 				t.Errorf("From.Platform = %+v", img.From.Platform)
 			}
 		}},
@@ -60,7 +64,7 @@ func TestEvaluateForms(t *testing.T) {
 				t.Errorf("step = %+v", s)
 			}
 		}},
-		{name: "COPY ARCH", src: "FROM scratch\nCOPY ${ARCH}/bin ./bin\nCOPY $ARCH .", opts: EvalOptions{Platform: Platform{OS: "linux", Architecture: "arm64"}}, steps: []string{
+		{name: "COPY ARCH", src: "FROM scratch\nCOPY ${ARCH}/bin ./bin\nCOPY $ARCH .", opts: EvalOptions{Platform: ocispec.Platform{OS: "linux", Architecture: "arm64"}}, steps: []string{
 			"COPY arm64/bin bin", "COPY arm64 ."}},
 		{name: "COPY glob", src: "FROM scratch\nCOPY manifests/*.yaml m/", steps: []string{"COPY manifests/*.yaml m/"}, check: func(t *testing.T, img *Image) {
 			if !img.Steps[0].Sources[0].Glob {
@@ -212,7 +216,7 @@ func TestArgs(t *testing.T) {
 		name   string
 		src    string
 		args   map[string]string
-		plat   Platform
+		plat   ocispec.Platform
 		labels map[string]string
 		from   string
 		used   []string
@@ -231,11 +235,11 @@ func TestArgs(t *testing.T) {
 		{name: "LABEL values see the previous values", src: "FROM scratch\nENV A=1\nLABEL a=$A", labels: map[string]string{"a": "1"}},
 		{name: "unused build arg", src: "FROM scratch", args: map[string]string{"NOPE": "1"}},
 		{name: "build args used before and after FROM", src: "ARG A\nFROM scratch\nARG B", args: map[string]string{"A": "1", "B": "2", "C": "3"}, used: []string{"A", "B"}},
-		{name: "built-ins", src: "FROM scratch\nLABEL a=$ARCH t=$TARGETARCH o=$TARGETOS v=$TARGETVARIANT p=$TARGETPLATFORM", plat: Platform{OS: "linux", Architecture: "arm64", Variant: "v8"},
+		{name: "built-ins", src: "FROM scratch\nLABEL a=$ARCH t=$TARGETARCH o=$TARGETOS v=$TARGETVARIANT p=$TARGETPLATFORM", plat: ocispec.Platform{OS: "linux", Architecture: "arm64", Variant: "v8"},
 			labels: map[string]string{"a": "arm64", "t": "arm64", "o": "linux", "v": "v8", "p": "linux/arm64/v8"}},
 		{name: "built-ins default to linux/amd64", src: "FROM scratch\nLABEL p=$TARGETPLATFORM", labels: map[string]string{"p": "linux/amd64"}},
-		{name: "built-in declared as ARG", src: "FROM scratch\nARG TARGETARCH\nLABEL a=$TARGETARCH", plat: Platform{OS: "linux", Architecture: "arm64"}, labels: map[string]string{"a": "arm64"}},
-		{name: "built-ins in FROM", src: "FROM base-${ARCH}:v1", plat: Platform{OS: "linux", Architecture: "arm64"}, from: "base-arm64:v1"},
+		{name: "built-in declared as ARG", src: "FROM scratch\nARG TARGETARCH\nLABEL a=$TARGETARCH", plat: ocispec.Platform{OS: "linux", Architecture: "arm64"}, labels: map[string]string{"a": "arm64"}},
+		{name: "built-ins in FROM", src: "FROM base-${ARCH}:v1", plat: ocispec.Platform{OS: "linux", Architecture: "arm64"}, from: "base-arm64:v1"},
 		{name: "escaped dollar stays", src: "FROM scratch\nLABEL price=\\$5 q='$ARCH'", labels: map[string]string{"price": "$5", "q": "$ARCH"}},
 		{name: "backtick escape", src: "# escape=`\nFROM scratch\nLABEL p=C:\\x`$ARCH", labels: map[string]string{"p": `C:\x$ARCH`}},
 	}

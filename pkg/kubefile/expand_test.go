@@ -91,31 +91,3 @@ func TestExpand(t *testing.T) {
 		})
 	}
 }
-
-func TestParsePlatform(t *testing.T) {
-	tests := []struct {
-		in   string
-		want Platform
-		str  string
-		err  bool
-	}{
-		{in: "linux/amd64", want: Platform{OS: "linux", Architecture: "amd64"}, str: "linux/amd64"},
-		{in: "linux/arm64/v8", want: Platform{OS: "linux", Architecture: "arm64", Variant: "v8"}, str: "linux/arm64/v8"},
-		{in: "Linux/X86_64", want: Platform{OS: "linux", Architecture: "amd64"}, str: "linux/amd64"},
-		{in: "linux/aarch64", want: Platform{OS: "linux", Architecture: "arm64"}, str: "linux/arm64"},
-		{in: "linux", err: true},
-		{in: "linux//", err: true},
-		{in: "a/b/c/d", err: true},
-		{in: "", err: true},
-	}
-	for _, tt := range tests {
-		got, err := ParsePlatform(tt.in)
-		if (err != nil) != tt.err {
-			t.Errorf("ParsePlatform(%q) err = %v", tt.in, err)
-			continue
-		}
-		if !tt.err && (got != tt.want || got.String() != tt.str) {
-			t.Errorf("ParsePlatform(%q) = %+v (%s), want %+v (%s)", tt.in, got, got, tt.want, tt.str)
-		}
-	}
-}

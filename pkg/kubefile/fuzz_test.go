@@ -8,6 +8,10 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/cnstack/cnstack/pkg/oci"
 )
 
 // physicalLines splits src the way the lexer does, for position checks.
@@ -103,7 +107,7 @@ func FuzzEvaluate(f *testing.F) {
 		}
 	}
 	f.Add([]byte("ARG A\nFROM scratch\nCOPY ${A:-rootfs} ${B:-.}\nAPP a local://${A:-mixed}\nAPPCMDS a [\"x\"]\nLAUNCH a"), uint8(1), "x=y")
-	platforms := []Platform{DefaultPlatform, {OS: "linux", Architecture: "arm64", Variant: "v8"}, {OS: "windows", Architecture: "amd64"}}
+	platforms := []ocispec.Platform{oci.DefaultPlatform, {OS: "linux", Architecture: "arm64", Variant: "v8"}, {OS: "windows", Architecture: "amd64"}}
 	ctx := fuzzContext()
 	f.Fuzz(func(t *testing.T, src []byte, plat uint8, arg string) {
 		file, _ := Parse("Kubefile", src)

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/cnstack/cnstack/pkg/oci"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
@@ -54,7 +56,7 @@ func TestGolden(t *testing.T) {
 				t.Fatalf("Parse: %v", err)
 			}
 			for _, ps := range o.Platforms {
-				p, err := ParsePlatform(ps)
+				p, err := oci.ParsePlatform(ps)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -79,7 +81,7 @@ func TestGolden(t *testing.T) {
 					t.Fatal(err)
 				}
 				got := buf.Bytes()
-				name := filepath.Join(dir, "image."+strings.ReplaceAll(p.String(), "/", "-")+".json")
+				name := filepath.Join(dir, "image."+strings.ReplaceAll(oci.PlatformString(p), "/", "-")+".json")
 				if *update {
 					if err := os.WriteFile(name, got, 0o644); err != nil {
 						t.Fatal(err)

@@ -3,6 +3,8 @@ package kubefile
 import (
 	"fmt"
 	"io/fs"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // Labels and paths of the sealer format that Kubefile instructions produce.
@@ -35,8 +37,8 @@ func AppDir(name string) string { return AppRoot + "/" + name + "/" }
 
 // EvalOptions are the inputs of Evaluate besides the file.
 type EvalOptions struct {
-	// Platform is the target platform; zero means DefaultPlatform.
-	Platform Platform
+	// Platform is the target platform; zero means the default, linux/amd64.
+	Platform ocispec.Platform
 	// BuildArgs are --build-arg values; they override ARG defaults. The
 	// value is everything after the first '=' of k=v, so it may contain '='.
 	BuildArgs map[string]string
@@ -73,7 +75,7 @@ type Image struct {
 	// about the other --build-arg names.
 	UsedArgs []string `json:"usedArgs,omitempty"`
 	// Platform is the target platform this image was evaluated for.
-	Platform Platform `json:"platform"`
+	Platform ocispec.Platform `json:"platform"`
 }
 
 // From is the evaluated FROM instruction.
@@ -81,8 +83,8 @@ type From struct {
 	// Ref is "scratch" or an image reference, expanded.
 	Ref string `json:"ref"`
 	// Platform is the --platform flag, when given: the base's platform to use.
-	Platform *Platform `json:"platform,omitempty"`
-	Pos      Pos       `json:"pos"`
+	Platform *ocispec.Platform `json:"platform,omitempty"`
+	Pos      Pos               `json:"pos"`
 }
 
 // IsScratch reports whether the image starts from nothing.

@@ -34,7 +34,7 @@ type Entry struct {
 	Linkname string      // symlinks
 	Source   string      // host path of a regular file's content
 	// Open, if set, supplies a regular file's content instead of Source.
-	Open func() (io.ReadCloser, error)
+	Open func(ctx context.Context) (io.ReadCloser, error)
 	// Digest, if set, is the sha256 of the content (known without reading
 	// it, e.g. a registry blob); cache keys use it instead of hashing.
 	Digest digest.Digest
@@ -181,7 +181,7 @@ func WriteTar(ctx context.Context, w io.Writer, entries []Entry, modTime time.Ti
 			return files, fmt.Errorf("tar %s: %w", e.Name, err)
 		}
 		if hdr.Typeflag == tar.TypeReg {
-			if err := copyContent(tw, e, buf); err != nil {
+			if err := copyContent(ctx, tw, e, buf); err != nil {
 				return files, err
 			}
 		}
@@ -190,8 +190,8 @@ func WriteTar(ctx context.Context, w io.Writer, entries []Entry, modTime time.Ti
 	return files, tw.Close()
 }
 
-func copyContent(w io.Writer, e Entry, buf []byte) error {
-	rc, err := OpenEntry(e)
+func copyContent(ctx context.Context, w io.Writer, e Entry, buf []byte) error {
+	rc, err := OpenEntry(ctx, e)
 	if err != nil {
 		return fmt.Errorf("read %s for %s: %w", e.Source, e.Name, err)
 	}
@@ -224,12 +224,12 @@ var ErrChanged = errors.New("changed while the layer was being written")
 // entry has Verify and a Digest, the reader checks them: reading to EOF content of
 // another size or digest fails with ErrChanged, so what was hashed for the
 // cache key is exactly what goes into the layer.
-func OpenEntry(e Entry) (io.ReadCloser, error) {
+func OpenEntry(ctx context.Context, e Entry) (io.ReadCloser, error) {
 	open := e.Open
 	if open == nil {
-		open = func() (io.ReadCloser, error) { return os.Open(e.Source) }
+		open = func(context.Context) (io.ReadCloser, error) { return os.Open(e.Source) }
 	}
-	rc, err := open()
+	rc, err := open(ctx)
 	if err != nil || !e.Verify || e.Digest == "" {
 		return rc, err
 	}

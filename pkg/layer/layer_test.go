@@ -4,7 +4,6 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
-	"context"
 	"crypto/rand"
 	"errors"
 	"io"
@@ -76,7 +75,7 @@ func treeEntries(t testing.TB, dir, dest string) []Entry {
 func build(t *testing.T, entries []Entry) (Result, []byte) {
 	t.Helper()
 	var buf bytes.Buffer
-	res, err := Write(context.Background(), &buf, entries, Options{ModTime: Epoch})
+	res, err := Write(t.Context(), &buf, entries, Options{ModTime: Epoch})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +118,7 @@ func TestTarContents(t *testing.T) {
 	entries = append(entries, Entry{Name: "manifests/conf", Mode: 0o600, Size: 1, Source: file})
 	mtime := time.Unix(1700000000, 0).UTC()
 	var buf bytes.Buffer
-	res, err := Write(context.Background(), &buf, entries, Options{ModTime: mtime})
+	res, err := Write(t.Context(), &buf, entries, Options{ModTime: mtime})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +194,7 @@ func BenchmarkWrite(b *testing.B) {
 	entries := treeEntries(b, dir, ".")
 	b.SetBytes(int64(len(data)))
 	for i := 0; i < b.N; i++ {
-		if _, err := Write(context.Background(), io.Discard, entries, Options{ModTime: Epoch}); err != nil {
+		if _, err := Write(b.Context(), io.Discard, entries, Options{ModTime: Epoch}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -209,12 +208,12 @@ func TestVerifyChangedContent(t *testing.T) {
 	p := filepath.Join(dir, "f")
 	os.WriteFile(p, []byte("hello"), 0o644)
 	good := Entry{Name: "f", Mode: 0o644, Size: 5, Source: p, Digest: digestOf("hello"), Verify: true}
-	if _, err := Write(context.Background(), io.Discard, []Entry{good}, Options{}); err != nil {
+	if _, err := Write(t.Context(), io.Discard, []Entry{good}, Options{}); err != nil {
 		t.Fatalf("unchanged file: %v", err)
 	}
 	for name, content := range map[string]string{"same size": "HELLO", "grown": "hello world", "shrunk": "hel"} {
 		os.WriteFile(p, []byte(content), 0o644)
-		_, err := Write(context.Background(), io.Discard, []Entry{good}, Options{})
+		_, err := Write(t.Context(), io.Discard, []Entry{good}, Options{})
 		if !errors.Is(err, ErrChanged) {
 			t.Errorf("%s: err = %v, want ErrChanged", name, err)
 		}

@@ -1,6 +1,7 @@
 // Package oci holds the low-level OCI vocabulary every stage of cnstack
-// shares: platforms (parse, print, match), media types, and reading what
-// registries and stores hold. It depends on no other cnstack package, so
-// kubefile, build, install and verify can all use it without importing one
-// another.
+// shares: platforms (parse, print, match, and picking one image of an
+// index), layers (OpenLayer decodes one by its media type; Walk merges a
+// stack of them, applying whiteouts) and cosign's companion tags. It sits
+// below every pipeline stage, so kubefile, build, install, verify and sign
+// can all use it without importing one another.
 package oci

@@ -2,10 +2,15 @@ package oci
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
+
+// DefaultPlatform is the platform a build, scan or lint targets when none is
+// named.
+var DefaultPlatform = ocispec.Platform{OS: "linux", Architecture: "amd64"}
 
 // archAliases maps uname-style names to OCI architecture names.
 var archAliases = map[string]string{
@@ -37,15 +42,19 @@ func ParsePlatform(s string) (ocispec.Platform, error) {
 	return p, nil
 }
 
-// ParsePlatforms parses a list of platforms, each as ParsePlatform does.
+// ParsePlatforms parses a list of platforms, each as ParsePlatform does; an
+// element may hold several, comma-separated ("linux/amd64,linux/arm64"), as
+// a repeated --platform flag may.
 func ParsePlatforms(list []string) ([]ocispec.Platform, error) {
 	out := make([]ocispec.Platform, 0, len(list))
-	for _, s := range list {
-		p, err := ParsePlatform(s)
-		if err != nil {
-			return nil, err
+	for _, elem := range list {
+		for _, s := range strings.Split(elem, ",") {
+			p, err := ParsePlatform(s)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, p)
 		}
-		out = append(out, p)
 	}
 	return out, nil
 }
@@ -58,6 +67,17 @@ func PlatformString(p ocispec.Platform) string {
 	}
 	return s
 }
+
+// EqualPlatform reports whether a and b are the same platform, field for
+// field (as go-containerregistry's Platform.Equals). Whether an image for one
+// serves the other is MatchPlatform's question.
+func EqualPlatform(a, b ocispec.Platform) bool {
+	return a.OS == b.OS && a.Architecture == b.Architecture && a.Variant == b.Variant &&
+		a.OSVersion == b.OSVersion && slices.Equal(a.OSFeatures, b.OSFeatures)
+}
+
+// IsZeroPlatform reports whether no field of p is set.
+func IsZeroPlatform(p ocispec.Platform) bool { return EqualPlatform(p, ocispec.Platform{}) }
 
 // MatchPlatform reports whether an image for have serves want: OS and
 // architecture equal, and the variant equal unless either side leaves it

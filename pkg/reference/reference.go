@@ -46,6 +46,9 @@ func Parse(ref string) (Reference, error) {
 	if s == "" {
 		return Reference{}, fmt.Errorf("empty image reference")
 	}
+	if strings.Count(s, "@") > 1 {
+		return Reference{}, invalid(ref, fmt.Errorf("it has more than one '@'"))
+	}
 	var digest string
 	if i := strings.Index(s, "@"); i >= 0 {
 		d, err := name.NewDigest("example.invalid/x@" + s[i+1:])

@@ -19,7 +19,21 @@ func TestNormalize(t *testing.T) {
 		{in: "nginx@" + d, want: "docker.io/library/nginx@" + d},
 		{in: "nginx:1.25@" + d, want: "docker.io/library/nginx:1.25@" + d},
 		{in: "127.0.0.1:5000/a@" + d, want: "127.0.0.1:5000/a@" + d},
+		{in: "library/nginx", want: "docker.io/library/nginx:latest"},
+		{in: "bitnami/redis:7.2", want: "docker.io/bitnami/redis:7.2"},
+		{in: "quay.io/prometheus/prometheus:v2.47.0", want: "quay.io/prometheus/prometheus:v2.47.0"},
+		{in: "sea.hub:5000/library/registry:2.8.3", want: "sea.hub:5000/library/registry:2.8.3"},
+		{in: "[::1]:5000/a:1", want: "[::1]:5000/a:1"},
+		// A typed reference is trimmed (imagescan refuses white space in
+		// a reference found in a file before it asks here).
+		{in: " nginx\t", want: "docker.io/library/nginx:latest"},
 		{in: "", err: "empty image reference"},
+		{in: "  ", err: "empty image reference"},
+		{in: "a b", err: "invalid image reference"},
+		{in: "nginx:", err: "invalid image reference"},
+		{in: "nginx@" + d + "@" + d, err: "more than one '@'"},
+		{in: "<no value>/tools/curl:1", err: "invalid image reference"},
+		{in: "{{ .Values.image }}", err: "invalid image reference"},
 		{in: "Upper/Case", err: "invalid image reference"},
 		{in: "nginx@sha256:short", err: "invalid image reference"},
 	}
@@ -33,6 +47,9 @@ func TestNormalize(t *testing.T) {
 		}
 		if err != nil || got != tt.want {
 			t.Errorf("Normalize(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		}
+		if again, err := Normalize(got); err != nil || again != got {
+			t.Errorf("Normalize(%q) = %q, %v; not idempotent", got, again, err)
 		}
 	}
 }

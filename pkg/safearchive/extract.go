@@ -46,29 +46,11 @@ var ErrUnsafe = errors.New("unsafe archive")
 
 // Extract writes the archive into dir (which must exist).
 func Extract(ctx context.Context, tr *tar.Reader, dir string, limits Limits) error {
-	return extract(ctx, tr, dir, limits, false)
-}
-
-// ExtractLayer applies an image layer onto dir: like Extract, and OCI
-// whiteouts (.wh.<name> deletes name, .wh..wh..opq empties the directory)
-// remove what lower layers put there.
-func ExtractLayer(ctx context.Context, tr *tar.Reader, dir string, limits Limits) error {
-	return extract(ctx, tr, dir, limits, true)
-}
-
-const (
-	whiteoutPrefix = ".wh."
-	whiteoutOpaque = ".wh..wh..opq"
-)
-
-func extract(ctx context.Context, tr *tar.Reader, dir string, limits Limits, layer bool) error {
-	limits = limits.withDefaults()
-	root, err := filepath.Abs(dir)
+	x, err := NewExtractor(dir, limits)
 	if err != nil {
 		return err
 	}
-	var total int64
-	for n := 0; ; n++ {
+	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -79,89 +61,101 @@ func extract(ctx context.Context, tr *tar.Reader, dir string, limits Limits, lay
 		if err != nil {
 			return fmt.Errorf("read archive: %w", err)
 		}
-		if n >= limits.MaxEntries {
-			return fmt.Errorf("%w: more than %d entries", ErrUnsafe, limits.MaxEntries)
-		}
-		name, err := CleanName(h.Name)
-		if err != nil {
+		if err := x.Entry(h, tr); err != nil {
 			return err
-		}
-		if name == "" {
-			continue
-		}
-		target := filepath.Join(root, filepath.FromSlash(name))
-		if err := noSymlinkParents(root, name); err != nil {
-			return err
-		}
-		if base := path.Base(name); layer && strings.HasPrefix(base, whiteoutPrefix) {
-			parent := filepath.Dir(target)
-			if base == whiteoutOpaque {
-				ents, _ := os.ReadDir(parent)
-				for _, e := range ents {
-					if err := os.RemoveAll(filepath.Join(parent, e.Name())); err != nil {
-						return err
-					}
-				}
-				continue
-			}
-			victim := filepath.Join(parent, strings.TrimPrefix(base, whiteoutPrefix))
-			if err := os.RemoveAll(victim); err != nil {
-				return err
-			}
-			continue
-		}
-		switch h.Typeflag {
-		case tar.TypeDir:
-			if err := os.MkdirAll(target, 0o755); err != nil {
-				return err
-			}
-		case tar.TypeReg, tar.TypeRegA: //nolint:staticcheck // old archives still use TypeRegA
-			if h.Size < 0 || h.Size > limits.MaxFileSize {
-				return fmt.Errorf("%w: %s is %d bytes, over the %d-byte limit", ErrUnsafe, name, h.Size, limits.MaxFileSize)
-			}
-			total += h.Size
-			if total > limits.MaxTotalSize {
-				return fmt.Errorf("%w: archive content exceeds %d bytes", ErrUnsafe, limits.MaxTotalSize)
-			}
-			if err := writeFile(target, tr, h.Size, h.FileInfo().Mode().Perm()); err != nil {
-				return fmt.Errorf("extract %s: %w", name, err)
-			}
-		case tar.TypeSymlink:
-			if err := checkLinkTarget(name, h.Linkname); err != nil {
-				return err
-			}
-			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-				return err
-			}
-			os.Remove(target)
-			if err := os.Symlink(h.Linkname, target); err != nil {
-				return err
-			}
-		case tar.TypeLink:
-			src, err := CleanName(h.Linkname)
-			if err != nil || src == "" {
-				return fmt.Errorf("%w: hard link %s points to %q", ErrUnsafe, name, h.Linkname)
-			}
-			if err := noSymlinkParents(root, src); err != nil {
-				return err
-			}
-			srcPath := filepath.Join(root, filepath.FromSlash(src))
-			fi, err := os.Lstat(srcPath)
-			if err != nil || !fi.Mode().IsRegular() {
-				return fmt.Errorf("%w: hard link %s points to %s, which is not a file extracted before it", ErrUnsafe, name, src)
-			}
-			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-				return err
-			}
-			os.Remove(target)
-			if err := os.Link(srcPath, target); err != nil {
-				return err
-			}
-		case tar.TypeXGlobalHeader:
-		default:
-			return fmt.Errorf("%w: %s has type %q (devices, fifos and the like are not allowed)", ErrUnsafe, name, string(h.Typeflag))
 		}
 	}
+}
+
+// Extractor writes archive entries one at a time into a directory, with
+// Extract's checks and limits across all of them. It is what an image's
+// layers, merged by oci.Walk, are laid out with.
+type Extractor struct {
+	root    string
+	limits  Limits
+	total   int64
+	entries int
+}
+
+// NewExtractor returns an Extractor writing into dir (which must exist).
+func NewExtractor(dir string, limits Limits) (*Extractor, error) {
+	root, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	return &Extractor{root: root, limits: limits.withDefaults()}, nil
+}
+
+// Entry writes one entry; r holds a regular file's h.Size bytes.
+func (x *Extractor) Entry(h *tar.Header, r io.Reader) error {
+	if x.entries >= x.limits.MaxEntries {
+		return fmt.Errorf("%w: more than %d entries", ErrUnsafe, x.limits.MaxEntries)
+	}
+	x.entries++
+	name, err := CleanName(h.Name)
+	if err != nil {
+		return err
+	}
+	if name == "" {
+		return nil
+	}
+	root := x.root
+	target := filepath.Join(root, filepath.FromSlash(name))
+	if err := noSymlinkParents(root, name); err != nil {
+		return err
+	}
+	switch h.Typeflag {
+	case tar.TypeDir:
+		if err := os.MkdirAll(target, 0o755); err != nil {
+			return err
+		}
+	case tar.TypeReg, tar.TypeRegA: //nolint:staticcheck // old archives still use TypeRegA
+		if h.Size < 0 || h.Size > x.limits.MaxFileSize {
+			return fmt.Errorf("%w: %s is %d bytes, over the %d-byte limit", ErrUnsafe, name, h.Size, x.limits.MaxFileSize)
+		}
+		x.total += h.Size
+		if x.total > x.limits.MaxTotalSize {
+			return fmt.Errorf("%w: archive content exceeds %d bytes", ErrUnsafe, x.limits.MaxTotalSize)
+		}
+		if err := writeFile(target, r, h.Size, h.FileInfo().Mode().Perm()); err != nil {
+			return fmt.Errorf("extract %s: %w", name, err)
+		}
+	case tar.TypeSymlink:
+		if err := checkLinkTarget(name, h.Linkname); err != nil {
+			return err
+		}
+		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+			return err
+		}
+		os.Remove(target)
+		if err := os.Symlink(h.Linkname, target); err != nil {
+			return err
+		}
+	case tar.TypeLink:
+		src, err := CleanName(h.Linkname)
+		if err != nil || src == "" {
+			return fmt.Errorf("%w: hard link %s points to %q", ErrUnsafe, name, h.Linkname)
+		}
+		if err := noSymlinkParents(root, src); err != nil {
+			return err
+		}
+		srcPath := filepath.Join(root, filepath.FromSlash(src))
+		fi, err := os.Lstat(srcPath)
+		if err != nil || !fi.Mode().IsRegular() {
+			return fmt.Errorf("%w: hard link %s points to %s, which is not a file extracted before it", ErrUnsafe, name, src)
+		}
+		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+			return err
+		}
+		os.Remove(target)
+		if err := os.Link(srcPath, target); err != nil {
+			return err
+		}
+	case tar.TypeXGlobalHeader:
+	default:
+		return fmt.Errorf("%w: %s has type %q (devices, fifos and the like are not allowed)", ErrUnsafe, name, string(h.Typeflag))
+	}
+	return nil
 }
 
 // CleanName returns the archive path as a clean relative slash path, or an

@@ -3,7 +3,6 @@ package safearchive
 import (
 	"archive/tar"
 	"bytes"
-	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -61,7 +60,7 @@ func TestExtractRefusesEscapes(t *testing.T) {
 			outer := t.TempDir()
 			dir := filepath.Join(outer, "target")
 			os.Mkdir(dir, 0o755)
-			err := Extract(context.Background(), archive(t, tt.ents...), dir, Limits{MaxFileSize: 1 << 20})
+			err := Extract(t.Context(), archive(t, tt.ents...), dir, Limits{MaxFileSize: 1 << 20})
 			if !errors.Is(err, ErrUnsafe) {
 				t.Fatalf("err = %v, want ErrUnsafe", err)
 			}
@@ -76,7 +75,7 @@ func TestExtractRefusesEscapes(t *testing.T) {
 
 func TestExtractGood(t *testing.T) {
 	dir := t.TempDir()
-	err := Extract(context.Background(), archive(t,
+	err := Extract(t.Context(), archive(t,
 		ent{name: "a/", typ: tar.TypeDir},
 		ent{name: "a/f", body: "hello"},
 		ent{name: "a/l", typ: tar.TypeSymlink, link: "f"},
@@ -95,26 +94,10 @@ func TestExtractGood(t *testing.T) {
 			t.Errorf("%s = %q", p, b)
 		}
 	}
-	if err := Extract(context.Background(), archive(t, ent{name: "x", body: "1"}, ent{name: "y", body: "2"}), t.TempDir(), Limits{MaxEntries: 1}); !errors.Is(err, ErrUnsafe) {
+	if err := Extract(t.Context(), archive(t, ent{name: "x", body: "1"}, ent{name: "y", body: "2"}), t.TempDir(), Limits{MaxEntries: 1}); !errors.Is(err, ErrUnsafe) {
 		t.Errorf("entry limit: %v", err)
 	}
-	if err := Extract(context.Background(), archive(t, ent{name: "x", body: "12"}, ent{name: "y", body: "34"}), t.TempDir(), Limits{MaxTotalSize: 3}); !errors.Is(err, ErrUnsafe) {
+	if err := Extract(t.Context(), archive(t, ent{name: "x", body: "12"}, ent{name: "y", body: "34"}), t.TempDir(), Limits{MaxTotalSize: 3}); !errors.Is(err, ErrUnsafe) {
 		t.Errorf("total limit: %v", err)
-	}
-}
-
-func TestExtractLayerWhiteouts(t *testing.T) {
-	dir := t.TempDir()
-	if err := ExtractLayer(context.Background(), archive(t, ent{name: "a/x", body: "x"}, ent{name: "a/y", body: "y"}, ent{name: "b/z", body: "z"}), dir, Limits{}); err != nil {
-		t.Fatal(err)
-	}
-	if err := ExtractLayer(context.Background(), archive(t, ent{name: "a/.wh.x"}, ent{name: "b/.wh..wh..opq"}, ent{name: "b/new", body: "n"}), dir, Limits{}); err != nil {
-		t.Fatal(err)
-	}
-	for p, want := range map[string]bool{"a/x": false, "a/y": true, "b/z": false, "b/new": true} {
-		_, err := os.Stat(filepath.Join(dir, p))
-		if (err == nil) != want {
-			t.Errorf("%s exists=%v, want %v", p, err == nil, want)
-		}
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"oras.land/oras-go/v2/content"
 
 	"github.com/cnstack/cnstack/pkg/layer"
+	cnoci "github.com/cnstack/cnstack/pkg/oci"
 	"github.com/cnstack/cnstack/pkg/sign/provenance"
 	"github.com/cnstack/cnstack/pkg/sign/sbom"
 )
@@ -199,7 +200,7 @@ func attestOne(ctx context.Context, dst oras.Target, img Image, d Description, s
 	if err != nil {
 		return nil, err
 	}
-	ref := img.Ref(AttestationTag(s.Descriptor.Digest))
+	ref := img.Ref(cnoci.AttestationTag(s.Descriptor.Digest))
 	existing, desc, _, err := readSigned(ctx, dst, ref)
 	if err != nil {
 		return nil, err

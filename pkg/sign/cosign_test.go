@@ -29,7 +29,7 @@ func newCosign(t *testing.T) *cosignCLI {
 
 func (c *cosignCLI) run(password string, args ...string) (string, error) {
 	c.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(c.t.Context(), 2*time.Minute)
 	defer cancel()
 	env := append(append([]string(nil), c.env...), "COSIGN_PASSWORD="+password)
 	return tooltest.RunEnv(c.t, ctx, env, tooltest.Cosign, args...)
@@ -56,7 +56,7 @@ func (c *cosignCLI) mustFail(args ...string) {
 // and the real cosign CLI verifies every manifest, the SPDX and SLSA
 // attestations, and refuses a foreign key.
 func TestRealCosignAcceptsCnstackSignatures(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	cosign := newCosign(t)
 	reg := regproc.Start(t, regproc.Options{})
 	st, img, _ := storeImage(t)
@@ -121,7 +121,7 @@ func TestRealCosignAcceptsCnstackSignatures(t *testing.T) {
 // the real cosign CLI (key from `cosign generate-key-pair`) verifies with
 // cnstack's library, and cnstack reads cosign's key files.
 func TestCnstackAcceptsRealCosignSignatures(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	cosign := newCosign(t)
 	reg := regproc.Start(t, regproc.Options{})
 	st, img, _ := storeImage(t)

@@ -22,23 +22,9 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/errdef"
+
+	"github.com/cnstack/cnstack/pkg/oci"
 )
-
-// Tag suffixes of cosign's tag scheme.
-const (
-	SignatureSuffix   = "sig"
-	AttestationSuffix = "att"
-)
-
-// SignatureTag is cosign's tag for the signatures of manifest d: sha256-<hex>.sig.
-func SignatureTag(d digest.Digest) string { return companionTag(d, SignatureSuffix) }
-
-// AttestationTag is cosign's tag for the attestations of manifest d: sha256-<hex>.att.
-func AttestationTag(d digest.Digest) string { return companionTag(d, AttestationSuffix) }
-
-func companionTag(d digest.Digest, suffix string) string {
-	return d.Algorithm().String() + "-" + d.Encoded() + "." + suffix
-}
 
 // Image is a signed (or to-be-signed) image in a target.
 type Image struct {
@@ -120,7 +106,7 @@ func Subjects(ctx context.Context, src content.Fetcher, img Image) ([]Subject, e
 		p := "unknown"
 		switch {
 		case c.Platform != nil:
-			p = platformString(*c.Platform)
+			p = oci.PlatformString(*c.Platform)
 		case !missing:
 			p = manifestPlatform(ctx, src, c, craw)
 		}
@@ -146,7 +132,7 @@ func fetchManifest(ctx context.Context, src content.Fetcher, desc ocispec.Descri
 // manifestPlatform reads a manifest's platform from its config.
 func manifestPlatform(ctx context.Context, src content.Fetcher, desc ocispec.Descriptor, raw []byte) string {
 	if desc.Platform != nil {
-		return platformString(*desc.Platform)
+		return oci.PlatformString(*desc.Platform)
 	}
 	var m ocispec.Manifest
 	if json.Unmarshal(raw, &m) != nil || m.Config.Size > maxManifestSize {
@@ -160,17 +146,9 @@ func manifestPlatform(ctx context.Context, src content.Fetcher, desc ocispec.Des
 	if json.Unmarshal(cfg, &p) != nil || p.Architecture == "" {
 		return "unknown"
 	}
-	return platformString(p)
+	return oci.PlatformString(p)
 }
 
 func isIndex(mt string) bool {
 	return mt == ocispec.MediaTypeImageIndex || mt == "application/vnd.docker.distribution.manifest.list.v2+json"
-}
-
-func platformString(p ocispec.Platform) string {
-	s := p.OS + "/" + p.Architecture
-	if p.Variant != "" {
-		s += "/" + p.Variant
-	}
-	return s
 }

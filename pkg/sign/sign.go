@@ -14,6 +14,8 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature/options"
 	sigpayload "github.com/sigstore/sigstore/pkg/signature/payload"
 	"oras.land/oras-go/v2"
+
+	cnoci "github.com/cnstack/cnstack/pkg/oci"
 )
 
 // Result says what signing did for one subject.
@@ -70,7 +72,7 @@ func signOne(ctx context.Context, dst oras.Target, img Image, s Subject, signer 
 	if err != nil {
 		return Result{}, fmt.Errorf("payload: %w", err)
 	}
-	ref := img.Ref(SignatureTag(s.Descriptor.Digest))
+	ref := img.Ref(cnoci.SignatureTag(s.Descriptor.Digest))
 	res := Result{Subject: s, Kind: "signature", Ref: ref}
 	existing, desc, _, err := readSigned(ctx, dst, ref)
 	if err != nil {

@@ -2,7 +2,6 @@ package sign_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -13,6 +12,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cnstack/cnstack/pkg/sign"
+	"github.com/cnstack/cnstack/pkg/sign/signtest"
+	"github.com/cnstack/cnstack/pkg/store"
 	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -21,9 +23,7 @@ import (
 	"oras.land/oras-go/v2/content/oci"
 	"oras.land/oras-go/v2/registry/remote"
 
-	"github.com/cnstack/cnstack/pkg/sign"
-	"github.com/cnstack/cnstack/pkg/sign/signtest"
-	"github.com/cnstack/cnstack/pkg/store"
+	cnoci "github.com/cnstack/cnstack/pkg/oci"
 )
 
 const (
@@ -65,10 +65,10 @@ func storeImage(t *testing.T) (*store.Store, sign.Image, *signtest.Image) {
 		t.Fatal(err)
 	}
 	fx := signtest.Standard()
-	if err := signtest.Push(context.Background(), st, fx, imageRef); err != nil {
+	if err := signtest.Push(t.Context(), st, fx, imageRef); err != nil {
 		t.Fatal(err)
 	}
-	desc, err := st.Resolve(context.Background(), imageRef)
+	desc, err := st.Resolve(t.Context(), imageRef)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +77,7 @@ func storeImage(t *testing.T) (*store.Store, sign.Image, *signtest.Image) {
 
 func mustSign(t *testing.T, dst oras.Target, img sign.Image, k keyPair, attest bool) {
 	t.Helper()
-	ctx := context.Background()
+	ctx := t.Context()
 	if _, err := sign.Sign(ctx, dst, img, k.signer); err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +110,7 @@ func TestKeyFiles(t *testing.T) {
 }
 
 func TestSignVerifyStore(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	st, img, fx := storeImage(t)
 	k := newKey(t, "secret")
 
@@ -132,7 +132,7 @@ func TestSignVerifyStore(t *testing.T) {
 			t.Errorf("result %d: %s", i, r)
 		}
 		// The signature lives in the store under cosign's tag.
-		if _, err := st.Resolve(ctx, repoName+":"+sign.SignatureTag(r.Subject.Descriptor.Digest)); err != nil {
+		if _, err := st.Resolve(ctx, repoName+":"+cnoci.SignatureTag(r.Subject.Descriptor.Digest)); err != nil {
 			t.Errorf("store lacks the signature tag of %s: %v", r.Subject, err)
 		}
 	}
@@ -179,7 +179,7 @@ func TestSignVerifyStore(t *testing.T) {
 	}
 
 	// Re-attesting the same content writes nothing.
-	attRef := repoName + ":" + sign.AttestationTag(img.Descriptor.Digest)
+	attRef := repoName + ":" + cnoci.AttestationTag(img.Descriptor.Digest)
 	before, _ := st.Resolve(ctx, attRef)
 	again, err = sign.Attest(ctx, st, img, k.signer, sign.AttestOptions{Tool: "cnstack-test"})
 	if err != nil {
@@ -244,7 +244,7 @@ func jsonEqual(t *testing.T, a, b []byte) bool {
 }
 
 func TestVerifyForeignKey(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	st, img, _ := storeImage(t)
 	mustSign(t, st, img, newKey(t, ""), true)
 	rep, err := sign.Verify(ctx, st, img, sign.VerifyOptions{Key: newKey(t, "").verifier, Attestations: true})
@@ -266,7 +266,7 @@ func pushJSON(t *testing.T, st *store.Store, mediaType string, v any) ocispec.De
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := st.PushBytes(context.Background(), mediaType, b)
+	d, err := st.PushBytes(t.Context(), mediaType, b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,7 +275,7 @@ func pushJSON(t *testing.T, st *store.Store, mediaType string, v any) ocispec.De
 
 func readManifest(t *testing.T, st *store.Store, d digest.Digest) ocispec.Manifest {
 	t.Helper()
-	b, err := st.ReadBlob(context.Background(), d)
+	b, err := st.ReadBlob(t.Context(), d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,7 +287,7 @@ func readManifest(t *testing.T, st *store.Store, d digest.Digest) ocispec.Manife
 }
 
 func TestVerifyDetectsTampering(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	tests := []struct {
 		name string
 		// tamper changes the signed store image and returns the image to
@@ -310,11 +310,11 @@ func TestVerifyDetectsTampering(t *testing.T) {
 				id := pushJSON(t, st, ocispec.MediaTypeImageIndex, idx)
 				// The attacker reuses the genuine signatures under the new digests.
 				for old, nu := range map[digest.Digest]digest.Digest{img.Descriptor.Digest: id.Digest, fx.Manifests[0].Digest: md.Digest} {
-					sig, err := st.Resolve(ctx, repoName+":"+sign.SignatureTag(old))
+					sig, err := st.Resolve(ctx, repoName+":"+cnoci.SignatureTag(old))
 					if err != nil {
 						t.Fatal(err)
 					}
-					if err := st.Tag(ctx, sig, repoName+":"+sign.SignatureTag(nu)); err != nil {
+					if err := st.Tag(ctx, sig, repoName+":"+cnoci.SignatureTag(nu)); err != nil {
 						t.Fatal(err)
 					}
 				}
@@ -329,12 +329,12 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			name: "signature payload swapped for another manifest's",
 			tamper: func(t *testing.T, st *store.Store, img sign.Image, fx *signtest.Image) (sign.Image, digest.Digest) {
 				victim, donor := fx.Manifests[1].Digest, fx.Manifests[0].Digest
-				vm := readManifest(t, st, mustResolve(t, st, repoName+":"+sign.SignatureTag(victim)).Digest)
-				dm := readManifest(t, st, mustResolve(t, st, repoName+":"+sign.SignatureTag(donor)).Digest)
+				vm := readManifest(t, st, mustResolve(t, st, repoName+":"+cnoci.SignatureTag(victim)).Digest)
+				dm := readManifest(t, st, mustResolve(t, st, repoName+":"+cnoci.SignatureTag(donor)).Digest)
 				// The donor's payload (signed, but for the amd64 digest) with the victim's signature annotation.
 				vm.Layers[0].Digest, vm.Layers[0].Size = dm.Layers[0].Digest, dm.Layers[0].Size
 				sd := pushJSON(t, st, vm.MediaType, vm)
-				if err := st.Tag(ctx, sd, repoName+":"+sign.SignatureTag(victim)); err != nil {
+				if err := st.Tag(ctx, sd, repoName+":"+cnoci.SignatureTag(victim)); err != nil {
 					t.Fatal(err)
 				}
 				return img, victim
@@ -345,8 +345,8 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			name: "signature and payload both from another manifest",
 			tamper: func(t *testing.T, st *store.Store, img sign.Image, fx *signtest.Image) (sign.Image, digest.Digest) {
 				victim, donor := fx.Manifests[1].Digest, fx.Manifests[0].Digest
-				sig := mustResolve(t, st, repoName+":"+sign.SignatureTag(donor))
-				if err := st.Tag(ctx, sig, repoName+":"+sign.SignatureTag(victim)); err != nil {
+				sig := mustResolve(t, st, repoName+":"+cnoci.SignatureTag(donor))
+				if err := st.Tag(ctx, sig, repoName+":"+cnoci.SignatureTag(victim)); err != nil {
 					t.Fatal(err)
 				}
 				return img, victim
@@ -357,7 +357,7 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			name: "payload edited to name the manifest, signature kept",
 			tamper: func(t *testing.T, st *store.Store, img sign.Image, fx *signtest.Image) (sign.Image, digest.Digest) {
 				victim := fx.Manifests[1].Digest
-				ref := repoName + ":" + sign.SignatureTag(victim)
+				ref := repoName + ":" + cnoci.SignatureTag(victim)
 				m := readManifest(t, st, mustResolve(t, st, ref).Digest)
 				payload, err := st.ReadBlob(ctx, m.Layers[0].Digest)
 				if err != nil {
@@ -383,7 +383,7 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			name: "signature image deleted",
 			tamper: func(t *testing.T, st *store.Store, img sign.Image, fx *signtest.Image) (sign.Image, digest.Digest) {
 				victim := fx.Manifests[0].Digest
-				if err := st.Untag(ctx, repoName+":"+sign.SignatureTag(victim)); err != nil {
+				if err := st.Untag(ctx, repoName+":"+cnoci.SignatureTag(victim)); err != nil {
 					t.Fatal(err)
 				}
 				return img, victim
@@ -427,7 +427,7 @@ func TestVerifyDetectsTampering(t *testing.T) {
 
 func mustResolve(t *testing.T, st *store.Store, ref string) ocispec.Descriptor {
 	t.Helper()
-	d, err := st.Resolve(context.Background(), ref)
+	d, err := st.Resolve(t.Context(), ref)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -438,7 +438,7 @@ func mustResolve(t *testing.T, st *store.Store, ref string) ocispec.Descriptor {
 // save do, from the store into dst under dstName (tagRef names tags there).
 func copyWithCompanions(t *testing.T, st *store.Store, img sign.Image, dst oras.Target, tagRef func(string) string) {
 	t.Helper()
-	ctx := context.Background()
+	ctx := t.Context()
 	if _, err := oras.Copy(ctx, st, imageRef, dst, tagRef("v1"), oras.DefaultCopyOptions); err != nil {
 		t.Fatal(err)
 	}
@@ -448,7 +448,7 @@ func copyWithCompanions(t *testing.T, st *store.Store, img sign.Image, dst oras.
 	}
 	n := 0
 	for _, s := range subjects {
-		for _, tag := range []string{sign.SignatureTag(s.Descriptor.Digest), sign.AttestationTag(s.Descriptor.Digest)} {
+		for _, tag := range []string{cnoci.SignatureTag(s.Descriptor.Digest), cnoci.AttestationTag(s.Descriptor.Digest)} {
 			if _, err := oras.Copy(ctx, st, repoName+":"+tag, dst, tagRef(tag), oras.DefaultCopyOptions); err != nil {
 				t.Fatalf("copy %s: %v", tag, err)
 			}
@@ -478,7 +478,7 @@ func repository(t *testing.T, name string) *remote.Repository {
 }
 
 func TestVerifyAfterPushToRegistry(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	st, img, _ := storeImage(t)
 	k := newKey(t, "pw")
 	mustSign(t, st, img, k, true)
@@ -507,7 +507,7 @@ func TestVerifyAfterPushToRegistry(t *testing.T) {
 }
 
 func TestSignInRegistry(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	st, _, _ := storeImage(t)
 	name := newRegistry(t) + "/cnstack/cluster"
 	repo := repository(t, name)
@@ -537,7 +537,7 @@ func TestSignInRegistry(t *testing.T) {
 }
 
 func TestVerifyOCILayout(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	st, img, _ := storeImage(t)
 	k := newKey(t, "")
 	mustSign(t, st, img, k, true)
@@ -564,7 +564,7 @@ func TestVerifyOCILayout(t *testing.T) {
 	}
 
 	// A flipped byte in a signature payload blob is caught, naming the manifest.
-	sigDesc, err := ro.Resolve(ctx, repoName+":"+sign.SignatureTag(desc.Digest))
+	sigDesc, err := ro.Resolve(ctx, repoName+":"+cnoci.SignatureTag(desc.Digest))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -598,7 +598,7 @@ func TestVerifyOCILayout(t *testing.T) {
 // for one platform) is still signed and verified by digest; describing it
 // is refused rather than giving an SBOM that silently omits a platform.
 func TestPartialImage(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	st, err := store.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)

@@ -17,6 +17,8 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature"
 	"oras.land/oras-go/v2"
 	"oras.land/oras-go/v2/errdef"
+
+	cnoci "github.com/cnstack/cnstack/pkg/oci"
 )
 
 // VerifyOptions configure Verify.
@@ -135,7 +137,7 @@ func checkOpts(key signature.Verifier, claims func(oci.Signature, v1.Hash, map[s
 }
 
 func verifySignatures(ctx context.Context, src oras.ReadOnlyTarget, img Image, s Subject, key signature.Verifier) (Check, error) {
-	ref := img.Ref(SignatureTag(s.Descriptor.Digest))
+	ref := img.Ref(cnoci.SignatureTag(s.Descriptor.Digest))
 	c := Check{Kind: "signature", Subject: s, Ref: ref}
 	h, err := v1.NewHash(s.Descriptor.Digest.String())
 	if err != nil {
@@ -167,7 +169,7 @@ func verifySignatures(ctx context.Context, src oras.ReadOnlyTarget, img Image, s
 }
 
 func verifyAttestations(ctx context.Context, src oras.ReadOnlyTarget, img Image, s Subject, key signature.Verifier, types []string) ([]Check, error) {
-	ref := img.Ref(AttestationTag(s.Descriptor.Digest))
+	ref := img.Ref(cnoci.AttestationTag(s.Descriptor.Digest))
 	h, err := v1.NewHash(s.Descriptor.Digest.String())
 	if err != nil {
 		return nil, err
@@ -258,7 +260,7 @@ var ErrNoAttestation = errors.New("no attestation")
 // predicateType in img's target. With a key only verified attestations
 // count; without one the first of that type is returned unverified.
 func FindPredicate(ctx context.Context, src oras.ReadOnlyTarget, img Image, d digest.Digest, predicateType string, key signature.Verifier) ([]byte, error) {
-	ref := img.Ref(AttestationTag(d))
+	ref := img.Ref(cnoci.AttestationTag(d))
 	atts, _, _, err := readSigned(ctx, src, ref)
 	if err != nil {
 		return nil, err

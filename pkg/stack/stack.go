@@ -13,10 +13,12 @@ import (
 	"sort"
 	"strings"
 
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/cnstack/cnstack/pkg/clusterimage"
 	"github.com/cnstack/cnstack/pkg/kubefile"
+	"github.com/cnstack/cnstack/pkg/oci"
 	"github.com/cnstack/cnstack/pkg/reference"
 )
 
@@ -66,7 +68,7 @@ type Layer struct {
 type Stack struct {
 	Dir       string
 	Spec      Spec
-	Platforms []kubefile.Platform
+	Platforms []ocispec.Platform
 	// Layers in build order: every layer after its parent.
 	Layers []*Layer
 	byName map[string]*Layer
@@ -148,7 +150,7 @@ func (s *Stack) validateSpec(path string) error {
 		plats = []string{"linux/amd64"}
 	}
 	for _, p := range plats {
-		pp, err := kubefile.ParsePlatform(p)
+		pp, err := oci.ParsePlatform(p)
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("platform %q: %v", p, err))
 			continue

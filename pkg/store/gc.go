@@ -11,6 +11,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/cnstack/cnstack/internal/filelock"
 	"github.com/cnstack/cnstack/pkg/manifest"
 )
 
@@ -18,7 +19,7 @@ import (
 // waits for every user to finish, so it never deletes a blob that a running
 // build or pull has written but not yet tagged.
 func (s *Store) Use(ctx context.Context) (release func(), err error) {
-	l, err := lockFile(ctx, filepath.Join(s.root, gcLock), false)
+	l, err := filelock.Acquire(ctx, filepath.Join(s.root, gcLock), false)
 	if err != nil {
 		return nil, err
 	}
@@ -38,7 +39,7 @@ type PruneResult struct {
 // is writing. It holds the store exclusively meanwhile.
 func (s *Store) Prune(ctx context.Context) (PruneResult, error) {
 	var res PruneResult
-	l, err := lockFile(ctx, filepath.Join(s.root, gcLock), true)
+	l, err := filelock.Acquire(ctx, filepath.Join(s.root, gcLock), true)
 	if err != nil {
 		return res, err
 	}
@@ -94,7 +95,7 @@ func (s *Store) Prune(ctx context.Context) (PruneResult, error) {
 			continue
 		}
 		lctx, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
-		pl, err := lockFile(lctx, p+".lock", true)
+		pl, err := filelock.Acquire(lctx, p+".lock", true)
 		cancel()
 		if err != nil {
 			continue

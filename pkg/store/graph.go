@@ -12,6 +12,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/cnstack/cnstack/internal/filelock"
 	"github.com/cnstack/cnstack/internal/printable"
 	"github.com/cnstack/cnstack/pkg/manifest"
 )
@@ -147,7 +148,7 @@ func (s *Store) DiscardPartial(d digest.Digest) {
 	partial := filepath.Join(s.root, ingestDir, d.Encoded()+".partial")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
 	defer cancel()
-	l, err := lockFile(ctx, partial+".lock", true)
+	l, err := filelock.Acquire(ctx, partial+".lock", true)
 	if err != nil {
 		return
 	}

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -34,7 +33,7 @@ func writeRawIndex(t *testing.T, s *Store, ds ...ocispec.Descriptor) {
 // Defect 2: a descriptor naming a good image's manifest as a plain blob
 // must not stop the reachability walk: after prune the good image is whole.
 func TestPruneIgnoresMediaTypeClaims(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	s, _ := Open(t.TempDir())
 	good := image(t, s, "good")
 	if err := s.Tag(ctx, good, "example.com/good:v1"); err != nil {
@@ -69,7 +68,7 @@ func TestPruneIgnoresMediaTypeClaims(t *testing.T) {
 // Defect 2: nothing is tagged whose graph is not whole, and index.json
 // never records a media type the content contradicts.
 func TestTagChecksContent(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	s, _ := Open(t.TempDir())
 	good := image(t, s, "good")
 	claim := good
@@ -160,7 +159,7 @@ func TestKilledWritersTempsCleaned(t *testing.T) {
 		ents, _ := os.ReadDir(outside)
 		t.Fatalf("a live writer's temp files were removed: %v %v (outside holds %v)", tmps, parts, ents)
 	}
-	if res, _ := live.Prune(context.Background()); res.Partial != 0 {
+	if res, _ := live.Prune(t.Context()); res.Partial != 0 {
 		t.Fatalf("prune removed a live writer's files: %+v", res)
 	}
 	cmd.Process.Signal(syscall.SIGKILL)

@@ -14,6 +14,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/cnstack/cnstack/internal/atomicfile"
+	"github.com/cnstack/cnstack/internal/filelock"
 	"github.com/cnstack/cnstack/internal/printable"
 	"github.com/cnstack/cnstack/pkg/reference"
 )
@@ -59,7 +60,7 @@ func (s *Store) writeIndex(idx *ocispec.Index) error {
 func (s *Store) updateIndex(ctx context.Context, fn func(*ocispec.Index) error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	l, err := lockFile(ctx, filepath.Join(s.root, indexLock), true)
+	l, err := filelock.Acquire(ctx, filepath.Join(s.root, indexLock), true)
 	if err != nil {
 		return err
 	}

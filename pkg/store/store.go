@@ -32,6 +32,7 @@ import (
 
 	"github.com/cnstack/cnstack/internal/atomicfile"
 	"github.com/cnstack/cnstack/internal/ctxio"
+	"github.com/cnstack/cnstack/internal/filelock"
 )
 
 const (
@@ -201,7 +202,7 @@ func (s *Store) Delete(_ context.Context, desc ocispec.Descriptor) error {
 type BlobWriter struct {
 	s        *Store
 	f        *os.File
-	lock     *fileLock
+	lock     *filelock.Lock
 	h        hash.Hash
 	n        int64
 	expected ocispec.Descriptor // zero Digest when unknown (Create)
@@ -220,7 +221,7 @@ func (s *Store) Ingest(ctx context.Context, expected ocispec.Descriptor) (*BlobW
 		return nil, fmt.Errorf("blob %s: only sha256 digests are supported", expected.Digest)
 	}
 	partial := filepath.Join(s.root, ingestDir, expected.Digest.Encoded()+".partial")
-	lock, err := lockFile(ctx, partial+".lock", true)
+	lock, err := filelock.Acquire(ctx, partial+".lock", true)
 	if err != nil {
 		return nil, err
 	}

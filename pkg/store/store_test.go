@@ -1,7 +1,6 @@
 package store
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -20,7 +19,7 @@ func desc(mt, content string) ocispec.Descriptor {
 }
 
 func TestPushFetchVerify(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	s, err := Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -59,7 +58,7 @@ func TestPushFetchVerify(t *testing.T) {
 }
 
 func TestIngestResumes(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	s, _ := Open(t.TempDir())
 	content := strings.Repeat("0123456789", 1000)
 	d := desc("application/octet-stream", content)
@@ -106,7 +105,7 @@ func TestCreateComputesDigest(t *testing.T) {
 }
 
 func TestTagResolveUntag(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	s, _ := Open(t.TempDir())
 	// A manifest whose config is not in the store is not tagged.
 	m := `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"` +
@@ -143,7 +142,7 @@ func TestTagResolveUntag(t *testing.T) {
 }
 
 func TestPruneKeepsReachable(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	s, _ := Open(t.TempDir())
 	cfg, _ := s.PushBytes(ctx, ocispec.MediaTypeImageConfig, []byte("{}"))
 	layer, _ := s.PushBytes(ctx, ocispec.MediaTypeImageLayerGzip, []byte("layer"))
@@ -174,7 +173,7 @@ func TestPruneKeepsReachable(t *testing.T) {
 // Several store handles (as several processes would have) tag concurrently;
 // no update may be lost and index.json must stay valid.
 func TestConcurrentTagging(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	root := t.TempDir()
 	s0, _ := Open(root)
 	md := image(t, s0, "concurrent")
@@ -205,7 +204,7 @@ func TestConcurrentTagging(t *testing.T) {
 // manifest's descriptor.
 func image(t *testing.T, s *Store, content string) ocispec.Descriptor {
 	t.Helper()
-	ctx := context.Background()
+	ctx := t.Context()
 	cfg, err := s.PushBytes(ctx, ocispec.MediaTypeImageConfig, []byte(`{"architecture":"amd64","os":"linux","config":{"Env":["`+content+`"]}}`))
 	if err != nil {
 		t.Fatal(err)

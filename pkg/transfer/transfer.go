@@ -25,18 +25,10 @@ import (
 	"oras.land/oras-go/v2/registry/remote"
 
 	"github.com/cnstack/cnstack/internal/progress"
+	"github.com/cnstack/cnstack/pkg/oci"
 	"github.com/cnstack/cnstack/pkg/reference"
 	"github.com/cnstack/cnstack/pkg/store"
 )
-
-// CompanionSuffixes are cosign's tag suffixes for what belongs to a manifest:
-// signatures, attestations and attached SBOMs (`sha256-<hex>.<suffix>`).
-var CompanionSuffixes = []string{"sig", "att", "sbom"}
-
-// CompanionTag is cosign's tag for the suffix artifact of manifest d.
-func CompanionTag(d digest.Digest, suffix string) string {
-	return d.Algorithm().String() + "-" + d.Encoded() + "." + suffix
-}
 
 // Endpoint is one side of a copy: a target and the reference of the image in it.
 type Endpoint struct {
@@ -133,8 +125,8 @@ func Copy(ctx context.Context, src, dst Endpoint, opts Options) (*Report, error)
 		return rep, err
 	}
 	for _, d := range manifests {
-		for _, suffix := range CompanionSuffixes {
-			t := CompanionTag(d, suffix)
+		for _, suffix := range oci.CompanionSuffixes {
+			t := oci.CompanionTag(d, suffix)
 			cd, err := src.Target.Resolve(ctx, src.companionRef(t))
 			if errors.Is(err, errdef.ErrNotFound) {
 				continue
@@ -192,7 +184,7 @@ func copyGraph(ctx context.Context, src, dst Endpoint, root ocispec.Descriptor, 
 			}
 			var keep []ocispec.Descriptor
 			for _, s := range succ {
-				if s.Platform == nil || matchAny(*s.Platform, opts.Platforms) {
+				if s.Platform == nil || oci.MatchAnyPlatform(*s.Platform, opts.Platforms) {
 					keep = append(keep, s)
 				}
 			}
@@ -216,15 +208,6 @@ func copyGraph(ctx context.Context, src, dst Endpoint, root ocispec.Descriptor, 
 		return fmt.Errorf("copy %s to %s: %w", src.Name, dst.Name, err)
 	}
 	return nil
-}
-
-func matchAny(p ocispec.Platform, want []ocispec.Platform) bool {
-	for _, w := range want {
-		if p.OS == w.OS && p.Architecture == w.Architecture && (w.Variant == "" || p.Variant == w.Variant) {
-			return true
-		}
-	}
-	return false
 }
 
 // ManifestDigests lists root and, for an index, its child manifests.

@@ -18,7 +18,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/cnstack/cnstack/pkg/build"
-	"github.com/cnstack/cnstack/pkg/kubefile"
+	"github.com/cnstack/cnstack/pkg/oci"
 	"github.com/cnstack/cnstack/pkg/reference"
 	"github.com/cnstack/cnstack/pkg/regserver"
 	"github.com/cnstack/cnstack/pkg/remote"
@@ -39,7 +39,7 @@ func sample(t *testing.T) *store.Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st.Platforms = []kubefile.Platform{{OS: "linux", Architecture: "amd64"}, {OS: "linux", Architecture: "arm64"}}
+	st.Platforms = []ocispec.Platform{{OS: "linux", Architecture: "amd64"}, {OS: "linux", Architecture: "arm64"}}
 	if _, err := (&build.Builder{Store: s, Cache: c}).BuildStack(ctx, st, build.StackOptions{Layers: []string{"cnstack"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +48,7 @@ func sample(t *testing.T) *store.Store {
 	cfg, _ := s.PushBytes(ctx, ocispec.MediaTypeImageConfig, []byte("{}"))
 	m := `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"` + cfg.Digest.String() + `","size":2},"layers":[]}`
 	md, _ := s.PushBytes(ctx, ocispec.MediaTypeImageManifest, []byte(m))
-	if err := s.Tag(ctx, md, "registry.cnstack.local/cnstack/cnstack:"+CompanionTag(root.Digest, "sig")); err != nil {
+	if err := s.Tag(ctx, md, "registry.cnstack.local/cnstack/cnstack:"+oci.SignatureTag(root.Digest)); err != nil {
 		t.Fatal(err)
 	}
 	return s
@@ -265,4 +265,54 @@ func TestCrossRepositoryMount(t *testing.T) {
 		t.Fatalf("second repository: %d mounted, %d bytes sent (first push sent %d)", second.Mounted, second.Bytes, first.Bytes)
 	}
 	t.Logf("first push %d bytes; second repository %d blobs mounted, %d bytes sent", first.Bytes, second.Mounted, second.Bytes)
+}
+
+// Issue 9: transfer matched platforms by its own rule, under which
+// --platform linux/arm64/v8 dropped an index's plain linux/arm64 image that
+// build, install and verify (oci.MatchPlatform) all take for it.
+func TestCopyPlatformsFollowOneMatchRule(t *testing.T) {
+	s := sample(t)
+	root, err := s.Resolve(ctx, top)
+	if err != nil {
+		t.Fatal(err)
+	}
+	children, err := s.Children(ctx, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		want   string
+		arches []string
+	}{
+		{"linux/arm64/v8", []string{"arm64"}},
+		{"linux/arm64", []string{"arm64"}},
+		{"linux/amd64,linux/arm64/v8", []string{"amd64", "arm64"}},
+		{"linux/arm/v7", nil},
+	} {
+		plats, err := oci.ParsePlatforms([]string{tc.want})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dst, _ := store.Open(t.TempDir())
+		if _, err := Copy(ctx, storeEP(t, s, top), storeEP(t, dst, top), Options{Platforms: plats}); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, c := range children {
+			if ok, _ := dst.Exists(ctx, c); ok {
+				got = append(got, c.Platform.Architecture)
+				if !oci.MatchAnyPlatform(*c.Platform, plats) {
+					t.Errorf("--platform %s copied %s, which oci.SelectPlatform would not pick", tc.want, oci.PlatformString(*c.Platform))
+				}
+			}
+		}
+		if strings.Join(got, ",") != strings.Join(tc.arches, ",") {
+			t.Errorf("--platform %s copied %v, want %v", tc.want, got, tc.arches)
+		}
+		for _, p := range plats {
+			if _, err := oci.SelectPlatform(ctx, s, root, p); (err == nil) != (len(tc.arches) > 0) {
+				t.Errorf("oci.SelectPlatform(%s) = %v, disagreeing with the copy", oci.PlatformString(p), err)
+			}
+		}
+	}
 }

@@ -288,9 +288,15 @@ func deliverAndInstall(ctx context.Context, opts Options, n *node, i int, nodes 
 			deliverErr = fmt.Errorf("upload bundle: %w", err)
 			return deliverErr
 		}
-		fi, _ := os.Stat(bundlePath)
-		bi, _ := os.Stat(opts.Binary)
 		d := time.Since(tb)
+		// The figures are a report, not a check: a file gone meanwhile
+		// (it was uploaded, so it existed) leaves them out rather than
+		// failing the delivery.
+		fi, ferr := os.Stat(bundlePath)
+		bi, berr := os.Stat(opts.Binary)
+		if ferr != nil || berr != nil {
+			return nil
+		}
 		mu.Lock()
 		r.Figures["bundle delivery ("+n.name+")"] = fmt.Sprintf("%.1f MB in %s (%.1f MB/s); cnstack %.1f MB in %s",
 			float64(fi.Size())/1e6, d.Round(time.Millisecond), float64(fi.Size())/1e6/d.Seconds(), float64(bi.Size())/1e6, tb.Sub(t0).Round(time.Millisecond))

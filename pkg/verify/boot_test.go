@@ -38,7 +38,7 @@ func TestBootSampleStack(t *testing.T) {
 	if why := vmtest.Missing(); why != "" {
 		t.Skip(why)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Minute)
 	defer cancel()
 	repo, err := tooltest.RepoRoot()
 	if err != nil {
@@ -169,7 +169,7 @@ func TestE2EBootTwoNodes(t *testing.T) {
 	if why := vmtest.Missing(); why != "" {
 		t.Skip(why)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Minute)
 	defer cancel()
 	repo, err := tooltest.RepoRoot()
 	if err != nil {

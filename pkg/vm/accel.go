@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/cnstack/cnstack/internal/atomicfile"
+	"github.com/cnstack/cnstack/internal/tailbuf"
 )
 
 // Accel is a QEMU accelerator.
@@ -190,9 +191,8 @@ func probeBoot(ctx context.Context, opts ProbeOptions, accel Accel) (probeResult
 		"-kernel", opts.Kernel, "-initrd", initrd,
 		"-append", "console=ttyS0 quiet panic=-1")
 	cmd := exec.Command(opts.QEMU, args...)
-	var stderr tailBuffer
-	stderr.max = 2048
-	cmd.Stderr = &stderr
+	stderr := tailbuf.New(2048)
+	cmd.Stderr = stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return probeResult{}, err
@@ -381,19 +381,3 @@ func oneLine(s string, max int) string {
 	}
 	return s
 }
-
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
-	max int
-	buf []byte
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.buf = append(t.buf, p...)
-	if len(t.buf) > t.max {
-		t.buf = append(t.buf[:0], t.buf[len(t.buf)-t.max:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string { return string(t.buf) }

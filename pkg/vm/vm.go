@@ -36,6 +36,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/cnstack/cnstack/internal/tailbuf"
 	"github.com/cnstack/cnstack/pkg/vm/cloudinit"
 	"github.com/cnstack/cnstack/pkg/vm/vmimage"
 )
@@ -126,7 +127,7 @@ type VM struct {
 	started time.Time
 	done    chan struct{} // closed when QEMU has exited
 	waitErr error         // QEMU's exit, valid after done
-	stderr  *syncTail
+	stderr  *tailbuf.Buffer
 
 	mu       sync.Mutex
 	hostKey  ssh.PublicKey
@@ -213,7 +214,7 @@ func Launch(ctx context.Context, cfg Config) (v *VM, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("vm: %w", err)
 	}
-	v = &VM{cfg: cfg, log: log, name: cfg.Name, dir: dir, fwd: map[int]int{}, stderr: &syncTail{max: 8192}}
+	v = &VM{cfg: cfg, log: log, name: cfg.Name, dir: dir, fwd: map[int]int{}, stderr: tailbuf.New(8192)}
 	register(v)
 	defer func() {
 		if err != nil {
@@ -733,23 +734,3 @@ func freePort() (int, error) {
 func qemuEscape(s string) string { return strings.ReplaceAll(s, ",", ",,") }
 
 func sortedKeys(m map[int]int) []int { return slices.Sorted(maps.Keys(m)) }
-
-// syncTail is a tailBuffer safe for concurrent use.
-type syncTail struct {
-	mu sync.Mutex
-	tailBuffer
-	max int
-}
-
-func (s *syncTail) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.tailBuffer.max = s.max
-	return s.tailBuffer.Write(p)
-}
-
-func (s *syncTail) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.tailBuffer.String()
-}

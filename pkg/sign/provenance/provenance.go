@@ -16,6 +16,8 @@ import (
 	slsa1 "github.com/in-toto/in-toto-golang/in_toto/slsa_provenance/v1"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/cnstack/cnstack/pkg/oci"
 )
 
 // PredicateType is the in-toto predicate type (cosign's --type slsaprovenance1).
@@ -87,7 +89,7 @@ func Predicate(subject Subject, images []Image, builder Builder) (*slsa1.Provena
 	version := builder.Version
 	for _, im := range images {
 		ann := im.Manifest.Annotations
-		plat := platformString(im.Config.Platform)
+		plat := oci.PlatformString(im.Config.Platform)
 		platforms = append(platforms, plat)
 		if im.Digest != subject.Digest {
 			deps = append(deps, resource(Dependency{Name: "image " + plat, URI: ociURI(subject.Name, im.Digest), Digest: im.Digest}))
@@ -203,14 +205,6 @@ func nameOf(ref string) string {
 func orDefault(s, def string) string {
 	if s == "" {
 		return def
-	}
-	return s
-}
-
-func platformString(p ocispec.Platform) string {
-	s := p.OS + "/" + p.Architecture
-	if p.Variant != "" {
-		s += "/" + p.Variant
 	}
 	return s
 }

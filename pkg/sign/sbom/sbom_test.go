@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +20,8 @@ import (
 	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/content/memory"
 
+	"github.com/cnstack/cnstack/internal/testutil/zstdimage"
+	"github.com/cnstack/cnstack/pkg/oci"
 	"github.com/cnstack/cnstack/pkg/sign/sbom"
 	"github.com/cnstack/cnstack/pkg/sign/signtest"
 )
@@ -31,7 +34,7 @@ func sha(s string) string {
 }
 
 func TestScanStandardImage(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	img := signtest.Standard()
 	mem := memory.New()
 	if err := signtest.Push(ctx, mem, img, "cluster:v1"); err != nil {
@@ -134,7 +137,7 @@ func (f forging) Fetch(ctx context.Context, d ocispec.Descriptor) (io.ReadCloser
 }
 
 func TestScanRejectsCorruptLayer(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	img := signtest.Build([]signtest.Platform{{Platform: ocispec.Platform{OS: "linux", Architecture: "amd64"},
 		Layers: [][]signtest.Entry{{{Name: "bin/x", Body: "x"}}}}})
 	mem := memory.New()
@@ -157,7 +160,7 @@ func TestScanRejectsCorruptLayer(t *testing.T) {
 }
 
 func TestOpaqueWhiteout(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	img := signtest.Build([]signtest.Platform{{Platform: ocispec.Platform{OS: "linux", Architecture: "amd64"},
 		Layers: [][]signtest.Entry{
 			{{Name: "bin/a", Body: "a"}, {Name: "bin/sub/b", Body: "b"}, {Name: "charts/x/Chart.yaml", Body: "name: x\nversion: 1\n"}},
@@ -186,7 +189,7 @@ func TestOpaqueWhiteout(t *testing.T) {
 // TestDocumentGolden pins the SPDX document of the standard image's index:
 // the same image must always give the same bytes.
 func TestDocumentGolden(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	img := signtest.Standard()
 	mem := memory.New()
 	if err := signtest.Push(ctx, mem, img, "cluster:v1"); err != nil {
@@ -296,7 +299,7 @@ func TestBuildErrors(t *testing.T) {
 // BenchmarkScan measures streaming a layer with one large bin/ file
 // (gunzip, tar, sha256 and sha1).
 func BenchmarkScan(b *testing.B) {
-	ctx := context.Background()
+	ctx := b.Context()
 	body := make([]byte, 64<<20)
 	for i := range body {
 		body[i] = byte(i * 7 / 13)
@@ -312,6 +315,41 @@ func BenchmarkScan(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		if _, err := sbom.Scan(ctx, mem, img.Root); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// Issue 9: four layer decoders disagreed on zstd. The SBOM of the standard
+// image with zstd layers must list exactly what the gzip one does.
+func TestScanZstdImageAsGzip(t *testing.T) {
+	ctx := t.Context()
+	img := signtest.Standard()
+	mem := memory.New()
+	if err := signtest.Push(ctx, mem, img, "cluster:v1"); err != nil {
+		t.Fatal(err)
+	}
+	zroot, err := zstdimage.Recompress(ctx, mem, "cluster:v1", "cluster:zstd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	zchildren, err := content.Successors(ctx, mem, zroot)
+	if err != nil || len(zchildren) != len(img.Manifests) {
+		t.Fatalf("zstd index children %v, %v; want %d", zchildren, err, len(img.Manifests))
+	}
+	for i, m := range img.Manifests {
+		want, err := sbom.Scan(ctx, mem, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := sbom.Scan(ctx, mem, zchildren[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(want.Files) == 0 || len(want.Images) == 0 {
+			t.Fatalf("the gzip image's SBOM is empty: %+v", want)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: zstd SBOM contents\n%+v\nwant\n%+v", oci.PlatformString(*m.Platform), got, want)
 		}
 	}
 }

@@ -3,26 +3,24 @@ package sbom
 import (
 	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/sha1" //nolint:gosec // SPDX 2.3 requires a SHA1 file checksum next to SHA256
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"path"
 	"sort"
 	"strings"
 
-	"github.com/klauspost/compress/zstd"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/content"
 	"sigs.k8s.io/yaml"
 
 	"github.com/cnstack/cnstack/pkg/clusterimage"
+	"github.com/cnstack/cnstack/pkg/oci"
 	"github.com/cnstack/cnstack/pkg/reference"
 )
 
@@ -93,7 +91,7 @@ type Chart struct {
 }
 
 // Scan reads the platform image manifest desc from src: its annotations and
-// every layer (merged in order, honouring whiteouts), and returns what the
+// every layer (merged by oci.Walk, whiteouts applied), and returns what the
 // image carries. Layers are streamed, never held whole.
 func Scan(ctx context.Context, src content.Fetcher, desc ocispec.Descriptor) (*Contents, error) {
 	raw, err := fetchAll(ctx, src, desc, maxManifest)
@@ -120,10 +118,8 @@ func Scan(ctx context.Context, src content.Fetcher, desc ocispec.Descriptor) (*C
 		return nil, fmt.Errorf("manifest %s: %w", desc.Digest, err)
 	}
 	fs := newTree()
-	for i, l := range m.Layers {
-		if err := fs.applyLayer(ctx, src, l); err != nil {
-			return nil, fmt.Errorf("read layer %d (%s) of %s: %w", i+1, l.Digest, desc.Digest, err)
-		}
+	if err := oci.Walk(ctx, src, m.Layers, fs.add); err != nil {
+		return nil, fmt.Errorf("read layers of %s: %w", desc.Digest, err)
 	}
 	platform := cfg.Platform
 	if desc.Platform != nil && platform.Architecture == "" {
@@ -143,7 +139,6 @@ func fetchAll(ctx context.Context, src content.Fetcher, desc ocispec.Descriptor,
 type node struct {
 	file File   // bin/ files
 	data []byte // Chart.yaml, tag links, small JSON blobs
-	link string // hard link target, resolved after the layer
 }
 
 // tree is the merged view of the paths of interest across layers.
@@ -168,115 +163,31 @@ func interesting(p string) (keep bool, hashFile bool) {
 	return false, false
 }
 
-func cleanName(name string) string {
-	p := path.Clean("/" + strings.TrimPrefix(name, "./"))
-	return strings.TrimPrefix(p, "/")
-}
-
-// applyLayer merges one layer: its whiteouts remove lower paths, then its
-// entries are added (a later layer's file replaces an earlier one).
-func (t *tree) applyLayer(ctx context.Context, src content.Fetcher, desc ocispec.Descriptor) error {
-	rc, err := src.Fetch(ctx, desc)
-	if err != nil {
-		return err
+// add keeps one entry of the merged filesystem if the SBOM reads it. Hard
+// links come last (oci.Walk), so their targets are known.
+func (t *tree) add(h *tar.Header, r io.Reader) error {
+	p := h.Name
+	keep, hashIt := interesting(p)
+	if !keep {
+		return nil
 	}
-	defer rc.Close()
-	vr := content.NewVerifyReader(rc, desc)
-	r, closeFn, err := decompress(vr, desc.MediaType)
-	if err != nil {
-		return err
-	}
-	defer closeFn()
-
-	added := map[string]*node{}
-	var whiteouts, opaques []string
-	tr := tar.NewReader(r)
-	for {
-		if err := ctx.Err(); err != nil {
+	switch h.Typeflag {
+	case tar.TypeReg:
+		n, err := readNode(r, h, p, hashIt)
+		if err != nil {
 			return err
 		}
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
+		if n != nil {
+			t.nodes[p] = n
 		}
-		if err != nil {
-			return fmt.Errorf("read tar: %w", err)
-		}
-		p := cleanName(h.Name)
-		if p == "" {
-			continue
-		}
-		base := path.Base(p)
-		if base == ".wh..wh..opq" {
-			opaques = append(opaques, path.Dir(p))
-			continue
-		}
-		if strings.HasPrefix(base, ".wh.") {
-			whiteouts = append(whiteouts, path.Join(path.Dir(p), strings.TrimPrefix(base, ".wh.")))
-			continue
-		}
-		keep, hashIt := interesting(p)
-		if !keep {
-			continue
-		}
-		switch h.Typeflag {
-		case tar.TypeReg:
-			n, err := readNode(tr, h, p, hashIt)
-			if err != nil {
-				return fmt.Errorf("%s: %w", p, err)
-			}
-			if n != nil {
-				added[p] = n
-			}
-		case tar.TypeLink:
-			added[p] = &node{link: cleanName(h.Linkname)}
-		}
-	}
-	// Drain what the tar reader left (padding), so the digest check covers it all.
-	if _, err := io.Copy(io.Discard, r); err != nil {
-		return fmt.Errorf("read layer: %w", err)
-	}
-	if err := vr.Verify(); err != nil {
-		return err
-	}
-	for _, w := range whiteouts {
-		t.remove(w, true)
-	}
-	for _, o := range opaques {
-		t.remove(o, false)
-	}
-	for p, n := range added {
-		if n.link != "" {
-			target, ok := added[n.link]
-			if !ok {
-				target, ok = t.nodes[n.link]
-			}
-			if !ok || target.link != "" {
-				continue
-			}
+	case tar.TypeLink:
+		if target, ok := t.nodes[h.Linkname]; ok {
 			c := *target
 			c.file.Path = p
-			n = &c
+			t.nodes[p] = &c
 		}
-		t.nodes[p] = n
 	}
 	return nil
-}
-
-// remove deletes p and everything under it (self false: only what is under it).
-func (t *tree) remove(p string, self bool) {
-	if self {
-		delete(t.nodes, p)
-	}
-	prefix := p + "/"
-	if p == "." || p == "" {
-		prefix = ""
-	}
-	for k := range t.nodes {
-		if strings.HasPrefix(k, prefix) {
-			delete(t.nodes, k)
-		}
-	}
 }
 
 func readNode(r io.Reader, h *tar.Header, p string, hashIt bool) (*node, error) {
@@ -303,26 +214,6 @@ func readNode(r io.Reader, h *tar.Header, p string, hashIt bool) (*node, error) 
 		return nil, nil // a layer blob, not a manifest or config
 	}
 	return &node{data: b}, nil
-}
-
-func decompress(r io.Reader, mediaType string) (io.Reader, func(), error) {
-	switch {
-	case strings.HasSuffix(mediaType, "+gzip") || strings.HasSuffix(mediaType, ".tar.gzip"):
-		zr, err := gzip.NewReader(r)
-		if err != nil {
-			return nil, nil, fmt.Errorf("gunzip: %w", err)
-		}
-		return zr, func() { zr.Close() }, nil
-	case strings.HasSuffix(mediaType, "+zstd"):
-		zr, err := zstd.NewReader(r)
-		if err != nil {
-			return nil, nil, fmt.Errorf("zstd: %w", err)
-		}
-		return zr, zr.Close, nil
-	case strings.HasSuffix(mediaType, ".tar") || strings.HasSuffix(mediaType, "layer.v1.tar") || strings.HasSuffix(mediaType, ".tar.diff"):
-		return r, func() {}, nil
-	}
-	return nil, nil, fmt.Errorf("layer media type %q is not a tar, tar+gzip or tar+zstd layer", mediaType)
 }
 
 // contents turns the merged tree into Contents.
@@ -429,7 +320,7 @@ func (t *tree) images(paths []string, platform ocispec.Platform, listed []cluste
 		seen[k] = true
 		img := ContainerImage{Name: ci.Image, Repository: k.repo, Tag: k.tag, AppName: ci.AppName}
 		if ci.Platform != nil {
-			img.Manifests = []PlatformManifest{{Platform: ocispec.Platform{OS: ci.Platform.OS, Architecture: ci.Platform.Architecture, Variant: ci.Platform.Variant}}}
+			img.Manifests = []PlatformManifest{{Platform: ci.Platform.OCI()}}
 		}
 		out = append(out, img)
 	}

@@ -19,6 +19,8 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/cnstack/cnstack/pkg/oci"
 )
 
 // PredicateType is the in-toto predicate type of an SPDX document
@@ -156,7 +158,7 @@ func Build(subject Subject, parts []Part, opts Options) (*Document, error) {
 		}
 		owner := rootID
 		if p.Digest != subject.Digest {
-			plat := platformString(p.Contents.Platform)
+			plat := oci.PlatformString(p.Contents.Platform)
 			owner = b.id("Platform", plat+"@"+p.Digest.String())
 			doc.Packages = append(doc.Packages, Package{
 				SPDXID: owner, Name: subject.Name, VersionInfo: subject.Tag, DownloadLocation: noAssertion,
@@ -205,7 +207,7 @@ func (b *builder) id(kind, key string) string {
 }
 
 func (b *builder) addContents(doc *Document, owner string, c *Contents) {
-	plat := platformString(c.Platform)
+	plat := oci.PlatformString(c.Platform)
 	for _, img := range c.Images {
 		id := b.id("ContainerImage", plat+" "+img.Name+"@"+img.Digest.String())
 		p := Package{
@@ -214,7 +216,7 @@ func (b *builder) addContents(doc *Document, owner string, c *Contents) {
 		}
 		var platforms []string
 		for _, m := range img.Manifests {
-			s := platformString(m.Platform)
+			s := oci.PlatformString(m.Platform)
 			if m.Digest != "" && m.Digest != img.Digest {
 				s += " manifest " + m.Digest.String()
 			}
@@ -310,17 +312,9 @@ func nameOnly(ref string) string {
 	return ref
 }
 
-func platformString(p ocispec.Platform) string {
-	s := p.OS + "/" + p.Architecture
-	if p.Variant != "" {
-		s += "/" + p.Variant
-	}
-	return s
-}
-
 func platformKey(p Part) string {
 	if p.Contents == nil {
 		return p.Digest.String()
 	}
-	return platformString(p.Contents.Platform) + " " + p.Digest.String()
+	return oci.PlatformString(p.Contents.Platform) + " " + p.Digest.String()
 }

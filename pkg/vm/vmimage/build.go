@@ -17,6 +17,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/cnstack/cnstack/internal/filelock"
+	"github.com/cnstack/cnstack/internal/tailbuf"
 )
 
 // Options tune Build. The zero value builds from the machine's apt mirror.
@@ -58,11 +61,11 @@ func Build(ctx context.Context, recipeDir, cacheDir string, opts Options) (*Imag
 	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
 		return nil, fmt.Errorf("build image %s: %w", r.Name, err)
 	}
-	unlock, err := lockFile(ctx, filepath.Join(cacheDir, key+".lock"))
+	lock, err := filelock.Acquire(ctx, filepath.Join(cacheDir, key+".lock"), true)
 	if err != nil {
 		return nil, fmt.Errorf("build image %s: %w", r.Name, err)
 	}
-	defer unlock()
+	defer lock.Unlock()
 	// Whoever held the lock before us may have built it.
 	if img, err := Open(entry); err == nil {
 		return img, nil
@@ -340,7 +343,7 @@ func (b *builder) step(name string) func() {
 // run executes a build tool in its own process group (so cancelling kills its
 // children too), with output to the build log; errors carry the output's tail.
 func (b *builder) run(ctx context.Context, name string, args ...string) error {
-	tail := &tailBuffer{max: 4096}
+	tail := tailbuf.New(4096)
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Stdout = io.MultiWriter(b.output, tail)
 	cmd.Stderr = cmd.Stdout
@@ -451,33 +454,6 @@ func uuidFromKey(key string) string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", s[0:4], s[4:6], s[6:8], s[8:10], s[10:16])
 }
 
-// lockFile takes an exclusive flock on path, waiting until ctx is done.
-func lockFile(ctx context.Context, path string) (func(), error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return func() {
-				_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-				f.Close()
-			}, nil
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			f.Close()
-			return nil, fmt.Errorf("lock %s: %w", path, err)
-		}
-		select {
-		case <-ctx.Done():
-			f.Close()
-			return nil, fmt.Errorf("waiting for lock %s: %w", path, ctx.Err())
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-}
-
 // removeAllSafe removes dir after detaching anything mounted below it: a
 // debootstrap that died mid-way can leave /proc or /sys of the host mounted
 // inside the root filesystem, and RemoveAll must never descend into those.
@@ -552,19 +528,3 @@ func unescapeMount(s string) string {
 	}
 	return b.String()
 }
-
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
-	max int
-	buf []byte
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.buf = append(t.buf, p...)
-	if len(t.buf) > t.max {
-		t.buf = append(t.buf[:0], t.buf[len(t.buf)-t.max:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string { return string(t.buf) }

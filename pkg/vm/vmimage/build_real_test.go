@@ -28,7 +28,7 @@ func TestBuildDebian12(t *testing.T) {
 	if why := vmtest.Missing(); why != "" {
 		t.Skip(why)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Minute)
 	defer cancel()
 	cache := DefaultImageCache()
 	start := time.Now()

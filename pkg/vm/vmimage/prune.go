@@ -5,7 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"syscall"
+
+	"github.com/cnstack/cnstack/internal/filelock"
 )
 
 var keyPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
@@ -33,14 +34,13 @@ func Prune(cacheDir string, keep ...string) ([]string, error) {
 			continue
 		}
 		lockPath := filepath.Join(cacheDir, key+".lock")
-		f, err := os.OpenFile(lockPath, os.O_RDWR|os.O_CREATE, 0o644)
+		lock, ok, err := filelock.TryAcquire(lockPath)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
-			f.Close() // in use (being built): leave it
-			continue
+		if !ok {
+			continue // in use (being built): leave it
 		}
 		if err := removeAllSafe(filepath.Join(cacheDir, key)); err != nil {
 			errs = append(errs, err)
@@ -48,7 +48,7 @@ func Prune(cacheDir string, keep ...string) ([]string, error) {
 			removed = append(removed, key)
 			_ = os.Remove(lockPath)
 		}
-		f.Close()
+		lock.Unlock()
 	}
 	return removed, errors.Join(errs...)
 }

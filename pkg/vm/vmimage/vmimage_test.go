@@ -1,17 +1,15 @@
 package vmimage
 
 import (
-	"context"
 	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
-	"time"
+
+	"github.com/cnstack/cnstack/internal/filelock"
 )
 
 const validRecipe = `name: t
@@ -217,46 +215,6 @@ func TestCacheKey(t *testing.T) {
 	}
 }
 
-// TestLockSerializes checks the file lock between concurrent holders and that
-// a waiter gives up when its context ends.
-func TestLockSerializes(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "k.lock")
-	var inside, maxInside atomic.Int32
-	var wg sync.WaitGroup
-	for i := 0; i < 4; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			unlock, err := lockFile(context.Background(), path)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			n := inside.Add(1)
-			if n > maxInside.Load() {
-				maxInside.Store(n)
-			}
-			time.Sleep(50 * time.Millisecond)
-			inside.Add(-1)
-			unlock()
-		}()
-	}
-	wg.Wait()
-	if maxInside.Load() != 1 {
-		t.Errorf("%d holders at once", maxInside.Load())
-	}
-	unlock, err := lockFile(context.Background(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-	defer cancel()
-	if _, err := lockFile(ctx, path); err == nil {
-		t.Error("a second holder got the lock")
-	}
-}
-
 // TestRemoveAllSafeDetachesMounts mounts a tmpfs inside a directory, the way a
 // dead debootstrap leaves /proc mounted in its chroot, and checks removal
 // unmounts instead of descending into the mount.
@@ -321,11 +279,11 @@ func TestPrune(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	unlock, err := lockFile(context.Background(), filepath.Join(cache, k('c')+".lock"))
+	lock, err := filelock.Acquire(t.Context(), filepath.Join(cache, k('c')+".lock"), true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer unlock()
+	defer lock.Unlock()
 	removed, err := Prune(cache, k('a'))
 	if err != nil {
 		t.Fatal(err)

@@ -8,7 +8,7 @@ import (
 
 const testDigest = "sha256:4c0fdaa8b6341bfdeca5f18f7837462c80cff90527ee35ef185571e1c327beac"
 
-func TestNormalize(t *testing.T) {
+func TestNormalizeFound(t *testing.T) {
 	tests := []struct {
 		in, want string
 		wantErr  string
@@ -38,19 +38,19 @@ func TestNormalize(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.in, func(t *testing.T) {
-			got, err := Normalize(tc.in)
+			got, err := normalizeFound(tc.in)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("Normalize(%q) = %q, %v; want error containing %q", tc.in, got, err, tc.wantErr)
+					t.Fatalf("normalizeFound(%q) = %q, %v; want error containing %q", tc.in, got, err, tc.wantErr)
 				}
 				return
 			}
 			if err != nil || got != tc.want {
-				t.Fatalf("Normalize(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+				t.Fatalf("normalizeFound(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
 			}
 			// Normalizing twice changes nothing.
-			if again, err := Normalize(got); err != nil || again != got {
-				t.Errorf("Normalize(%q) = %q, %v; not idempotent", got, again, err)
+			if again, err := normalizeFound(got); err != nil || again != got {
+				t.Errorf("normalizeFound(%q) = %q, %v; not idempotent", got, again, err)
 			}
 		})
 	}
