@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 
@@ -25,25 +26,38 @@ func bootCommand() *cli.Command {
 		Usage:     "prove an image installs: boot air-gapped VMs, deliver it offline, install it, assert, report",
 		ArgsUsage: "REF",
 		Description: `Boots --nodes throw-away QEMU VMs with no route out (KVM when it works, else TCG),
-copies REF into them as an offline bundle with a cnstack binary, checks the bundle there,
-installs it as "sealer run" lays an image out (rootfs, templates, sea.hub, the image's
-init-registry.sh), and asserts: the bundle arrived intact, every file of the image landed,
-the embedded registry serves every listed container image with its recorded digest, and no
-packet left for a non-local address. Kubernetes assertions are reported as skipped for an
-image without Kubernetes. Writes report.json, junit.xml, report.html and the serial and
-install logs to --report; exits 0 only when everything passed.
+delivers REF into them as an offline bundle, installs it and asserts what it promises.
+Writes report.json, junit.xml, report.html and the serial and install logs to --report;
+exits 0 only when everything passed.
+
+An image that brings Kubernetes (bin/kubeadm) is installed by the operators' own installer:
+the real sealer v0.11 (--sealer, or sealer on PATH; make tools builds one) loads the
+sealer-format bundle on node0 and runs "sealer run -f Clusterfile" with node0 as master and
+every other node as a worker, over SSH. Then: every node Ready; every pod Running or
+Completed; no image pull ever failed; every pod image was served by the in-VM registry at
+the digest containerd ran; kubernetes.default resolves from a pod; a Service routes to its
+pod; with 2+ nodes a pod on a worker reaches a pod on the master; the image's checks/*.sh;
+no packet to a non-local address, from the host or a pod.
+
+An image without Kubernetes (or --installer cnstack) is laid out as "sealer run" does
+(rootfs, templates, sea.hub, the image's init-registry.sh) by cnstack itself, and checked:
+the bundle arrived intact and checks, every file landed, the embedded registry serves every
+listed container image with its recorded digest, no egress.
 
 --vm-image is a recipe directory or a qcow2 file. The default is the debian12 recipe built
 into cnstack (the repository's images/debian12), whatever the working directory; the
 image is built once (root, debootstrap, from the machine's Debian mirror) and cached by
 content under $CNSTACK_HOME/vm.`,
 		Flags: []cli.Flag{
-			&cli.IntFlag{Name: "nodes", Value: 1, Usage: "VMs to boot (joined on a private network)"},
+			&cli.IntFlag{Name: "nodes", Value: 1, Usage: "VMs to boot (joined on a private network): node0 the master, the others workers"},
 			&cli.StringFlag{Name: "vm-image", Usage: "VM image: a recipe `DIR` or a qcow2 FILE (default: the built-in debian12 recipe)"},
 			&cli.StringFlag{Name: "report", Value: "boot-report", Usage: "report `DIR`"},
-			&cli.IntFlag{Name: "memory", Value: 2048, Usage: "MiB per VM"},
+			&cli.IntFlag{Name: "memory", Usage: "`MiB` per VM (default 4096 for an image with Kubernetes, else 2048)"},
+			&cli.IntFlag{Name: "cpus", Usage: "virtual `CPUs` per VM (default 2; 1 per VM for several nodes without Kubernetes)"},
 			&cli.StringFlag{Name: "binary", Usage: "static linux/amd64 cnstack `FILE` for the guests (default: this executable)"},
-			&cli.StringFlag{Name: "sealer", Sources: cli.EnvVars("CNSTACK_SEALER"), Usage: "real sealer v0.11 `FILE` (make tools builds one): node0 also runs sealer load -i and sealer inspect"},
+			&cli.StringFlag{Name: "sealer", Sources: cli.EnvVars("CNSTACK_SEALER"), Usage: "real sealer v0.11 `FILE` (default: sealer on PATH; make tools builds one): installs a Kubernetes image with sealer run, or loads and inspects another"},
+			&cli.StringFlag{Name: "installer", Usage: "`sealer` (default for an image with Kubernetes) or cnstack (lay the image out without Kubernetes)"},
+			&cli.StringFlag{Name: "probe-image", Value: verify.DefaultProbeImage, Usage: "toolbox `REF` the Kubernetes assertions' pods run (the image must carry it)"},
 		},
 		Action: func(ctx context.Context, c *cli.Command) error {
 			if c.NArg() != 1 {
@@ -71,7 +85,8 @@ content under $CNSTACK_HOME/vm.`,
 				}
 			}
 			rep, err := verify.Boot(ctx, verify.Options{Store: s, Ref: c.Args().First(), Nodes: c.Int("nodes"),
-				VMImage: img, Binary: bin, Sealer: c.String("sealer"), MemoryMiB: c.Int("memory"), Log: c.ErrWriter})
+				VMImage: img, Binary: bin, Sealer: sealerBinary(c.String("sealer")), Installer: c.String("installer"),
+				ProbeImage: c.String("probe-image"), MemoryMiB: c.Int("memory"), CPUs: c.Int("cpus"), Log: c.ErrWriter})
 			if err != nil {
 				return err
 			}
@@ -200,4 +215,15 @@ runtime, Kubernetes and application steps are reported as not run: use the real 
 			return nil
 		},
 	}
+}
+
+// sealerBinary is the sealer to use: the one named, else sealer on PATH.
+func sealerBinary(named string) string {
+	if named != "" {
+		return named
+	}
+	if p, err := exec.LookPath("sealer"); err == nil {
+		return p
+	}
+	return ""
 }

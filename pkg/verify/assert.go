@@ -3,7 +3,6 @@ package verify
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"regexp"
 	"sort"
 	"strconv"
@@ -22,27 +21,53 @@ import (
 // not the guest itself, slirp's host-only 10.0.2.0/24, or the test's private
 // network: an air-gapped install must send none. Destinations are also
 // logged to the kernel log, as evidence.
-func egressSetup(nodes []*node) string {
+func egressSetup(nodes []*node, exp *expected) string {
 	local := []string{"127.0.0.0/8", "10.0.2.0/24", "255.255.255.255/32", "224.0.0.0/4", "0.0.0.0/32"}
 	if len(nodes) > 1 && nodes[0].addr.IsValid() {
 		local = append(local, nodes[0].addr.Masked().String())
 	}
+	local = append(local, clusterNetworks(exp)...)
 	var b strings.Builder
-	b.WriteString("set -e; iptables -N CNSTACK_EGRESS 2>/dev/null || iptables -F CNSTACK_EGRESS; ")
-	b.WriteString("iptables -C OUTPUT -j CNSTACK_EGRESS 2>/dev/null || iptables -I OUTPUT -j CNSTACK_EGRESS; ")
-	b.WriteString("iptables -A CNSTACK_EGRESS -p udp --dport 53 -m comment --comment dns -j RETURN -d 127.0.0.0/8; ")
+	// mangle POSTROUTING sees every packet leaving an interface, sent by the
+	// host or forwarded from a pod, after routing and DNAT, and neither
+	// kube-proxy nor a CNI accepts packets there before this chain counts them.
+	b.WriteString("set -e; iptables -t mangle -N CNSTACK_EGRESS 2>/dev/null || iptables -t mangle -F CNSTACK_EGRESS; ")
+	b.WriteString("iptables -t mangle -C POSTROUTING -j CNSTACK_EGRESS 2>/dev/null || iptables -t mangle -I POSTROUTING -j CNSTACK_EGRESS; ")
+	b.WriteString("iptables -t mangle -A CNSTACK_EGRESS -p udp --dport 53 -m comment --comment dns -j RETURN -d 127.0.0.0/8; ")
 	for _, l := range local {
-		b.WriteString("iptables -A CNSTACK_EGRESS -d " + l + " -j RETURN; ")
+		b.WriteString("iptables -t mangle -A CNSTACK_EGRESS -d " + l + " -j RETURN; ")
 	}
-	b.WriteString("iptables -A CNSTACK_EGRESS -j LOG --log-prefix 'cnstack-egress ' 2>/dev/null || true; ")
-	b.WriteString("iptables -A CNSTACK_EGRESS -m comment --comment non-local -j RETURN; ")
+	b.WriteString("iptables -t mangle -A CNSTACK_EGRESS -j LOG --log-prefix 'cnstack-egress ' 2>/dev/null || true; ")
+	b.WriteString("iptables -t mangle -A CNSTACK_EGRESS -m comment --comment non-local -j RETURN; ")
 	// Self-test: one SYN to TEST-NET-1 (routed into dummy0, so it goes
 	// nowhere) must be counted, or the guard proves nothing. Then zero it.
 	b.WriteString("timeout 1 bash -c 'exec 3<>/dev/tcp/" + selfTestAddr + "/9' 2>/dev/null || true; ")
-	b.WriteString("iptables -L CNSTACK_EGRESS -v -n -x | grep -q '^ *[1-9][0-9]* .*non-local' || { echo 'egress counter did not count a test packet' >&2; exit 1; }; ")
-	b.WriteString("iptables -Z CNSTACK_EGRESS; dmesg -C 2>/dev/null || true")
+	b.WriteString("iptables -t mangle -L CNSTACK_EGRESS -v -n -x | grep -q '^ *[1-9][0-9]* .*non-local' || { echo 'egress counter did not count a test packet' >&2; exit 1; }; ")
+	b.WriteString("iptables -t mangle -Z CNSTACK_EGRESS; dmesg -C 2>/dev/null || true")
 	return b.String()
 }
+
+// clusterNetworks are the addresses a Kubernetes image's cluster uses on
+// the nodes themselves: pod and service networks (the image's PodCIDR and
+// SvcCIDR env, else kubeadm's usual ones) and sealer's apiserver VIP.
+func clusterNetworks(exp *expected) []string {
+	if exp == nil || !exp.Kube {
+		return nil
+	}
+	pod, svc := "10.244.0.0/16", "10.96.0.0/12"
+	if exp.Extension != nil {
+		if v := exp.Extension.Env["PodCIDR"]; v != "" {
+			pod = v
+		}
+		if v := exp.Extension.Env["SvcCIDR"]; v != "" {
+			svc = v
+		}
+	}
+	return []string{pod, svc, sealerVIP + "/32"}
+}
+
+// sealerVIP is sealer v0.11's apiserver virtual IP on workers (IPVS).
+const sealerVIP = "10.103.97.2"
 
 // selfTestAddr is TEST-NET-1 (RFC 5737), reserved for documentation.
 const selfTestAddr = "192.0.2.1"
@@ -58,7 +83,12 @@ func assertAll(ctx context.Context, opts Options, nodes []*node, exp *expected, 
 		r.add(assertHosts(ctx, n))
 	}
 	if r.Installs[0] != nil {
-		r.add(assertRegistry(ctx, nodes[0], exp))
+		reg, err := plainRegistryProbe(nodes[0])
+		if err != nil {
+			r.add(Assertion{Name: "embedded registry serves every container image with the recorded digest", Node: nodes[0].name, Status: Failed, Evidence: err.Error()})
+		} else {
+			r.add(assertRegistry(ctx, nodes[0], reg, exp))
+		}
 		for _, n := range nodes[1:] {
 			r.add(assertRegistryReachable(ctx, n))
 		}
@@ -139,7 +169,7 @@ func assertHosts(ctx context.Context, n *node) Assertion {
 // registry (through the VM's forwarded port), by tag and by digest, and
 // checks each digest against the registry tree the image carries and that
 // every blob of the platform manifest is served.
-func assertRegistry(ctx context.Context, n *node, exp *expected) Assertion {
+func assertRegistry(ctx context.Context, n *node, reg *registryProbe, exp *expected) Assertion {
 	t0 := time.Now()
 	a := Assertion{Name: "embedded registry serves every container image with the recorded digest", Node: n.name}
 	defer func() { a.Duration = time.Since(t0) }()
@@ -147,12 +177,6 @@ func assertRegistry(ctx context.Context, n *node, exp *expected) Assertion {
 		a.Status, a.Evidence = Skipped, "the image lists no container images (sealer.image.container.images)"
 		return a
 	}
-	port, ok := n.vm.HostPort(registryPort)
-	if !ok {
-		a.Status, a.Evidence = Failed, "the registry port is not forwarded"
-		return a
-	}
-	host := "127.0.0.1:" + strconv.Itoa(port)
 	var lines []string
 	failed := 0
 	for _, ci := range exp.Images {
@@ -163,7 +187,7 @@ func assertRegistry(ctx context.Context, n *node, exp *expected) Assertion {
 			continue
 		}
 		want := exp.Tags[repoName+":"+tag]
-		line, ok := checkImage(ctx, host, repoName, tag, want, exp.Platform)
+		line, ok := checkImage(ctx, reg, repoName, tag, want, exp.Platform)
 		if !ok {
 			failed++
 		}
@@ -178,13 +202,13 @@ func assertRegistry(ctx context.Context, n *node, exp *expected) Assertion {
 	return a
 }
 
-func checkImage(ctx context.Context, host, repoName, tag string, want digest.Digest, platform string) (string, bool) {
-	repo, err := remote.NewRepository(host + "/" + repoName)
+func checkImage(ctx context.Context, reg *registryProbe, repoName, tag string, want digest.Digest, platform string) (string, bool) {
+	repo, err := remote.NewRepository(reg.host + "/" + repoName)
 	if err != nil {
 		return "FAIL " + err.Error(), false
 	}
-	repo.PlainHTTP = true
-	repo.Client = &http.Client{Timeout: 30 * time.Second}
+	repo.PlainHTTP = reg.plain
+	repo.Client = reg.client
 	byTag, err := repo.Resolve(ctx, tag)
 	if err != nil {
 		return "FAIL by tag: " + err.Error(), false
@@ -272,7 +296,7 @@ func runImageCheck(ctx context.Context, n *node, script string) Assertion {
 // address means the install tried to reach outside.
 func assertNoEgress(ctx context.Context, n *node) Assertion {
 	a := Assertion{Name: "no attempt to reach outside the VM (packets to non-local addresses)", Node: n.name}
-	out, err := n.vm.Run(ctx, "iptables -L CNSTACK_EGRESS -v -n -x")
+	out, err := n.vm.Run(ctx, "iptables -t mangle -L CNSTACK_EGRESS -v -n -x")
 	if err != nil {
 		a.Status, a.Evidence = Failed, "cannot read the egress counters: "+err.Error()
 		return a

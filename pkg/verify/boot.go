@@ -42,11 +42,17 @@ type Options struct {
 	Binary  string         // a static linux/amd64 cnstack for the guests
 	// Sealer, if set, is the real sealer v0.11 binary: node0 then also loads
 	// the image with `sealer load -i` and inspects it, as an operator would.
-	Sealer    string
-	CPUs      int       // per VM; default 2 for one node, 1 each for several
-	MemoryMiB int       // per VM; default 2048
-	Work      string    // scratch directory (bundle); default a temp dir
-	Log       io.Writer // progress lines; nil: quiet
+	Sealer string
+	// Installer is InstallerSealer or InstallerCnstack; default sealer for
+	// an image that brings Kubernetes (bin/kubeadm), cnstack otherwise.
+	Installer string
+	// ProbeImage is the toolbox the Kubernetes assertions' pods run
+	// (default DefaultProbeImage); the image under test must carry it.
+	ProbeImage string
+	CPUs       int       // per VM; default 2 for one node or Kubernetes, else 1 each
+	MemoryMiB  int       // per VM; default 2048, 4096 with Kubernetes
+	Work       string    // scratch directory (bundle); default a temp dir
+	Log        io.Writer // progress lines; nil: quiet
 }
 
 // Guest paths.
@@ -75,15 +81,6 @@ type node struct {
 func Boot(ctx context.Context, opts Options) (*Report, error) {
 	if opts.Nodes <= 0 {
 		opts.Nodes = 1
-	}
-	if opts.MemoryMiB == 0 {
-		opts.MemoryMiB = 2048
-	}
-	if opts.CPUs == 0 {
-		opts.CPUs = 2
-		if opts.Nodes > 1 {
-			opts.CPUs = 1
-		}
 	}
 	if opts.Log == nil {
 		opts.Log = io.Discard
@@ -131,7 +128,7 @@ func boot(ctx context.Context, opts Options, r *Report) error {
 	}
 	var exp *expected
 	bundlePath := filepath.Join(work, "image.tar")
-	var bundleSum string
+	var bundleSum, sealerSum string
 	if err := r.phase(opts.Log, "prepare: read the image, write the offline bundle", "", func() error {
 		var err error
 		exp, err = readExpected(ctx, opts.Store, opts.Ref, ocispec.Platform{OS: "linux", Architecture: "amd64"})
@@ -139,14 +136,25 @@ func boot(ctx context.Context, opts Options, r *Report) error {
 			return err
 		}
 		r.Digest, r.Platform = exp.Digest.String(), exp.Platform
-		if _, err := bundle.Save(ctx, opts.Store, bundle.SaveOptions{Output: bundlePath, Refs: []string{opts.Ref}}); err != nil {
+		if opts, err = withDefaults(opts, exp); err != nil {
 			return err
 		}
-		bundleSum, err = fileSHA256(bundlePath)
-		if err != nil || opts.Sealer == "" {
+		r.Installer = opts.Installer
+		if opts.Installer == InstallerCnstack {
+			if _, err := bundle.Save(ctx, opts.Store, bundle.SaveOptions{Output: bundlePath, Refs: []string{opts.Ref}}); err != nil {
+				return err
+			}
+			if bundleSum, err = fileSHA256(bundlePath); err != nil {
+				return err
+			}
+		}
+		if opts.Sealer == "" {
+			return nil
+		}
+		if _, err = bundle.Save(ctx, opts.Store, bundle.SaveOptions{Output: sealerBundlePath(bundlePath), Refs: []string{opts.Ref}, Format: bundle.FormatSealer}); err != nil {
 			return err
 		}
-		_, err = bundle.Save(ctx, opts.Store, bundle.SaveOptions{Output: sealerBundlePath(bundlePath), Refs: []string{opts.Ref}, Format: bundle.FormatSealer})
+		sealerSum, err = fileSHA256(sealerBundlePath(bundlePath))
 		return err
 	}); err != nil {
 		return err
@@ -158,6 +166,26 @@ func boot(ctx context.Context, opts Options, r *Report) error {
 		return err
 	}
 	r.Accel = nodes[0].vm.Accel().String()
+	defer func() {
+		for _, n := range nodes {
+			if b, err := n.vm.Serial(); err == nil {
+				r.logText["serial-"+n.name] = b
+			}
+			t := n.vm.Timings()
+			r.Figures["boot to SSH ("+n.name+")"] = t.SSH.Round(10 * time.Millisecond).String()
+		}
+	}()
+
+	if opts.Installer == InstallerSealer {
+		if err := sealerInstall(ctx, opts, nodes, sealerBundlePath(bundlePath), sealerSum, exp, r); err != nil {
+			return err
+		}
+		r.phase(opts.Log, "assert: the cluster sealer installed", nodes[0].name, func() error {
+			assertSealerCluster(ctx, opts, nodes, exp, r)
+			return nil
+		})
+		return nil
+	}
 
 	// Deliver and install on every node in parallel.
 	var wg sync.WaitGroup
@@ -167,7 +195,7 @@ func boot(ctx context.Context, opts Options, r *Report) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res := deliverAndInstall(ctx, opts, n, i, nodes, bundlePath, bundleSum, &mu, r)
+			res := deliverAndInstall(ctx, opts, n, i, nodes, bundlePath, bundleSum, exp, &mu, r)
 			mu.Lock()
 			r.Installs[i] = res
 			mu.Unlock()
@@ -187,14 +215,39 @@ func boot(ctx context.Context, opts Options, r *Report) error {
 		assertAll(ctx, opts, nodes, exp, r)
 		return nil
 	})
-	for _, n := range nodes {
-		if b, err := n.vm.Serial(); err == nil {
-			r.logText["serial-"+n.name] = b
-		}
-		t := n.vm.Timings()
-		r.Figures["boot to SSH ("+n.name+")"] = t.SSH.Round(10 * time.Millisecond).String()
-	}
 	return nil
+}
+
+// withDefaults fills what depends on the image: the installer (the real
+// sealer for an image that brings Kubernetes), and VMs sized for it —
+// kubeadm's preflight wants 2 CPUs and about 1.7 GB on a control-plane node.
+func withDefaults(opts Options, exp *expected) (Options, error) {
+	switch opts.Installer {
+	case "":
+		opts.Installer = InstallerCnstack
+		if exp.Kube {
+			opts.Installer = InstallerSealer
+		}
+	case InstallerSealer, InstallerCnstack:
+	default:
+		return opts, fmt.Errorf("installer %q: want %s or %s", opts.Installer, InstallerSealer, InstallerCnstack)
+	}
+	if opts.Installer == InstallerSealer && opts.Sealer == "" {
+		return opts, fmt.Errorf("%s brings Kubernetes, which boot installs with the real sealer run: give the sealer v0.11 binary (--sealer FILE; `make tools` builds it), or lay the image out without Kubernetes with --installer %s", opts.Ref, InstallerCnstack)
+	}
+	if opts.MemoryMiB == 0 {
+		opts.MemoryMiB = 2048
+		if exp.Kube {
+			opts.MemoryMiB = 4096
+		}
+	}
+	if opts.CPUs == 0 {
+		opts.CPUs = 2
+		if opts.Nodes > 1 && !exp.Kube {
+			opts.CPUs = 1
+		}
+	}
+	return opts, nil
 }
 
 func startNodes(ctx context.Context, opts Options, r *Report) ([]*node, func(), error) {
@@ -249,7 +302,7 @@ func startNodes(ctx context.Context, opts Options, r *Report) ([]*node, func(), 
 
 // deliverAndInstall copies the bundle and cnstack into a node, checks the
 // bundle arrived intact, and installs the image there.
-func deliverAndInstall(ctx context.Context, opts Options, n *node, i int, nodes []*node, bundlePath, bundleSum string, mu *sync.Mutex, r *Report) *install.Result {
+func deliverAndInstall(ctx context.Context, opts Options, n *node, i int, nodes []*node, bundlePath, bundleSum string, exp *expected, mu *sync.Mutex, r *Report) *install.Result {
 	add := func(a Assertion) {
 		mu.Lock()
 		r.add(a)
@@ -267,7 +320,7 @@ func deliverAndInstall(ctx context.Context, opts Options, n *node, i int, nodes 
 	}
 	// Egress accounting starts before anything of the image runs.
 	if err := record("guard: count packets to non-local addresses (self-tested)", func() error {
-		_, err := n.vm.Run(ctx, egressSetup(nodes))
+		_, err := n.vm.Run(ctx, egressSetup(nodes, exp))
 		return err
 	}); err != nil {
 		add(Assertion{Name: "no traffic leaves the VM", Node: n.name, Status: Failed, Evidence: "could not install the egress counters: " + err.Error()})

@@ -46,6 +46,7 @@ type Report struct {
 	Digest     string              `json:"digest"`
 	Platform   string              `json:"platform"`
 	VMImage    string              `json:"vmImage"`
+	Installer  string              `json:"installer"`
 	Accel      string              `json:"accel"`
 	Nodes      int                 `json:"nodes"`
 	Started    time.Time           `json:"started"`

@@ -1,0 +1,233 @@
+package verify
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cnstack/cnstack/pkg/clusterimage"
+)
+
+// Installers boot can install an image with.
+const (
+	// InstallerSealer is the operators' own installer: the real sealer v0.11
+	// loads the offline bundle on master0 and runs `sealer run -f Clusterfile`,
+	// reaching the other nodes over SSH. The default for kube-installer images.
+	InstallerSealer = "sealer"
+	// InstallerCnstack lays the image out as sealer run does (rootfs,
+	// templates, registry) without Kubernetes: for images that carry none.
+	InstallerCnstack = "cnstack"
+)
+
+// Guest paths of the sealer install.
+const (
+	guestClusterfile = "/root/Clusterfile"
+	guestSealerLog   = "/root/sealer-run.log"
+	guestSSHKey      = "/root/.ssh/id_ed25519"
+	sealerTimeout    = 40 * time.Minute
+)
+
+// nodeIP is the address sealer knows a node by: the user-network address
+// for a single node, the private network's for several.
+func (n *node) ip() netip.Addr {
+	if n.addr.IsValid() {
+		return n.addr.Addr()
+	}
+	return netip.MustParseAddr("10.0.2.15")
+}
+
+// clusterfile is what boot asks sealer to install: node0 the master, every
+// other node a worker. A single master is untainted so workloads (and the
+// assertions' pods) run on it.
+func clusterfile(ref string, nodes []*node) *clusterimage.Clusterfile {
+	cf := &clusterimage.Clusterfile{Name: clusterName, Image: ref, SSH: clusterimage.SSH{User: "root", PrivateKey: guestSSHKey}}
+	master := clusterimage.ClusterHost{IPs: []netip.Addr{nodes[0].ip()}, Roles: []string{clusterimage.RoleMaster}}
+	if len(nodes) == 1 {
+		master.Taints = []string{clusterimage.UntaintControlPlane}
+	}
+	cf.Hosts = append(cf.Hosts, master)
+	if len(nodes) > 1 {
+		w := clusterimage.ClusterHost{Roles: []string{clusterimage.RoleNode}}
+		for _, n := range nodes[1:] {
+			w.IPs = append(w.IPs, n.ip())
+		}
+		cf.Hosts = append(cf.Hosts, w)
+	}
+	return cf
+}
+
+// sealerInstall installs the image the way an operator does: the sealer
+// binary and the sealer-format bundle go to master0 only, `sealer load -i`
+// stores the image, and `sealer run -f Clusterfile` installs every node,
+// reaching the workers over SSH with a key master0 made and every node trusts.
+func sealerInstall(ctx context.Context, opts Options, nodes []*node, sealerBundle, bundleSum string, exp *expected, r *Report) error {
+	n0 := nodes[0]
+	var mu sync.Mutex
+	record := func(name, node string, fn func() error) error {
+		p := Phase{Name: name, Node: node, Start: time.Now()}
+		err := fn()
+		p.Duration = time.Since(p.Start)
+		mu.Lock()
+		r.Phases = append(r.Phases, p)
+		mu.Unlock()
+		fmt.Fprintf(opts.Log, "%s %s: %s\n", name, node, orOK(err))
+		return err
+	}
+	add := func(a Assertion) {
+		mu.Lock()
+		r.add(a)
+		mu.Unlock()
+	}
+	// Egress accounting starts before anything of the image runs.
+	var wg sync.WaitGroup
+	for _, n := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := record("guard: count packets to non-local addresses (self-tested)", n.name, func() error {
+				_, err := n.vm.Run(ctx, egressSetup(nodes, exp))
+				return err
+			}); err != nil {
+				add(Assertion{Name: "no traffic leaves the VM", Node: n.name, Status: Failed, Evidence: "could not install the egress counters: " + err.Error()})
+			}
+		}()
+	}
+	wg.Wait()
+
+	if err := record("deliver: copy sealer and the sealer-format bundle to master0", n0.name, func() error {
+		t0 := time.Now()
+		if err := n0.vm.UploadFile(ctx, opts.Sealer, guestSealer); err != nil {
+			return fmt.Errorf("upload sealer: %w", err)
+		}
+		tb := time.Now()
+		if err := n0.vm.UploadFile(ctx, sealerBundle, guestSealerBundle); err != nil {
+			return fmt.Errorf("upload the bundle: %w", err)
+		}
+		d := time.Since(tb)
+		if fi, err := os.Stat(sealerBundle); err == nil {
+			r.Figures["bundle delivery ("+n0.name+")"] = fmt.Sprintf("%.1f MB in %s (%.1f MB/s); sealer in %s",
+				float64(fi.Size())/1e6, d.Round(time.Millisecond), float64(fi.Size())/1e6/d.Seconds(), tb.Sub(t0).Round(time.Millisecond))
+		}
+		out, err := n0.vm.Run(ctx, "chmod 0755 "+guestSealer+" && sha256sum "+guestSealerBundle)
+		if err != nil {
+			return err
+		}
+		if got := strings.Fields(string(out.Stdout) + " ")[0]; got != bundleSum {
+			add(Assertion{Name: "bundle delivered intact", Node: n0.name, Status: Failed, Evidence: fmt.Sprintf("sha256 in the VM %q, on the host %s", got, bundleSum)})
+			return fmt.Errorf("the bundle arrived damaged")
+		}
+		add(Assertion{Name: "bundle delivered intact", Node: n0.name, Status: Passed, Evidence: "sha256 " + bundleSum + " in the VM and on the host"})
+		return nil
+	}); err != nil {
+		return err
+	}
+
+	// master0's key, trusted by every node (itself included: sealer checks
+	// files on every host over SFTP).
+	if err := record("ssh: master0's key trusted by every node", n0.name, func() error {
+		out, err := n0.vm.Run(ctx, "test -f "+guestSSHKey+" || ssh-keygen -q -t ed25519 -N '' -f "+guestSSHKey+"; cat "+guestSSHKey+".pub")
+		if err != nil {
+			return err
+		}
+		pub := strings.TrimSpace(string(out.Stdout))
+		for _, n := range nodes {
+			if _, err := n.vm.Run(ctx, "grep -qxF "+shellQuote(pub)+" /root/.ssh/authorized_keys || echo "+shellQuote(pub)+" >> /root/.ssh/authorized_keys"); err != nil {
+				return fmt.Errorf("%s: %w", n.name, err)
+			}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+
+	if err := record("sealer load: store the image from the offline bundle", n0.name, func() error {
+		out, err := n0.vm.Run(ctx, guestSealer+" --log-to-file=false load -i "+guestSealerBundle)
+		r.logText["sealer-load"] = append(out.Stdout, out.Stderr...)
+		if err != nil {
+			return fmt.Errorf("sealer load: %w", err)
+		}
+		return nil
+	}); err != nil {
+		add(Assertion{Name: "sealer run installs the image", Node: n0.name, Status: Failed, Evidence: err.Error() + "\n" + tailString(string(r.logText["sealer-load"]), 40)})
+		return nil
+	}
+
+	cf := clusterfile(opts.Ref, nodes)
+	doc, err := cf.Marshal()
+	if err != nil {
+		return err
+	}
+	r.logText["Clusterfile"] = doc
+	runErr := record("sealer run: install the cluster (sealer run -f Clusterfile)", n0.name, func() error {
+		if err := n0.vm.Upload(ctx, strings.NewReader(string(doc)), guestClusterfile, 0o600); err != nil {
+			return err
+		}
+		rctx, cancel := context.WithTimeout(ctx, sealerTimeout)
+		defer cancel()
+		out, err := n0.vm.Run(rctx, guestSealer+" --log-to-file=false run -f "+guestClusterfile+" > "+guestSealerLog+" 2>&1")
+		var log strings.Builder
+		if l, lerr := n0.vm.Run(ctx, "cat "+guestSealerLog); lerr == nil {
+			log.Write(l.Stdout)
+		}
+		log.Write(out.Stderr)
+		r.logText["sealer-run"] = []byte(log.String())
+		return err
+	})
+	a := Assertion{Name: "sealer run installs the image", Node: n0.name, Status: Passed}
+	if runErr != nil {
+		a.Status = Failed
+		a.Evidence = fmt.Sprintf("sealer run -f Clusterfile failed: %v\n%s", runErr, tailString(string(r.logText["sealer-run"]), 40))
+	} else {
+		a.Evidence = fmt.Sprintf("sealer run -f Clusterfile (%d master, %d workers) exited 0; the log is sealer-run", len(cf.Masters()), len(cf.Workers()))
+	}
+	add(a)
+	return nil
+}
+
+// tailString is the last n lines of s.
+func tailString(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// assertSealerCluster checks what `sealer run` left: the rootfs on every
+// node, the registry on master0 (over TLS, trusting sealer's CA), the
+// Kubernetes cluster, the image's own checks, and no egress anywhere.
+func assertSealerCluster(ctx context.Context, opts Options, nodes []*node, exp *expected, r *Report) {
+	installed := false
+	for _, a := range r.Assertions {
+		if a.Name == "sealer run installs the image" {
+			installed = a.Status == Passed
+		}
+	}
+	if !installed {
+		for _, name := range append([]string{"kubernetes: every node Ready", "kubernetes: every pod Running or Completed"}, probeAssertionNames(len(nodes))...) {
+			r.add(Assertion{Name: name, Node: nodes[0].name, Status: Failed, Evidence: "sealer run did not install the cluster (see \"sealer run installs the image\")"})
+		}
+	} else {
+		r.add(assertRootfs(ctx, nodes[0], exp))
+		for _, n := range nodes {
+			r.add(assertHosts(ctx, n))
+		}
+		reg, err := newRegistryProbe(ctx, nodes[0], "sea.hub")
+		if err != nil {
+			r.add(Assertion{Name: "embedded registry serves every container image with the recorded digest", Node: nodes[0].name, Status: Failed, Evidence: err.Error()})
+		} else {
+			r.add(assertRegistry(ctx, nodes[0], reg, exp))
+		}
+		assertKubernetes(ctx, opts, nodes, exp, reg, r)
+		for _, c := range exp.Checks {
+			r.add(runImageCheck(ctx, nodes[0], c))
+		}
+	}
+	for _, n := range nodes {
+		r.add(assertNoEgress(ctx, n))
+	}
+}
