@@ -5,6 +5,9 @@ set -euo pipefail
 
 scripts_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 rootfs=$(dirname "$scripts_dir")
+# R prefixes every host path; only the tests set it (a scratch directory
+# standing in for /, with stub systemctl, modprobe, ... first on PATH).
+R=${CNSTACK_TEST_ROOT:-}
 
 log() { printf '[cnstack-kubernetes] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -12,10 +15,10 @@ die() { log "error: $*"; exit 1; }
 # os_family prints debian or rhel (OpenAnolis, Alibaba Cloud Linux, CentOS, Rocky, ...).
 os_family() {
 	local id="" like=""
-	if [ -r /etc/os-release ]; then
+	if [ -r "$R/etc/os-release" ]; then
 		# shellcheck disable=SC1091
-		id=$(. /etc/os-release && echo "${ID:-}")
-		like=$(. /etc/os-release && echo "${ID_LIKE:-}")
+		id=$(. "$R/etc/os-release" && echo "${ID:-}")
+		like=$(. "$R/etc/os-release" && echo "${ID_LIKE:-}")
 	fi
 	case " $id $like " in
 	*" debian "* | *" ubuntu "*) echo debian ;;
@@ -31,8 +34,8 @@ registry_domain() { local u; u=$(registry_url); echo "${RegistryDomain:-${u%%:*}
 
 # install_unit NAME CONTENT writes a systemd unit where both families look.
 install_unit() {
-	mkdir -p /etc/systemd/system
-	printf '%s\n' "$2" >"/etc/systemd/system/$1"
+	mkdir -p "$R/etc/systemd/system"
+	printf '%s\n' "$2" >"$R/etc/systemd/system/$1"
 }
 
 # wait_for DESCRIPTION SECONDS CMD... polls CMD until it succeeds.

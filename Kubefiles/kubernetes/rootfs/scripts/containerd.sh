@@ -15,18 +15,18 @@ if [ "$(os_family)" = rhel ] && command -v getenforce >/dev/null && [ "$(getenfo
 	# kubeadm's documented requirement on SELinux hosts (containers read host paths).
 	log "SELinux: enforcing -> permissive"
 	setenforce 0
-	sed -i 's/^SELINUX=enforcing/SELINUX=permissive/' /etc/selinux/config 2>/dev/null || true
+	sed -i 's/^SELINUX=enforcing/SELINUX=permissive/' "$R/etc/selinux/config" 2>/dev/null || true
 fi
 
 log "installing containerd, runc, crictl into /usr/local/bin and CNI plugins into /opt/cni/bin"
-install -d /usr/local/bin /opt/cni/bin /etc/containerd /etc/cni/net.d /etc/sealerio/cri
-for f in "$cri"/bin/*; do install -m 0755 "$f" /usr/local/bin/; done
-for f in "$cri"/cni/*; do install -m 0755 "$f" /opt/cni/bin/; done
+install -d "$R/usr/local/bin" "$R/opt/cni/bin" "$R/etc/containerd" "$R/etc/cni/net.d" "$R/etc/sealerio/cri"
+for f in "$cri"/bin/*; do install -m 0755 "$f" "$R/usr/local/bin/"; done
+for f in "$cri"/cni/*; do install -m 0755 "$f" "$R/opt/cni/bin/"; done
 
 # containerd 2.x config (version 3). Every image comes from the embedded registry:
 # kubeadm's under $reg directly, others (docker.io/..., registry.cnstack.local/...)
 # through the _default mirror, which has no fallback to the internet.
-cat >/etc/containerd/config.toml <<TOML
+cat >"$R/etc/containerd/config.toml" <<TOML
 version = 3
 root = "/var/lib/containerd"
 state = "/run/containerd"
@@ -54,8 +54,8 @@ TOML
 
 # sealer puts the registry's CA at certs.d/<registry>/<domain>.crt once the
 # registry is up; containerd reads hosts.toml at every pull, so this can come first.
-install -d "/etc/containerd/certs.d/$reg" /etc/containerd/certs.d/_default
-cat >/etc/containerd/certs.d/_default/hosts.toml <<TOML
+install -d "$R/etc/containerd/certs.d/$reg" "$R/etc/containerd/certs.d/_default"
+cat >"$R/etc/containerd/certs.d/_default/hosts.toml" <<TOML
 # Every registry not named under certs.d/ is served by the cluster's registry:
 # docker.io/library/x resolves to https://$reg/v2/library/x. No fallback.
 server = "https://$reg"
@@ -65,16 +65,17 @@ server = "https://$reg"
   ca = "/etc/containerd/certs.d/$reg/$(registry_domain).crt"
 TOML
 
-cat >/etc/crictl.yaml <<'YAML'
+cat >"$R/etc/crictl.yaml" <<'YAML'
 runtime-endpoint: unix:///run/containerd/containerd.sock
 image-endpoint: unix:///run/containerd/containerd.sock
 timeout: 30
 YAML
 
 # sealer v0.11 reads the CRI socket for kubeadm from here (and removes it on delete).
-echo "unix:///run/containerd/containerd.sock" >/etc/sealerio/cri/socket-path
+echo "unix:///run/containerd/containerd.sock" >"$R/etc/sealerio/cri/socket-path"
 
-cat >/etc/modules-load.d/containerd.conf <<'CONF'
+mkdir -p "$R/etc/modules-load.d"
+cat >"$R/etc/modules-load.d/containerd.conf" <<'CONF'
 overlay
 br_netfilter
 CONF
@@ -106,5 +107,5 @@ WantedBy=multi-user.target"
 systemctl daemon-reload
 systemctl enable containerd >/dev/null 2>&1
 systemctl restart containerd
-wait_for "containerd" 60 /usr/local/bin/ctr --address /run/containerd/containerd.sock version
-log "containerd $(/usr/local/bin/containerd --version | awk '{print $3}') is running; sandbox image $pause"
+wait_for "containerd" 60 "$R/usr/local/bin/ctr" --address /run/containerd/containerd.sock version
+log "containerd $("$R/usr/local/bin/containerd" --version | awk '{print $3}') is running; sandbox image $pause"

@@ -9,31 +9,32 @@
 
 for b in kubeadm kubelet kubectl seautil; do
 	[ -x "$rootfs/bin/$b" ] || die "$rootfs/bin/$b is missing: the image was built without its payload"
-	install -m 0755 "$rootfs/bin/$b" /usr/bin/
+	install -D -m 0755 "$rootfs/bin/$b" "$R/usr/bin/$b"
 done
 
 # Host preparation (kubeadm preflight: swap, br_netfilter, ip_forward).
 swapoff -a
-sed -i -E '/^[^#].*[[:space:]]swap[[:space:]]/s/^/#cnstack# /' /etc/fstab
-cat >/etc/modules-load.d/kubernetes.conf <<'CONF'
+[ -f "$R/etc/fstab" ] && sed -i -E '/^[^#].*[[:space:]]swap[[:space:]]/s/^/#cnstack# /' "$R/etc/fstab"
+mkdir -p "$R/etc/modules-load.d" "$R/etc/sysctl.d"
+cat >"$R/etc/modules-load.d/kubernetes.conf" <<'CONF'
 overlay
 br_netfilter
 CONF
 for m in overlay br_netfilter; do modprobe "$m" 2>/dev/null || log "modprobe $m failed (built into the kernel?)"; done
-cat >/etc/sysctl.d/99-kubernetes.conf <<'CONF'
+cat >"$R/etc/sysctl.d/99-kubernetes.conf" <<'CONF'
 net.ipv4.ip_forward = 1
 net.bridge.bridge-nf-call-iptables = 1
 net.bridge.bridge-nf-call-ip6tables = 1
 CONF
-sysctl -q -p /etc/sysctl.d/99-kubernetes.conf
+sysctl -q -p "$R/etc/sysctl.d/99-kubernetes.conf"
 if [ "$(os_family)" = rhel ] && systemctl is-active -q firewalld 2>/dev/null; then
 	# firewalld's default zone drops the pod and service traffic kube-proxy routes.
 	log "stopping firewalld (Kubernetes manages the node's packet filter)"
 	systemctl disable --now firewalld
 fi
 # sealer's kubeadm defaults mount /etc/localtime into the control plane (type File).
-if [ ! -e /etc/localtime ]; then
-	if [ -e /usr/share/zoneinfo/UTC ]; then ln -sf /usr/share/zoneinfo/UTC /etc/localtime; else printf 'TZif2' >/etc/localtime; fi
+if [ ! -e "$R/etc/localtime" ]; then
+	if [ -e "$R/usr/share/zoneinfo/UTC" ]; then ln -sf /usr/share/zoneinfo/UTC "$R/etc/localtime"; else printf 'TZif2' >"$R/etc/localtime"; fi
 fi
 
 # kubelet: the unit and drop-in kubeadm documents. /etc/sysconfig/kubelet (RHEL,
@@ -53,8 +54,8 @@ RestartSec=10
 
 [Install]
 WantedBy=multi-user.target"
-mkdir -p /etc/systemd/system/kubelet.service.d
-cat >/etc/systemd/system/kubelet.service.d/10-kubeadm.conf <<'CONF'
+mkdir -p "$R/etc/systemd/system/kubelet.service.d"
+cat >"$R/etc/systemd/system/kubelet.service.d/10-kubeadm.conf" <<'CONF'
 [Service]
 Environment="KUBELET_KUBECONFIG_ARGS=--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf --kubeconfig=/etc/kubernetes/kubelet.conf"
 Environment="KUBELET_CONFIG_ARGS=--config=/var/lib/kubelet/config.yaml"
@@ -67,9 +68,9 @@ CONF
 systemctl daemon-reload
 systemctl enable kubelet >/dev/null 2>&1
 
-if [ -f /etc/kubernetes/kubeadm.yaml ]; then
+if [ -f "$R/etc/kubernetes/kubeadm.yaml" ]; then
 	# Removed in Kubernetes 1.25 (kubernetes#108476, sealer#2245); etc/kubeadm.yml sets
 	# cluster-signing-duration, its successor, instead.
-	sed -i '/experimental-cluster-signing-duration/d' /etc/kubernetes/kubeadm.yaml
+	sed -i '/experimental-cluster-signing-duration/d' "$R/etc/kubernetes/kubeadm.yaml"
 fi
-log "kubeadm $(kubeadm version -o short), kubelet enabled"
+log "kubeadm $("$R/usr/bin/kubeadm" version -o short), kubelet enabled"

@@ -14,8 +14,8 @@ key=$rootfs/certs/$domain.key
 
 [ -x "$rootfs/bin/registry" ] || die "$rootfs/bin/registry is missing: the image was built without its payload"
 [ -d "$data" ] || die "registry data $data does not exist"
-install -m 0755 "$rootfs/bin/registry" /usr/local/bin/sealer-registry
-install -d /etc/sealer-registry
+install -D -m 0755 "$rootfs/bin/registry" "$R/usr/local/bin/sealer-registry"
+install -d "$R/etc/sealer-registry"
 
 tls=""
 scheme=http
@@ -32,7 +32,7 @@ if [ -s "$rootfs/etc/registry_htpasswd" ]; then
     realm: sealer-registry
     path: $rootfs/etc/registry_htpasswd"
 fi
-cat >/etc/sealer-registry/config.yml <<YAML
+cat >"$R/etc/sealer-registry/config.yml" <<YAML
 version: 0.1
 log:
   level: warn
