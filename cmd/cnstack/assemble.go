@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -54,7 +53,7 @@ sealer's embedded registry and --registry-mirror use.
 				return err
 			}
 			if _, ok := r.Vars["PAYLOAD"]; !ok && vars["PAYLOAD"] == "" {
-				vars["PAYLOAD"] = defaultPayload()
+				vars["PAYLOAD"] = assemble.DefaultPayload()
 			}
 			var plats []string
 			for _, p := range c.StringSlice("platform") {
@@ -124,15 +123,4 @@ func assembleVars(list []string) (map[string]string, error) {
 		vars[k] = v
 	}
 	return vars, nil
-}
-
-// defaultPayload is where tools/install.sh puts the payload binaries.
-func defaultPayload() string {
-	dir := os.Getenv("CNSTACK_TOOLS_DIR")
-	if dir == "" {
-		if h, err := os.UserHomeDir(); err == nil {
-			dir = filepath.Join(h, ".cache", "cnstack", "tools")
-		}
-	}
-	return filepath.Join(dir, "payload") + "/${OS}-${ARCH}"
 }

@@ -109,5 +109,5 @@ func loadSamples(c *cli.Command) ([]*sampleimages.Sample, error) {
 			return nil, err
 		}
 	}
-	return sampleimages.Load(os.DirFS(dir))
+	return sampleimages.Load(dir)
 }

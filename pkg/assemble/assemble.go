@@ -194,6 +194,9 @@ func assemblePlatform(ctx context.Context, s *store.Store, r *Recipe, img Image,
 		if err != nil {
 			return ocispec.Descriptor{}, st, fmt.Errorf("layers[%d]: %w", i, err)
 		}
+		if len(entries) == 0 {
+			continue // every file optional and absent: no layer
+		}
 		desc, diffID, cached, err := writeLayer(ctx, s, entries, layerType, opts)
 		if err != nil {
 			return ocispec.Descriptor{}, st, fmt.Errorf("layers[%d]: %w", i, err)
@@ -206,6 +209,9 @@ func assemblePlatform(ctx context.Context, s *store.Store, r *Recipe, img Image,
 		layers = append(layers, desc)
 		cfg.RootFS.DiffIDs = append(cfg.RootFS.DiffIDs, diffID)
 		cfg.History = append(cfg.History, ocispec.History{Created: &opts.ModTime, CreatedBy: fmt.Sprintf("cnstack assemble: layer %d of %d", i+1, len(img.Layers)), Comment: comment})
+	}
+	if len(layers) == 0 {
+		return ocispec.Descriptor{}, st, errors.New("no layer: every file is optional and absent")
 	}
 	cb, err := json.Marshal(cfg)
 	if err != nil {
@@ -306,9 +312,6 @@ func layerEntries(dir string, l Layer, vars map[string]string) ([]layer.Entry, e
 			}
 		}
 		entries = append(entries, es...)
-	}
-	if len(entries) == 0 {
-		return nil, errors.New("every file of the layer is optional and absent")
 	}
 	return entries, nil
 }

@@ -258,7 +258,7 @@ func TestAssembleErrors(t *testing.T) {
 	for _, tc := range []struct{ name, recipe, want string }{
 		{"undefined var", "images:\n  - {ref: a/b:1, platforms: [linux/amd64], layers: [{files: [{src: \"${NOPE}/x\", dst: a}]}]}\n", "undefined variable(s) NOPE"},
 		{"missing file", "images:\n  - {ref: a/b:1, platforms: [linux/amd64], layers: [{files: [{src: absent, dst: a}]}]}\n", "absent"},
-		{"all optional absent", "images:\n  - {ref: a/b:1, platforms: [linux/amd64], layers: [{files: [{src: absent, dst: a, optional: true}]}]}\n", "optional and absent"},
+		{"all optional absent", "images:\n  - {ref: a/b:1, platforms: [linux/amd64], layers: [{files: [{src: absent, dst: a, optional: true}]}]}\n", "every file is optional and absent"},
 		{"bad platform", "images:\n  - {ref: a/b:1, platforms: [linux], layers: [{files: [{content: x, dst: a}]}]}\n", "want os/arch"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -209,3 +209,16 @@ func (r *Recipe) vars(overrides, platform map[string]string) map[string]string {
 	}
 	return all
 }
+
+// DefaultPayload is the PAYLOAD variable's default: where tools/install.sh
+// and tools/debs.sh put the binaries and trees cluster images carry,
+// ${CNSTACK_TOOLS_DIR:-~/.cache/cnstack/tools}/payload/${OS}-${ARCH}.
+func DefaultPayload() string {
+	dir := os.Getenv("CNSTACK_TOOLS_DIR")
+	if dir == "" {
+		if h, err := os.UserHomeDir(); err == nil {
+			dir = filepath.Join(h, ".cache", "cnstack", "tools")
+		}
+	}
+	return filepath.Join(dir, "payload") + "/${OS}-${ARCH}"
+}
