@@ -42,7 +42,7 @@ func TestSampleStack(t *testing.T) {
 	if err != nil {
 		t.Fatalf("stack build: %v\n%s", err, errOut)
 	}
-	for _, layer := range []string{"base", "mesh", "observability", "ha", "middleware", "cnstack", "addon-demo"} {
+	for _, layer := range []string{"kubernetes", "base", "mesh", "observability", "ha", "middleware", "cnstack", "addon-demo"} {
 		if !strings.Contains(out, layer) {
 			t.Errorf("stack build output lacks layer %s:\n%s", layer, out)
 		}
@@ -52,7 +52,7 @@ func TestSampleStack(t *testing.T) {
 	}
 	// A second build: every layer cached.
 	out, _, err = runApp(t, home, append([]string{"stack", "build"}, append(mirrors, sample)...)...)
-	if err != nil || strings.Count(out, " cached ") != 7 {
+	if err != nil || strings.Count(out, " cached ") != 8 {
 		t.Fatalf("rebuild: %v\n%s", err, out)
 	}
 	plan, _, err := runApp(t, home, append([]string{"stack", "plan", "-o", "json"}, append(mirrors, sample)...)...)
@@ -66,7 +66,7 @@ func TestSampleStack(t *testing.T) {
 			Parent  string
 		}
 	}
-	if err := json.Unmarshal([]byte(plan), &p); err != nil || len(p.Layers) != 7 {
+	if err := json.Unmarshal([]byte(plan), &p); err != nil || len(p.Layers) != 8 {
 		t.Fatalf("plan json: %v\n%s", err, plan)
 	}
 	for _, l := range p.Layers {
@@ -91,8 +91,8 @@ func TestSampleStack(t *testing.T) {
 	if len(spec.ContainerImageList) < 10 {
 		t.Errorf("the top image carries %d container images: %+v", len(spec.ContainerImageList), spec.ContainerImageList)
 	}
-	if apps != "calico,mesh,monitoring,chaos,redis" || spec.ImageExtension.Env["ClusterName"] != "cnstack" ||
-		spec.ImageExtension.Labels[clusterimage.LabelKubeCNI] != `["calico"]` {
+	if apps != "flannel,mesh,monitoring,chaos,redis" || spec.ImageExtension.Env["ClusterName"] != "cnstack" ||
+		spec.ImageExtension.Labels[clusterimage.LabelKubeCNI] != `["flannel"]` {
 		t.Fatalf("inspect: apps %s ext %+v", apps, spec.ImageExtension)
 	}
 	if _, ok := spec.ImageExtension.Env["KubeVersion"]; ok {

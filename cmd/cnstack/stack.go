@@ -173,7 +173,7 @@ func printPlanTree(w io.Writer, s *stack.Stack, plan []build.PlanEntry) {
 			if len(k) > 16 {
 				k = k[:16]
 			}
-			fmt.Fprintf(w, "%s%s    key %s %s  %s\n", indent, next, p, k, status)
+			fmt.Fprintf(w, "%s%s    key %s %s  %s\n", indent, next, oci.PlatformString(p), k, status)
 		}
 		kids := s.Children(name)
 		var present []string

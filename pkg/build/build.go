@@ -142,7 +142,7 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Result, error) {
 			defer wg.Done()
 			r, err := b.buildPlatform(ctx, &req, file, p, false)
 			if err != nil {
-				errs[i] = fmt.Errorf("build %s for %s: %w", req.Name, p, err)
+				errs[i] = fmt.Errorf("build %s for %s: %w", req.Name, oci.PlatformString(p), err)
 				return
 			}
 			results[i] = *r
@@ -203,7 +203,7 @@ func (b *Builder) Plan(ctx context.Context, req Request) (*Result, error) {
 	for _, p := range req.Platforms {
 		r, err := b.buildPlatform(ctx, &req, file, p, true)
 		if err != nil {
-			return nil, fmt.Errorf("plan %s for %s: %w", req.Name, p, err)
+			return nil, fmt.Errorf("plan %s for %s: %w", req.Name, oci.PlatformString(p), err)
 		}
 		res.Platforms = append(res.Platforms, *r)
 		res.Cached = res.Cached && r.Cached

@@ -163,7 +163,7 @@ func (b *Builder) buildPlatform(ctx context.Context, req *Request, file *kubefil
 				res.BuiltLayers++
 				res.Cached = false
 			}
-			b.logf("  [%s %d/%d] %s: %s", p, n, total, s.Text, status)
+			b.logf("  [%s %d/%d] %s: %s", oci.PlatformString(p), n, total, s.Text, status)
 		case kubefile.StepLabel, kubefile.StepEnv, kubefile.StepMaintainer:
 			chain = keyOf(chain, s.Text)
 			steps = append(steps, clusterimage.Step{History: history(s.Text)})
@@ -274,7 +274,7 @@ func (b *Builder) buildPlatform(ctx context.Context, req *Request, file *kubefil
 				res.BuiltLayers++
 				status = fmt.Sprintf("built %s in %s", progress.Bytes(l.Descriptor.Size), time.Since(t0).Round(time.Millisecond))
 			}
-			b.logf("  [%s] registry/ (%d container images): %s", p, len(images), status)
+			b.logf("  [%s] registry/ (%d container images): %s", oci.PlatformString(p), len(images), status)
 			steps = append(steps, clusterimage.Step{History: history(cres.CreatedBy), Layer: l})
 			st.addLayer(l.Descriptor, l.DiffID, li)
 		}

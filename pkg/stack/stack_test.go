@@ -91,7 +91,7 @@ func TestSampleStack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(s.Layers) != 7 || s.Layer("cnstack").Parent != "middleware" || s.Layer("addon-demo").Type != "app-installer" {
+	if len(s.Layers) != 8 || s.Layer("base").Parent != "kubernetes" || s.Layer("cnstack").Parent != "middleware" || s.Layer("addon-demo").Type != "app-installer" {
 		t.Fatalf("sample stack: %v", s.Names())
 	}
 }
