@@ -57,7 +57,7 @@ var payloadBins = []payloadBin{
 	{"portmap", "cni", "cni", "github.com/containernetworking/plugins", nil, kube("CNI portmap plugin ")},
 	{"flannel", "flannel-cni", "flannel-cni", "github.com/containernetworking/plugins", nil, kube("CNI flannel plugin ")},
 	{"flanneld", "flannel", "flannel", "github.com/flannel-io/flannel", []string{"--version"}, kube("")},
-	{"seautil", "seautil", "sealer", "github.com/sealerio/sealer", []string{"version"}, kube("")},
+	{"seautil", "seautil", "seautil", "github.com/sealerio/sealer", []string{"version"}, kube("")},
 	{"lvscare", "lvscare", "lvscare", "github.com/labring/lvscare", []string{"version"}, kube("lvscare version :    ")},
 	{"registry", "registry", "registry", "github.com/distribution/distribution/v3", []string{"--version"}, kube("")},
 	{"pause", "pause", "pause", "", []string{"-v"}, func(string) string { return "cnstack-pause " }},
