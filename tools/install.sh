@@ -172,11 +172,10 @@ payload_recipe() {
 		fi
 		;;
 	seautil)
-		# sealer's helper for workers (route, ipvs, cert), built from sealer's own pinned graph.
-		mod=sealer
+		# sealer's helper for workers (route, ipvs, cert), with sealer's own replace block.
 		bins="seautil=github.com/sealerio/sealer/cmd/seautil"
 		tags="containers_image_openpgp exclude_graphdriver_devicemapper exclude_graphdriver_btrfs"
-		ldflags="-X github.com/sealerio/sealer/version.gitVersion=$(modver sealer github.com/sealerio/sealer)"
+		ldflags="-X github.com/sealerio/sealer/version.gitVersion=$(modver seautil github.com/sealerio/sealer)"
 		;;
 	lvscare)
 		v=$(modver lvscare github.com/labring/lvscare)

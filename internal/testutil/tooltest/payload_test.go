@@ -57,7 +57,7 @@ var payloadBins = []payloadBin{
 	{"portmap", "cni", "cni", "github.com/containernetworking/plugins", nil, kube("CNI portmap plugin ")},
 	{"flannel", "flannel-cni", "flannel-cni", "github.com/containernetworking/plugins", nil, kube("CNI flannel plugin ")},
 	{"flanneld", "flannel", "flannel", "github.com/flannel-io/flannel", []string{"--version"}, kube("")},
-	{"seautil", "seautil", "sealer", "github.com/sealerio/sealer", []string{"version"}, kube("")},
+	{"seautil", "seautil", "seautil", "github.com/sealerio/sealer", []string{"version"}, kube("")},
 	{"lvscare", "lvscare", "lvscare", "github.com/labring/lvscare", []string{"version"}, kube("lvscare version :    ")},
 	{"registry", "registry", "registry", "github.com/distribution/distribution/v3", []string{"--version"}, kube("")},
 	{"pause", "pause", "pause", "", []string{"-v"}, func(string) string { return "cnstack-pause " }},
@@ -144,10 +144,17 @@ func checkBuildInfo(t *testing.T, path, goarch, pin, want string) {
 	if err != nil {
 		t.Fatalf("%s: no Go build info: %v", path, err)
 	}
+	settings := map[string]string{}
 	for _, s := range info.Settings {
-		if s.Key == "GOARCH" && s.Value != goarch {
-			t.Errorf("%s: built for GOARCH=%s, want %s", path, s.Value, goarch)
-		}
+		settings[s.Key] = s.Value
+	}
+	if settings["GOARCH"] != goarch {
+		t.Errorf("%s: built for GOARCH=%s, want %s", path, settings["GOARCH"], goarch)
+	}
+	// runc without libseccomp starts containers with no syscall filter at all;
+	// this also covers the cross-compiled arm64 build, which cannot run here.
+	if filepath.Base(path) == "runc" && (settings["CGO_ENABLED"] != "1" || !strings.Contains(" "+strings.ReplaceAll(settings["-tags"], ",", " ")+" ", " seccomp ")) {
+		t.Errorf("%s: built with CGO_ENABLED=%s -tags %q, want cgo and the seccomp tag", path, settings["CGO_ENABLED"], settings["-tags"])
 	}
 	found := pin == ""
 	// The module holding the main package is Main (a dependency of the tools/
