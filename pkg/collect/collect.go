@@ -6,8 +6,10 @@
 // base image already carries, resolves each reference on its registry (or
 // mirror), and downloads every blob into the local store, which is the one
 // blob cache for every image, layer and build: a blob there is never
-// downloaded again. Downloads run in parallel, resume broken transfers with
-// HTTP Range, retry with backoff and verify digests while streaming. The
+// downloaded again. Downloads run in parallel, largest first, each blob
+// once, through cnstack's one pull path (pkg/remote's resumable blob reader
+// into the store's verifying writer: broken transfers resume with HTTP
+// Range, retry with backoff, digests are checked while streaming). The
 // result is the list of registry tree files (pkg/registrytree) the builder
 // writes as one layer.
 package collect
@@ -48,9 +50,6 @@ type Collector struct {
 	Remote *remote.Client // registry access; nil: only what the store has
 	// Out receives progress: one line per image, and a bar on a terminal.
 	Out io.Writer
-	// MaxRetry bounds retries of a blob transfer that keeps failing without
-	// progress (default 5; remote's client also retries each request).
-	MaxRetry int
 }
 
 var _ build.Collector = (*Collector)(nil)
@@ -178,7 +177,6 @@ type fetchStats struct {
 func (c *Collector) fetchAll(ctx context.Context, images []*resolved, plat string, procs int, baseHas func(string) bool) (fetchStats, error) {
 	type task struct {
 		desc   ocispec.Descriptor
-		ep     *endpoint
 		images []int
 	}
 	tasks := map[string]*task{}
@@ -245,11 +243,11 @@ func (c *Collector) fetchAll(ctx context.Context, images []*resolved, plat strin
 				fetched := false
 				var err error
 				if ok, _ := c.Store.Exists(ctx, t.desc); !ok {
-					ep, eerr := c.endpointFor(ctx, im)
-					if eerr != nil {
-						err = eerr
+					repo, rerr := c.repository(ctx, im)
+					if rerr != nil {
+						err = rerr
 					} else {
-						err = ep.blob(ctx, c.Store, t.desc, c.maxRetry(), func(n int64) {
+						err = c.pullBlob(ctx, repo, t.desc, func(n int64) {
 							fetched = true
 							prog.addBytes(n)
 							atomic.AddInt64(&stats.pulledBytes, n)
@@ -298,13 +296,6 @@ feed:
 		return stats, err
 	}
 	return stats, nil
-}
-
-func (c *Collector) maxRetry() int {
-	if c.MaxRetry > 0 {
-		return c.MaxRetry
-	}
-	return 5
 }
 
 // entries lays the images out as registry tree files, leaving out those the
