@@ -24,6 +24,7 @@ import (
 
 	"github.com/cnstack/cnstack/pkg/buildcontext"
 	"github.com/cnstack/cnstack/pkg/clusterimage"
+	"github.com/cnstack/cnstack/pkg/collect"
 	"github.com/cnstack/cnstack/pkg/kubefile"
 	"github.com/cnstack/cnstack/pkg/layer"
 	"github.com/cnstack/cnstack/pkg/remote"
@@ -72,7 +73,7 @@ type Request struct {
 	Labels      map[string]string
 	Annotations map[string]string
 	NoCache     bool
-	Collect     CollectOptions
+	Collect     collect.Options
 
 	context *buildcontext.Context // open while Build or Plan runs
 }

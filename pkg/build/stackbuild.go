@@ -9,6 +9,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/cnstack/cnstack/pkg/clusterimage"
+	"github.com/cnstack/cnstack/pkg/collect"
 	"github.com/cnstack/cnstack/pkg/stack"
 )
 
@@ -17,7 +18,7 @@ type StackOptions struct {
 	Layers   []string // only these layers (and what they build on); empty: all
 	Mode     string
 	NoCache  bool
-	Collect  CollectOptions
+	Collect  collect.Options
 	Parallel int // layers built at once (default 2)
 }
 

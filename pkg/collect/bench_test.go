@@ -30,7 +30,6 @@ import (
 
 	"github.com/cnstack/cnstack/internal/testutil/regproc"
 	"github.com/cnstack/cnstack/internal/testutil/tooltest"
-	"github.com/cnstack/cnstack/pkg/build"
 	"github.com/cnstack/cnstack/pkg/collect"
 	"github.com/cnstack/cnstack/pkg/layer"
 	"github.com/cnstack/cnstack/pkg/remote"
@@ -213,7 +212,7 @@ func BenchmarkCollect(b *testing.B) {
 			b.Fatal(err)
 		}
 		col := &collect.Collector{Store: st, Remote: rc}
-		req := build.CollectRequest{Platform: ocispec.Platform{OS: "linux", Architecture: "amd64"}, Root: os.DirFS(root)}
+		req := collect.Request{Platform: ocispec.Platform{OS: "linux", Architecture: "amd64"}, Root: os.DirFS(root)}
 
 		runtime.GC()
 		rssBefore := maxRSS()

@@ -29,7 +29,6 @@ import (
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/cnstack/cnstack/pkg/build"
 	"github.com/cnstack/cnstack/pkg/clusterimage"
 	"github.com/cnstack/cnstack/pkg/layer"
 	"github.com/cnstack/cnstack/pkg/lockfile"
@@ -44,7 +43,8 @@ import (
 // DefaultMaxProcs is the default number of parallel transfers.
 const DefaultMaxProcs = 8
 
-// Collector is a build.Collector.
+// Collector collects the container images of cluster images (the builder's
+// Collector).
 type Collector struct {
 	Store  *store.Store
 	Remote *remote.Client // registry access; nil: only what the store has
@@ -52,10 +52,8 @@ type Collector struct {
 	Out io.Writer
 }
 
-var _ build.Collector = (*Collector)(nil)
-
-// Collect implements build.Collector.
-func (c *Collector) Collect(ctx context.Context, req build.CollectRequest) (*build.CollectResult, error) {
+// Collect gathers the images req's image root refers to.
+func (c *Collector) Collect(ctx context.Context, req Request) (*Result, error) {
 	start := time.Now()
 	plat := PlatformKey(req.Platform)
 	found, err := Discover(ctx, req.Root, DiscoverOptions{
@@ -113,7 +111,7 @@ func (c *Collector) Collect(ctx context.Context, req build.CollectRequest) (*bui
 	if err != nil {
 		return nil, err
 	}
-	res := &build.CollectResult{
+	res := &Result{
 		Entries:   entries,
 		CreatedBy: fmt.Sprintf("cnstack collect: %d container images into registry/ (%s)", len(images), plat),
 		Images:    mergeImages(req.Base, images, req.Platform),
@@ -128,7 +126,7 @@ func (c *Collector) Collect(ctx context.Context, req build.CollectRequest) (*bui
 
 // pins reads the lock file: a pinned image is pulled by digest; with
 // Locked, every image to pull must be pinned for this platform.
-func (c *Collector) pins(req build.CollectRequest, todo []wanted) (map[string]*lockfile.Pinned, error) {
+func (c *Collector) pins(req Request, todo []wanted) (map[string]*lockfile.Pinned, error) {
 	o := req.Options
 	if o.LockFile == "" {
 		if o.Locked && len(todo) > 0 {

@@ -21,7 +21,6 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/content"
 
-	"github.com/cnstack/cnstack/pkg/build"
 	"github.com/cnstack/cnstack/pkg/clusterimage"
 	"github.com/cnstack/cnstack/pkg/lockfile"
 	"github.com/cnstack/cnstack/pkg/manifest"
@@ -202,7 +201,7 @@ func TestBlobDedupe(t *testing.T) {
 		for _, e := range parent.Entries {
 			has[e.Name] = true
 		}
-		child, err := r.collect(rootWith(t, one, two, three), "linux/amd64", func(req *build.CollectRequest) {
+		child, err := r.collect(rootWith(t, one, two, three), "linux/amd64", func(req *Request) {
 			req.Base = parent.Images
 			req.BaseHas = func(p string) bool { return has[p] }
 		})
@@ -501,7 +500,7 @@ func TestLockedBuilds(t *testing.T) {
 	// The tag moves after locking: a build with the lock keeps the old image.
 	up.push("locked/single:v1", randomImage(t, 2048, 1, "linux/amd64"))
 
-	locked := func(req *build.CollectRequest) {
+	locked := func(req *Request) {
 		req.Options.Locked = true
 		req.Options.LockFile = lockPath
 	}
@@ -543,7 +542,7 @@ func TestLockedBuilds(t *testing.T) {
 	})
 	t.Run("without --locked, unpinned images resolve their tags", func(t *testing.T) {
 		r := newRig(t, remote.Options{})
-		_, err := r.collect(rootWith(t, single, unpinned), "linux/amd64", func(req *build.CollectRequest) { req.Options.LockFile = lockPath })
+		_, err := r.collect(rootWith(t, single, unpinned), "linux/amd64", func(req *Request) { req.Options.LockFile = lockPath })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -556,7 +555,7 @@ func TestLockedBuilds(t *testing.T) {
 		if _, err := r.collect(rootWith(t, multi, single), "linux/amd64", locked); err != nil {
 			t.Fatal(err)
 		}
-		req := build.CollectRequest{Platform: ocispec.Platform{OS: "linux", Architecture: "amd64"}, Root: os.DirFS(rootWith(t, multi, single))}
+		req := Request{Platform: ocispec.Platform{OS: "linux", Architecture: "amd64"}, Root: os.DirFS(rootWith(t, multi, single))}
 		locked(&req)
 		if _, err := r2.Collect(context.Background(), req); err != nil {
 			t.Errorf("locked collection from a warm store failed without a registry: %v", err)

@@ -13,11 +13,10 @@ import (
 
 	"github.com/cnstack/cnstack/pkg/buildcontext"
 	"github.com/cnstack/cnstack/pkg/clusterimage"
+	"github.com/cnstack/cnstack/pkg/download"
 	"github.com/cnstack/cnstack/pkg/kubefile"
 	"github.com/cnstack/cnstack/pkg/layer"
 	"github.com/cnstack/cnstack/pkg/stack"
-
-	"github.com/cnstack/cnstack/pkg/build"
 )
 
 // A View is the part of an image root that container images are found in
@@ -288,6 +287,6 @@ func StackViews(ctx context.Context, s *stack.Stack, dir string, platform kubefi
 // download cache (cacheDir, files named by checksum) and its pin checks.
 func Downloader(cacheDir string, client *http.Client) func(context.Context, kubefile.Source) (string, error) {
 	return func(ctx context.Context, src kubefile.Source) (string, error) {
-		return build.Download(ctx, client, cacheDir, src)
+		return download.Fetch(ctx, client, cacheDir, src)
 	}
 }

@@ -1,4 +1,4 @@
-package collect
+package collect_test
 
 import (
 	"archive/tar"
@@ -16,8 +16,19 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/cnstack/cnstack/pkg/build"
+	"github.com/cnstack/cnstack/pkg/collect"
 	"github.com/cnstack/cnstack/pkg/store"
 )
+
+// viewRelevant is what a view holds of an image root.
+func viewRelevant(name string) bool {
+	for _, p := range []string{"manifests", "charts", "application"} {
+		if name == p || strings.HasPrefix(name, p+"/") {
+			return true
+		}
+	}
+	return false
+}
 
 // viewFiles lists "name=content" for every file of a view.
 func viewFiles(t *testing.T, dir string) []string {
@@ -95,7 +106,7 @@ func TestViewAgreesWithBuild(t *testing.T) {
 	os.Symlink("apps/x", filepath.Join(good, "app"))
 	os.Symlink("../shared", filepath.Join(good, "apps", "x", "shared"))
 
-	v, err := ContextView(context.Background(), ".", filepath.Join(good, "Kubefile"), good, nil, filepath.Join(t.TempDir(), "view"), ViewOptions{})
+	v, err := collect.ContextView(context.Background(), ".", filepath.Join(good, "Kubefile"), good, nil, filepath.Join(t.TempDir(), "view"), collect.ViewOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +132,7 @@ func TestViewAgreesWithBuild(t *testing.T) {
 	os.WriteFile(filepath.Join(bad, "Kubefile"), []byte("FROM scratch\nCOPY m manifests\n"), 0o644)
 	os.MkdirAll(filepath.Join(bad, "m"), 0o755)
 	os.Symlink(filepath.Join(outside, "evil.yaml"), filepath.Join(bad, "m", "evil.yaml"))
-	_, verr := ContextView(context.Background(), ".", filepath.Join(bad, "Kubefile"), bad, nil, filepath.Join(t.TempDir(), "view"), ViewOptions{})
+	_, verr := collect.ContextView(context.Background(), ".", filepath.Join(bad, "Kubefile"), bad, nil, filepath.Join(t.TempDir(), "view"), collect.ViewOptions{})
 	_, berr := (&build.Builder{Store: s, Cache: c}).Build(context.Background(), build.Request{Context: bad, Mode: build.ModeLite})
 	for what, err := range map[string]error{"view": verr, "build": berr} {
 		if err == nil || !strings.Contains(err.Error(), "m/evil.yaml is a symlink to") || !strings.Contains(err.Error(), "outside the build context") {
