@@ -140,7 +140,7 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Result, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r, err := b.buildPlatform(ctx, &req, file, p, false)
+			r, err := b.buildPlatform(ctx, &req, file, p)
 			if err != nil {
 				errs[i] = fmt.Errorf("build %s for %s: %w", req.Name, p, err)
 				return
@@ -183,6 +183,25 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Result, error) {
 	return res, nil
 }
 
+// buildPlatform plans one platform's image, then writes it.
+func (b *Builder) buildPlatform(ctx context.Context, req *Request, file *kubefile.File, p kubefile.Platform) (*PlatformResult, error) {
+	pp, err := b.plan(ctx, req, file, p, b.bases(req, true))
+	if err != nil {
+		return nil, err
+	}
+	defer pp.close()
+	return b.materialise(ctx, req, pp)
+}
+
+// bases finds the FROM images of req: a layer of the same stack, an image
+// in the store, or one in a registry, pulled into the store first when
+// pull is set (a build) and read where it is otherwise (a plan).
+func (b *Builder) bases(req *Request, pull bool) baseResolver {
+	return func(ctx context.Context, ref string, platform ocispec.Platform) (*baseImage, error) {
+		return b.resolveBase(ctx, ref, platform, req.Bases, !pull)
+	}
+}
+
 // Plan computes the keys of req and whether building it would write
 // anything, without writing to the store.
 func (b *Builder) Plan(ctx context.Context, req Request) (*Result, error) {
@@ -201,10 +220,12 @@ func (b *Builder) Plan(ctx context.Context, req Request) (*Result, error) {
 	buildAnnotations(&req, src)
 	res := &Result{Cached: true}
 	for _, p := range req.Platforms {
-		r, err := b.buildPlatform(ctx, &req, file, p, true)
+		pp, err := b.plan(ctx, &req, file, p, b.bases(&req, false))
 		if err != nil {
 			return nil, fmt.Errorf("plan %s for %s: %w", req.Name, p, err)
 		}
+		r := b.planResult(ctx, &req, pp)
+		pp.close()
 		res.Platforms = append(res.Platforms, *r)
 		res.Cached = res.Cached && r.Cached
 	}
