@@ -90,6 +90,10 @@ type Base struct {
 	// child's keys chain through them, so a whole stack's keys are known
 	// before anything is built.
 	Keys map[string]string
+	// isDir are the parent's directories by platform, from its plan, for a
+	// parent not built yet: a child's COPY into one of them plans as it
+	// will build.
+	isDir map[string]func(name string) bool
 }
 
 // PlatformResult is the outcome for one platform.
@@ -101,6 +105,8 @@ type PlatformResult struct {
 	Layers      int  // layers the image has
 	BuiltLayers int  // layers written in this build
 	Images      int  // container images carried
+
+	isDir func(name string) bool // the image's directories, from its plan
 }
 
 // Result is the built image.

@@ -85,8 +85,10 @@ func (b *Builder) plan(ctx context.Context, req *Request, file *kubefile.File, p
 	if base != nil {
 		opts.BaseExtension = base.Extension
 		opts.BaseIsDir = (&baseDirs{b: b, ctx: ctx, base: base}).isDir
-	} else {
-		opts.BaseUnknown = fromStack // planning on a parent not built yet: its apps are unknown
+	} else if fromStack {
+		// Planning on a parent not built yet: its apps are unknown, its
+		// directories are what its plan says.
+		opts.BaseUnknown, opts.BaseIsDir = true, sb.isDir[platformKey]
 	}
 	if pp.contents, err = contents.Resolve(ctx, img, opts); err != nil {
 		return nil, err
@@ -167,7 +169,7 @@ func (pp *platformPlan) layers() int {
 
 // result says what building pp would do, from the cache alone.
 func (b *Builder) planResult(ctx context.Context, req *Request, pp *platformPlan) *PlatformResult {
-	res := &PlatformResult{Platform: pp.platform, Key: pp.key, Cached: true}
+	res := &PlatformResult{Platform: pp.platform, Key: pp.key, Cached: true, isDir: pp.contents.IsDir}
 	for _, s := range pp.steps {
 		if s.copy != nil {
 			if _, ok := b.cachedLayer(ctx, req, s.key); !ok {
