@@ -13,6 +13,7 @@ import (
 
 	"github.com/cnstack/cnstack/pkg/build"
 	"github.com/cnstack/cnstack/pkg/collect"
+	"github.com/cnstack/cnstack/pkg/collect/collector"
 	"github.com/cnstack/cnstack/pkg/kubefile"
 	"github.com/cnstack/cnstack/pkg/lockfile"
 	"github.com/cnstack/cnstack/pkg/stack"
@@ -20,7 +21,7 @@ import (
 
 // newCollector is the container image collector of a builder: the
 // integrator sets b.Collector = newCollector(c, b) in newBuilder.
-func newCollector(_ *cli.Command, b *build.Builder) build.Collector {
+func newCollector(_ *cli.Command, b *build.Builder) collector.Collector {
 	return &collect.Collector{Store: b.Store, Remote: b.Remote, Out: b.Out}
 }
 

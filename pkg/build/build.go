@@ -24,7 +24,7 @@ import (
 
 	"github.com/cnstack/cnstack/pkg/buildcontext"
 	"github.com/cnstack/cnstack/pkg/clusterimage"
-	"github.com/cnstack/cnstack/pkg/collect"
+	"github.com/cnstack/cnstack/pkg/collect/collector"
 	"github.com/cnstack/cnstack/pkg/kubefile"
 	"github.com/cnstack/cnstack/pkg/layer"
 	"github.com/cnstack/cnstack/pkg/remote"
@@ -45,11 +45,11 @@ const (
 type Builder struct {
 	Store     *store.Store
 	Cache     *Cache
-	Remote    *remote.Client // FROM images in registries; nil: local store only
-	Collector Collector      // container images; nil: none collected
-	HTTP      *http.Client   // remote ADD/APP sources; nil: http.DefaultClient
-	Out       io.Writer      // one line per step and per image; nil: quiet
-	Level     int            // gzip level; 0: layer.DefaultLevel
+	Remote    *remote.Client      // FROM images in registries; nil: local store only
+	Collector collector.Collector // container images (collect.Collector); nil: none collected
+	HTTP      *http.Client        // remote ADD/APP sources; nil: http.DefaultClient
+	Out       io.Writer           // one line per step and per image; nil: quiet
+	Level     int                 // gzip level; 0: layer.DefaultLevel
 }
 
 // Request is one `cnstack build`.
@@ -73,7 +73,7 @@ type Request struct {
 	Labels      map[string]string
 	Annotations map[string]string
 	NoCache     bool
-	Collect     collect.Options
+	Collect     collector.Options
 
 	context *buildcontext.Context // open while Build or Plan runs
 }

@@ -8,18 +8,12 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/cnstack/cnstack/pkg/clusterimage"
-	"github.com/cnstack/cnstack/pkg/collect"
+	"github.com/cnstack/cnstack/pkg/collect/collector"
 )
-
-// Collector finds the container images an image needs and builds the layer
-// holding them as a registry tree (collect.Collector does).
-type Collector interface {
-	Collect(ctx context.Context, req collect.Request) (*collect.Result, error)
-}
 
 // collect builds the scan root of the image so far and hands it to the
 // Collector.
-func (b *Builder) collect(ctx context.Context, req *Request, st *imageState, base *baseImage, ext *clusterimage.Extension, platform ocispec.Platform) (*collect.Result, error) {
+func (b *Builder) collect(ctx context.Context, req *Request, st *imageState, base *baseImage, ext *clusterimage.Extension, platform ocispec.Platform) (*collector.Result, error) {
 	if err := b.indexLayers(ctx, st); err != nil {
 		return nil, err
 	}
@@ -31,7 +25,7 @@ func (b *Builder) collect(ctx context.Context, req *Request, st *imageState, bas
 	if err := mergeRoots(dir, st.indexes); err != nil {
 		return nil, err
 	}
-	creq := collect.Request{
+	creq := collector.Request{
 		Name: req.Name, Platform: platform, Root: os.DirFS(dir), Extension: ext, Env: ext.Env,
 		Options: req.Collect,
 	}

@@ -9,7 +9,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/cnstack/cnstack/pkg/clusterimage"
-	"github.com/cnstack/cnstack/pkg/collect"
+	"github.com/cnstack/cnstack/pkg/collect/collector"
 	"github.com/cnstack/cnstack/pkg/stack"
 )
 
@@ -18,7 +18,7 @@ type StackOptions struct {
 	Layers   []string // only these layers (and what they build on); empty: all
 	Mode     string
 	NoCache  bool
-	Collect  collect.Options
+	Collect  collector.Options
 	Parallel int // layers built at once (default 2)
 }
 

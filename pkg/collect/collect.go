@@ -30,6 +30,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/cnstack/cnstack/pkg/clusterimage"
+	"github.com/cnstack/cnstack/pkg/collect/collector"
 	"github.com/cnstack/cnstack/pkg/layer"
 	"github.com/cnstack/cnstack/pkg/lockfile"
 	"github.com/cnstack/cnstack/pkg/reference"
@@ -43,8 +44,8 @@ import (
 // DefaultMaxProcs is the default number of parallel transfers.
 const DefaultMaxProcs = 8
 
-// Collector collects the container images of cluster images (the builder's
-// Collector).
+// Collector collects the container images of cluster images: it is the
+// builder's collector.Collector.
 type Collector struct {
 	Store  *store.Store
 	Remote *remote.Client // registry access; nil: only what the store has
@@ -52,8 +53,10 @@ type Collector struct {
 	Out io.Writer
 }
 
+var _ collector.Collector = (*Collector)(nil)
+
 // Collect gathers the images req's image root refers to.
-func (c *Collector) Collect(ctx context.Context, req Request) (*Result, error) {
+func (c *Collector) Collect(ctx context.Context, req collector.Request) (*collector.Result, error) {
 	start := time.Now()
 	plat := PlatformKey(req.Platform)
 	found, err := Discover(ctx, req.Root, DiscoverOptions{
@@ -111,7 +114,7 @@ func (c *Collector) Collect(ctx context.Context, req Request) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{
+	res := &collector.Result{
 		Entries:   entries,
 		CreatedBy: fmt.Sprintf("cnstack collect: %d container images into registry/ (%s)", len(images), plat),
 		Images:    mergeImages(req.Base, images, req.Platform),
@@ -126,7 +129,7 @@ func (c *Collector) Collect(ctx context.Context, req Request) (*Result, error) {
 
 // pins reads the lock file: a pinned image is pulled by digest; with
 // Locked, every image to pull must be pinned for this platform.
-func (c *Collector) pins(req Request, todo []wanted) (map[string]*lockfile.Pinned, error) {
+func (c *Collector) pins(req collector.Request, todo []wanted) (map[string]*lockfile.Pinned, error) {
 	o := req.Options
 	if o.LockFile == "" {
 		if o.Locked && len(todo) > 0 {

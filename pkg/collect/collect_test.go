@@ -22,6 +22,7 @@ import (
 	"oras.land/oras-go/v2/content"
 
 	"github.com/cnstack/cnstack/pkg/clusterimage"
+	"github.com/cnstack/cnstack/pkg/collect/collector"
 	"github.com/cnstack/cnstack/pkg/lockfile"
 	"github.com/cnstack/cnstack/pkg/manifest"
 	"github.com/cnstack/cnstack/pkg/registrytree"
@@ -201,7 +202,7 @@ func TestBlobDedupe(t *testing.T) {
 		for _, e := range parent.Entries {
 			has[e.Name] = true
 		}
-		child, err := r.collect(rootWith(t, one, two, three), "linux/amd64", func(req *Request) {
+		child, err := r.collect(rootWith(t, one, two, three), "linux/amd64", func(req *collector.Request) {
 			req.Base = parent.Images
 			req.BaseHas = func(p string) bool { return has[p] }
 		})
@@ -500,7 +501,7 @@ func TestLockedBuilds(t *testing.T) {
 	// The tag moves after locking: a build with the lock keeps the old image.
 	up.push("locked/single:v1", randomImage(t, 2048, 1, "linux/amd64"))
 
-	locked := func(req *Request) {
+	locked := func(req *collector.Request) {
 		req.Options.Locked = true
 		req.Options.LockFile = lockPath
 	}
@@ -542,7 +543,7 @@ func TestLockedBuilds(t *testing.T) {
 	})
 	t.Run("without --locked, unpinned images resolve their tags", func(t *testing.T) {
 		r := newRig(t, remote.Options{})
-		_, err := r.collect(rootWith(t, single, unpinned), "linux/amd64", func(req *Request) { req.Options.LockFile = lockPath })
+		_, err := r.collect(rootWith(t, single, unpinned), "linux/amd64", func(req *collector.Request) { req.Options.LockFile = lockPath })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -555,7 +556,7 @@ func TestLockedBuilds(t *testing.T) {
 		if _, err := r.collect(rootWith(t, multi, single), "linux/amd64", locked); err != nil {
 			t.Fatal(err)
 		}
-		req := Request{Platform: ocispec.Platform{OS: "linux", Architecture: "amd64"}, Root: os.DirFS(rootWith(t, multi, single))}
+		req := collector.Request{Platform: ocispec.Platform{OS: "linux", Architecture: "amd64"}, Root: os.DirFS(rootWith(t, multi, single))}
 		locked(&req)
 		if _, err := r2.Collect(context.Background(), req); err != nil {
 			t.Errorf("locked collection from a warm store failed without a registry: %v", err)

@@ -1,6 +1,14 @@
-package collect
+// Package collector is the contract between the builder and a container
+// image collector (pkg/collect implements it), as database/sql/driver is
+// between database/sql and its drivers: what the builder asks for one
+// platform image, and the registry tree files it gets back. It is kept
+// apart so the builder does not link what collecting needs (Helm, the
+// registry client) through it, and the collector does not import the
+// builder.
+package collector
 
 import (
+	"context"
 	"io/fs"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -46,4 +54,10 @@ type Result struct {
 	// CreatedBy describes the layer in the image history.
 	CreatedBy string
 	Images    []clusterimage.ContainerImage // every image the image carries (base's included)
+}
+
+// Collector finds the container images an image needs and returns the
+// layer holding them as a registry tree.
+type Collector interface {
+	Collect(ctx context.Context, req Request) (*Result, error)
 }
