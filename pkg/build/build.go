@@ -1,7 +1,13 @@
 // Package build executes a Kubefile into the local store: one gzip layer per
 // filesystem-changing instruction, reused from the cache when its inputs are
 // unchanged, the sealer extension and labels, container images collected by
-// a Collector, and an OCI image (or index for several platforms).
+// a collector.Collector, and an OCI image (or index for several platforms).
+//
+// Each platform is first planned (plan.go: every cache key, from the
+// Kubefile, its base, the files pkg/contents says it adds and the options,
+// writing nothing; `stack plan` stops there), then materialised
+// (platform.go: layers, collection, config and manifest). A stack's layers
+// are scheduled and their keys chained by pkg/stack.
 package build
 
 import (
