@@ -111,8 +111,7 @@ func (b *blobReader) retry(cause error) error {
 	}
 	b.moved = 0
 	b.failures++
-	max := b.repo.client.maxRetry()
-	if b.failures > max {
+	if b.failures > b.repo.client.maxRetry() {
 		return fmt.Errorf("%w (gave up after %d attempts)", cause, b.failures)
 	}
 	wait := b.repo.client.backoff(b.failures)
