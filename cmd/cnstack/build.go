@@ -13,6 +13,7 @@ import (
 
 	"github.com/cnstack/cnstack/pkg/build"
 	"github.com/cnstack/cnstack/pkg/clusterimage"
+	"github.com/cnstack/cnstack/pkg/collect/collector"
 	"github.com/cnstack/cnstack/pkg/imagescan"
 	"github.com/cnstack/cnstack/pkg/kubefile"
 	"github.com/cnstack/cnstack/pkg/lockfile"
@@ -193,7 +194,7 @@ func buildRequest(c *cli.Command) (build.Request, error) {
 	}
 	req.Mode = c.String("build-mode")
 	req.NoCache = c.Bool("no-cache")
-	req.Collect = build.CollectOptions{MaxProcs: c.Int("max-pull-procs"), Locked: c.Bool("locked")}
+	req.Collect = collector.Options{MaxProcs: c.Int("max-pull-procs"), Locked: c.Bool("locked")}
 	if f := c.String("image-list"); f != "" && f != "filepath" { // sealer's default value is the literal "filepath"
 		if req.Collect.ImageList, err = imagescan.ReadListFile(f); err != nil {
 			return req, fmt.Errorf("--image-list: %w", err)

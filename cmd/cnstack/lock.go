@@ -13,6 +13,7 @@ import (
 
 	"github.com/cnstack/cnstack/pkg/build"
 	"github.com/cnstack/cnstack/pkg/collect"
+	"github.com/cnstack/cnstack/pkg/collect/collector"
 	"github.com/cnstack/cnstack/pkg/imagescan"
 	"github.com/cnstack/cnstack/pkg/lockfile"
 	"github.com/cnstack/cnstack/pkg/oci"
@@ -21,7 +22,7 @@ import (
 
 // newCollector is the container image collector of a builder (newBuilder
 // sets b.Collector to it).
-func newCollector(_ *cli.Command, b *build.Builder) build.Collector {
+func newCollector(_ *cli.Command, b *build.Builder) collector.Collector {
 	return &collect.Collector{Store: b.Store, Remote: b.Remote, Out: b.Out}
 }
 

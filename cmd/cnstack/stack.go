@@ -140,9 +140,9 @@ func printStackResults(w io.Writer, results []build.LayerResult) {
 	tw.Flush()
 }
 
-func printPlanTree(w io.Writer, s *stack.Stack, plan []build.PlanEntry) {
+func printPlanTree(w io.Writer, s *stack.Stack, plan []stack.PlanEntry) {
 	fmt.Fprintf(w, "stack %s %s (%s), %s\n", s.Spec.Name, s.Spec.Version, platformList(s), plural(len(plan), "layer", "layers"))
-	byName := map[string]build.PlanEntry{}
+	byName := map[string]stack.PlanEntry{}
 	for _, e := range plan {
 		byName[e.Layer.Name] = e
 	}
@@ -201,7 +201,7 @@ func platformList(s *stack.Stack) string {
 	return strings.Join(ps, ",")
 }
 
-func printPlanJSON(w io.Writer, s *stack.Stack, plan []build.PlanEntry) error {
+func printPlanJSON(w io.Writer, s *stack.Stack, plan []stack.PlanEntry) error {
 	type layerJSON struct {
 		Name    string            `json:"name"`
 		Image   string            `json:"image"`

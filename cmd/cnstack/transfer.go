@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/urfave/cli/v3"
 	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/urfave/cli/v3"
 
 	"github.com/opencontainers/go-digest"
 

@@ -25,6 +25,7 @@ type baseImage struct {
 	Config    ocispec.Image
 	Extension *clusterimage.Extension
 	Images    []clusterimage.ContainerImage
+	src       content.Fetcher // where its blobs are read: the store, or its registry while planning
 }
 
 // resolveBase finds a FROM image for one platform: a layer of the same
@@ -50,10 +51,14 @@ func (b *Builder) resolveBase(ctx context.Context, ref string, platform ocispec.
 		return nil, fmt.Errorf("FROM %s: %w", ref, err)
 	}
 	bi, err := loadBase(ctx, src, ref, desc)
-	if err == nil && sb.Name != "" {
+	if err != nil {
+		return nil, err
+	}
+	if sb.Name != "" {
 		bi.Ref = sb.Name
 	}
-	return bi, err
+	bi.src = src
+	return bi, nil
 }
 
 func loadBase(ctx context.Context, s content.Fetcher, ref string, desc ocispec.Descriptor) (*baseImage, error) {

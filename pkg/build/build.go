@@ -1,7 +1,13 @@
 // Package build executes a Kubefile into the local store: one gzip layer per
 // filesystem-changing instruction, reused from the cache when its inputs are
 // unchanged, the sealer extension and labels, container images collected by
-// a Collector, and an OCI image (or index for several platforms).
+// a collector.Collector, and an OCI image (or index for several platforms).
+//
+// Each platform is first planned (plan.go: every cache key, from the
+// Kubefile, its base, the files pkg/contents says it adds and the options,
+// writing nothing; `stack plan` stops there), then materialised
+// (platform.go: layers, collection, config and manifest). A stack's layers
+// are scheduled and their keys chained by pkg/stack.
 package build
 
 import (
@@ -24,6 +30,7 @@ import (
 
 	"github.com/cnstack/cnstack/pkg/buildcontext"
 	"github.com/cnstack/cnstack/pkg/clusterimage"
+	"github.com/cnstack/cnstack/pkg/collect/collector"
 	"github.com/cnstack/cnstack/pkg/kubefile"
 	"github.com/cnstack/cnstack/pkg/layer"
 	"github.com/cnstack/cnstack/pkg/oci"
@@ -45,11 +52,11 @@ const (
 type Builder struct {
 	Store     *store.Store
 	Cache     *Cache
-	Remote    *remote.Client // FROM images in registries; nil: local store only
-	Collector Collector      // container images; nil: none collected
-	HTTP      *http.Client   // remote ADD/APP sources; nil: http.DefaultClient
-	Out       io.Writer      // one line per step and per image; nil: quiet
-	Level     int            // gzip level; 0: layer.DefaultLevel
+	Remote    *remote.Client      // FROM images in registries; nil: local store only
+	Collector collector.Collector // container images (collect.Collector); nil: none collected
+	HTTP      *http.Client        // remote ADD/APP sources; nil: http.DefaultClient
+	Out       io.Writer           // one line per step and per image; nil: quiet
+	Level     int                 // gzip level; 0: layer.DefaultLevel
 }
 
 // Request is one `cnstack build`.
@@ -73,7 +80,7 @@ type Request struct {
 	Labels      map[string]string
 	Annotations map[string]string
 	NoCache     bool
-	Collect     CollectOptions
+	Collect     collector.Options
 
 	context *buildcontext.Context // open while Build or Plan runs
 }
@@ -90,6 +97,10 @@ type Base struct {
 	// child's keys chain through them, so a whole stack's keys are known
 	// before anything is built.
 	Keys map[string]string
+	// isDir are the parent's directories by platform, from its plan, for a
+	// parent not built yet: a child's COPY into one of them plans as it
+	// will build.
+	isDir map[string]func(name string) bool
 }
 
 // PlatformResult is the outcome for one platform.
@@ -101,6 +112,8 @@ type PlatformResult struct {
 	Layers      int  // layers the image has
 	BuiltLayers int  // layers written in this build
 	Images      int  // container images carried
+
+	isDir func(name string) bool // the image's directories, from its plan
 }
 
 // Result is the built image.
@@ -140,7 +153,7 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Result, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r, err := b.buildPlatform(ctx, &req, file, p, false)
+			r, err := b.buildPlatform(ctx, &req, file, p)
 			if err != nil {
 				errs[i] = fmt.Errorf("build %s for %s: %w", req.Name, oci.PlatformString(p), err)
 				return
@@ -183,6 +196,25 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Result, error) {
 	return res, nil
 }
 
+// buildPlatform plans one platform's image, then writes it.
+func (b *Builder) buildPlatform(ctx context.Context, req *Request, file *kubefile.File, p ocispec.Platform) (*PlatformResult, error) {
+	pp, err := b.plan(ctx, req, file, p, b.bases(req, true))
+	if err != nil {
+		return nil, err
+	}
+	defer pp.close()
+	return b.materialise(ctx, req, pp)
+}
+
+// bases finds the FROM images of req: a layer of the same stack, an image
+// in the store, or one in a registry, pulled into the store first when
+// pull is set (a build) and read where it is otherwise (a plan).
+func (b *Builder) bases(req *Request, pull bool) baseResolver {
+	return func(ctx context.Context, ref string, platform ocispec.Platform) (*baseImage, error) {
+		return b.resolveBase(ctx, ref, platform, req.Bases, !pull)
+	}
+}
+
 // Plan computes the keys of req and whether building it would write
 // anything, without writing to the store.
 func (b *Builder) Plan(ctx context.Context, req Request) (*Result, error) {
@@ -201,10 +233,12 @@ func (b *Builder) Plan(ctx context.Context, req Request) (*Result, error) {
 	buildAnnotations(&req, src)
 	res := &Result{Cached: true}
 	for _, p := range req.Platforms {
-		r, err := b.buildPlatform(ctx, &req, file, p, true)
+		pp, err := b.plan(ctx, &req, file, p, b.bases(&req, false))
 		if err != nil {
 			return nil, fmt.Errorf("plan %s for %s: %w", req.Name, oci.PlatformString(p), err)
 		}
+		r := b.planResult(ctx, &req, pp)
+		pp.close()
 		res.Platforms = append(res.Platforms, *r)
 		res.Cached = res.Cached && r.Cached
 	}

@@ -1,7 +1,9 @@
 package build
 
 import (
+	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"flag"
@@ -446,4 +448,129 @@ func TestPlanStackBeforeAndAfterBuild(t *testing.T) {
 			t.Errorf("layer %s after build: rebuild=%v key %s (planned %s)", e.Layer.Name, e.Rebuild, e.Keys["linux/amd64"], plan[i].Keys["linux/amd64"])
 		}
 	}
+}
+
+// The stack plan's keys are the build's (issue 9: the pure key computation
+// and the materialising step are separate functions; this pins that they
+// agree), before anything is built and after, for a child copying into a
+// directory only its parent has and naming its parent's apps.
+func TestPlanKeysEqualBuildKeys(t *testing.T) {
+	dir := writeContext(t, map[string]string{
+		"stack.yaml":        "name: s\nversion: v1\nrepository: reg.local/s\n",
+		"base/Kubefile":     "FROM scratch\nCOPY conf etc/app\nAPP a local://a.sh\nLAUNCH [\"a\"]\n",
+		"base/conf/x.yaml":  "x: 1",
+		"base/a.sh":         "echo a",
+		"kid/Kubefile":      "FROM base\nCOPY more.yaml etc/app\nAPPCMDS a [\"bash a.sh --fast\"]\nLABEL tier=kid\n",
+		"kid/more.yaml":     "more: 1",
+		"grandkid/Kubefile": "FROM kid\nCOPY g.yaml etc/app\n",
+		"grandkid/g.yaml":   "g: 1",
+	})
+	st, err := stack.Load(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newBuilder(t)
+	ctx := t.Context()
+	before, err := b.PlanStack(ctx, st, StackOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	results, err := b.BuildStack(ctx, st, StackOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := b.PlanStack(ctx, st, StackOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range results {
+		built := r.Result.Platforms[0].Key
+		if before[i].Keys["linux/amd64"] != built || after[i].Keys["linux/amd64"] != built {
+			t.Errorf("layer %s: planned %s before the build, %s after, built %s", r.Layer.Name, before[i].Keys["linux/amd64"], after[i].Keys["linux/amd64"], built)
+		}
+		if !before[i].Rebuild || after[i].Rebuild {
+			t.Errorf("layer %s: rebuild %v before, %v after", r.Layer.Name, before[i].Rebuild, after[i].Rebuild)
+		}
+	}
+	// The kid's file went into the parent's directory, as planned.
+	var m ocispec.Manifest
+	json.Unmarshal(readJSON(t, b.Store, results[1].Result.Descriptor.Digest), &m)
+	if got := layerNames(t, b.Store, m.Layers[len(m.Layers)-1]); !strings.Contains(got, "etc/app/more.yaml") {
+		t.Errorf("kid's layer holds %s, want etc/app/more.yaml", got)
+	}
+}
+
+// A plan reads a FROM image in a registry where it is (nothing is pulled)
+// and indexes its layers from there, so a COPY into one of its directories
+// has the key the build (which pulls it) computes.
+func TestPlanKeysOfARegistryBase(t *testing.T) {
+	ctx := t.Context()
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	b := newBuilder(t)
+	res, err := b.Build(ctx, Request{Context: "testdata/golden/context", Tags: []string{"base:v1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lp, _ := layout.FromPath(b.Store.Root())
+	h, _ := v1.NewHash(res.Descriptor.Digest.String())
+	img, err := lp.Image(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	baseRef := addr + "/cnstack/base:v1"
+	if err := ggcrremote.Write(mustRef(t, baseRef), img); err != nil {
+		t.Fatal(err)
+	}
+	rc, err := remote.New(remote.Options{DockerConfig: filepath.Join(t.TempDir(), "config.json")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh := newBuilder(t)
+	fresh.Remote = rc
+	child := writeContext(t, map[string]string{"Kubefile": "FROM " + baseRef + "\nCOPY x etc\n", "x": "x"})
+	plan, err := fresh.Plan(ctx, Request{Context: child})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fresh.Store.Resolve(ctx, baseRef); err == nil {
+		t.Fatal("planning pulled the base into the store")
+	}
+	built, err := fresh.Build(ctx, Request{Context: child, Tags: []string{"child:v1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan.Platforms[0].Key != built.Platforms[0].Key {
+		t.Errorf("planned key %s, built %s", plan.Platforms[0].Key, built.Platforms[0].Key)
+	}
+	var m ocispec.Manifest
+	json.Unmarshal(readJSON(t, fresh.Store, built.Descriptor.Digest), &m)
+	if got := layerNames(t, fresh.Store, m.Layers[len(m.Layers)-1]); got != "etc/x" && !strings.Contains(got, "etc/x") {
+		t.Errorf("child layer holds %s, want etc/x (etc is a directory of the base)", got)
+	}
+}
+
+// layerNames lists the names in a gzip layer of the store.
+func layerNames(t *testing.T, s *store.Store, d ocispec.Descriptor) string {
+	t.Helper()
+	rc, err := s.Fetch(t.Context(), d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	zr, err := gzip.NewReader(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(zr)
+	var names []string
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			break
+		}
+		names = append(names, h.Name)
+	}
+	return strings.Join(names, " ")
 }

@@ -17,6 +17,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/cnstack/cnstack/internal/atomicfile"
+	"github.com/cnstack/cnstack/pkg/download"
 	"github.com/cnstack/cnstack/pkg/layer"
 )
 
@@ -189,7 +190,7 @@ func (c *Cache) Flush() error {
 
 // DownloadPath is where a verified download with digest d is kept.
 func (c *Cache) DownloadPath(d digest.Digest) string {
-	return filepath.Join(c.DownloadDir(), d.Encoded())
+	return download.Path(c.DownloadDir(), d)
 }
 
 // DownloadDir holds verified remote sources, named by their sha256.

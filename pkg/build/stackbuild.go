@@ -9,6 +9,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/cnstack/cnstack/pkg/clusterimage"
+	"github.com/cnstack/cnstack/pkg/collect/collector"
 	"github.com/cnstack/cnstack/pkg/oci"
 	"github.com/cnstack/cnstack/pkg/stack"
 )
@@ -18,7 +19,7 @@ type StackOptions struct {
 	Layers   []string // only these layers (and what they build on); empty: all
 	Mode     string
 	NoCache  bool
-	Collect  CollectOptions
+	Collect  collector.Options
 	Parallel int // layers built at once (default 2)
 }
 
@@ -42,11 +43,12 @@ func (b *Builder) layerRequest(s *stack.Stack, l *stack.Layer, opts StackOptions
 	}
 	if l.Parent != "" {
 		pr := parents[l.Parent]
-		base := Base{Name: s.Layer(l.Parent).Ref, Keys: map[string]string{}}
+		base := Base{Name: s.Layer(l.Parent).Ref, Keys: map[string]string{}, isDir: map[string]func(string) bool{}}
 		if pr != nil {
 			base.Descriptor = pr.Descriptor
 			for _, p := range pr.Platforms {
 				base.Keys[oci.PlatformString(p.Platform)] = p.Key
+				base.isDir[oci.PlatformString(p.Platform)] = p.isDir
 			}
 		}
 		// FROM may name the parent by layer name or by its reference.
@@ -56,115 +58,62 @@ func (b *Builder) layerRequest(s *stack.Stack, l *stack.Layer, opts StackOptions
 }
 
 // BuildStack builds the stack's layers in dependency order, independent
-// layers in parallel. It stops scheduling after the first failure and
-// returns every layer's outcome.
+// layers in parallel (stack.Walk schedules them). It stops scheduling after
+// the first failure and returns every layer's outcome.
 func (b *Builder) BuildStack(ctx context.Context, s *stack.Stack, opts StackOptions) ([]LayerResult, error) {
 	layers, err := s.Select(opts.Layers)
 	if err != nil {
 		return nil, err
 	}
-	par := opts.Parallel
-	if par <= 0 {
-		par = 2
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		mu      sync.Mutex
-		results = map[string]*Result{}
-		out     = make([]LayerResult, len(layers))
-		done    = map[string]chan struct{}{}
-		failed  error
-		sem     = make(chan struct{}, par)
-		wg      sync.WaitGroup
-	)
-	for _, l := range layers {
-		done[l.Name] = make(chan struct{})
-	}
-	for i, l := range layers {
-		out[i].Layer = l
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer close(done[l.Name])
-			if ch, ok := done[l.Parent]; ok {
-				<-ch
-			}
-			mu.Lock()
-			stop := failed != nil
-			parent := results[l.Parent]
-			mu.Unlock()
-			if stop || (l.Parent != "" && done[l.Parent] != nil && parent == nil) {
-				out[i].Err = fmt.Errorf("layer %s: not built because layer %s failed", l.Name, l.Parent)
-				return
-			}
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				out[i].Err = ctx.Err()
-				return
-			}
-			defer func() { <-sem }()
-			mu.Lock()
-			req := b.layerRequest(s, l, opts, results)
-			mu.Unlock()
-			if l.Parent != "" && parent == nil {
-				// The parent was not selected: use what the store has.
-				d, err := b.Store.Resolve(ctx, s.Layer(l.Parent).Ref)
-				if err != nil {
-					out[i].Err = fmt.Errorf("layer %s builds on layer %s, which is not built: %w", l.Name, l.Parent, err)
-					mu.Lock()
-					failed = out[i].Err
-					mu.Unlock()
-					return
-				}
-				req.Bases[l.From] = Base{Name: s.Layer(l.Parent).Ref, Descriptor: d}
-			}
-			b.logf("layer %s (%s)", l.Name, l.Ref)
-			r, err := b.Build(ctx, req)
-			mu.Lock()
-			defer mu.Unlock()
+	var mu sync.Mutex
+	results := map[string]*Result{}
+	errs, failed := stack.Walk(ctx, layers, opts.Parallel, func(ctx context.Context, l *stack.Layer) error {
+		mu.Lock()
+		req := b.layerRequest(s, l, opts, results)
+		parent := results[l.Parent]
+		mu.Unlock()
+		if l.Parent != "" && parent == nil {
+			// The parent was not selected: use what the store has.
+			d, err := b.Store.Resolve(ctx, s.Layer(l.Parent).Ref)
 			if err != nil {
-				out[i].Err = fmt.Errorf("layer %s: %w", l.Name, err)
-				if failed == nil {
-					failed = out[i].Err
-				}
-				return
+				return fmt.Errorf("layer %s builds on layer %s, which is not built: %w", l.Name, l.Parent, err)
 			}
-			results[l.Name] = r
-			out[i].Result = r
-			status := "cached"
-			if !r.Cached {
-				status = "built"
-			}
-			b.logf("%s %s %s@%s in %s", status, l.Name, l.Ref, r.Descriptor.Digest, r.Duration.Round(time.Millisecond))
-		}()
+			req.Bases[l.From] = Base{Name: s.Layer(l.Parent).Ref, Descriptor: d}
+		}
+		b.logf("layer %s (%s)", l.Name, l.Ref)
+		r, err := b.Build(ctx, req)
+		if err != nil {
+			return fmt.Errorf("layer %s: %w", l.Name, err)
+		}
+		mu.Lock()
+		results[l.Name] = r
+		mu.Unlock()
+		status := "cached"
+		if !r.Cached {
+			status = "built"
+		}
+		b.logf("%s %s %s@%s in %s", status, l.Name, l.Ref, r.Descriptor.Digest, r.Duration.Round(time.Millisecond))
+		return nil
+	})
+	out := make([]LayerResult, len(layers))
+	for i, l := range layers {
+		out[i] = LayerResult{Layer: l, Result: results[l.Name], Err: errs[i]}
 	}
-	wg.Wait()
 	return out, failed
 }
 
-// PlanEntry is one layer of a stack plan.
-type PlanEntry struct {
-	Layer   *stack.Layer
-	Keys    map[string]string // image key per platform
-	Rebuild bool
-	Reason  string
-}
-
 // PlanStack computes every layer's keys and whether it would rebuild,
-// writing nothing.
-func (b *Builder) PlanStack(ctx context.Context, s *stack.Stack, opts StackOptions) ([]PlanEntry, error) {
+// writing nothing: stack.Plan orders the layers and chains their keys;
+// each layer's keys are Plan's.
+func (b *Builder) PlanStack(ctx context.Context, s *stack.Stack, opts StackOptions) ([]stack.PlanEntry, error) {
 	layers, err := s.Select(opts.Layers)
 	if err != nil {
 		return nil, err
 	}
 	results := map[string]*Result{}
-	rebuild := map[string]bool{}
-	var out []PlanEntry
-	for _, l := range layers {
+	return stack.Plan(ctx, layers, func(ctx context.Context, l *stack.Layer, parent *stack.PlanEntry) (map[string]string, bool, error) {
 		req := b.layerRequest(s, l, opts, results)
-		if l.Parent != "" && rebuild[l.Parent] {
+		if parent != nil && parent.Rebuild {
 			// Keep the parent's keys but not a descriptor: it will change.
 			pb := req.Bases[l.From]
 			pb.Descriptor = ocispec.Descriptor{}
@@ -172,21 +121,13 @@ func (b *Builder) PlanStack(ctx context.Context, s *stack.Stack, opts StackOptio
 		}
 		r, err := b.Plan(ctx, req)
 		if err != nil {
-			return nil, fmt.Errorf("layer %s: %w", l.Name, err)
+			return nil, false, err
 		}
-		e := PlanEntry{Layer: l, Keys: map[string]string{}, Rebuild: !r.Cached}
-		for _, p := range r.Platforms {
-			e.Keys[oci.PlatformString(p.Platform)] = p.Key
-		}
-		switch {
-		case l.Parent != "" && rebuild[l.Parent]:
-			e.Reason = "base layer " + l.Parent + " rebuilds"
-		case e.Rebuild:
-			e.Reason = "inputs changed or not built yet"
-		}
-		rebuild[l.Name] = e.Rebuild
 		results[l.Name] = r
-		out = append(out, e)
-	}
-	return out, nil
+		keys := map[string]string{}
+		for _, p := range r.Platforms {
+			keys[oci.PlatformString(p.Platform)] = p.Key
+		}
+		return keys, r.Cached, nil
+	})
 }

@@ -30,8 +30,8 @@ import (
 
 	"github.com/cnstack/cnstack/internal/testutil/regproc"
 	"github.com/cnstack/cnstack/internal/testutil/tooltest"
-	"github.com/cnstack/cnstack/pkg/build"
 	"github.com/cnstack/cnstack/pkg/collect"
+	"github.com/cnstack/cnstack/pkg/collect/collector"
 	"github.com/cnstack/cnstack/pkg/layer"
 	"github.com/cnstack/cnstack/pkg/remote"
 	"github.com/cnstack/cnstack/pkg/store"
@@ -213,7 +213,7 @@ func BenchmarkCollect(b *testing.B) {
 			b.Fatal(err)
 		}
 		col := &collect.Collector{Store: st, Remote: rc}
-		req := build.CollectRequest{Platform: ocispec.Platform{OS: "linux", Architecture: "amd64"}, Root: os.DirFS(root)}
+		req := collector.Request{Platform: ocispec.Platform{OS: "linux", Architecture: "amd64"}, Root: os.DirFS(root)}
 
 		runtime.GC()
 		rssBefore := maxRSS()

@@ -6,8 +6,10 @@
 // base image already carries, resolves each reference on its registry (or
 // mirror), and downloads every blob into the local store, which is the one
 // blob cache for every image, layer and build: a blob there is never
-// downloaded again. Downloads run in parallel, resume broken transfers with
-// HTTP Range, retry with backoff and verify digests while streaming. The
+// downloaded again. Downloads run in parallel, largest first, each blob
+// once, through cnstack's one pull path (pkg/remote's resumable blob reader
+// into the store's verifying writer: broken transfers resume with HTTP
+// Range, retry with backoff, digests are checked while streaming). The
 // result is the list of registry tree files (pkg/registrytree) the builder
 // writes as one layer.
 package collect
@@ -27,8 +29,8 @@ import (
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/cnstack/cnstack/pkg/build"
 	"github.com/cnstack/cnstack/pkg/clusterimage"
+	"github.com/cnstack/cnstack/pkg/collect/collector"
 	"github.com/cnstack/cnstack/pkg/layer"
 	"github.com/cnstack/cnstack/pkg/lockfile"
 	"github.com/cnstack/cnstack/pkg/reference"
@@ -42,21 +44,19 @@ import (
 // DefaultMaxProcs is the default number of parallel transfers.
 const DefaultMaxProcs = 8
 
-// Collector is a build.Collector.
+// Collector collects the container images of cluster images: it is the
+// builder's collector.Collector.
 type Collector struct {
 	Store  *store.Store
 	Remote *remote.Client // registry access; nil: only what the store has
 	// Out receives progress: one line per image, and a bar on a terminal.
 	Out io.Writer
-	// MaxRetry bounds retries of a blob transfer that keeps failing without
-	// progress (default 5; remote's client also retries each request).
-	MaxRetry int
 }
 
-var _ build.Collector = (*Collector)(nil)
+var _ collector.Collector = (*Collector)(nil)
 
-// Collect implements build.Collector.
-func (c *Collector) Collect(ctx context.Context, req build.CollectRequest) (*build.CollectResult, error) {
+// Collect gathers the images req's image root refers to.
+func (c *Collector) Collect(ctx context.Context, req collector.Request) (*collector.Result, error) {
 	start := time.Now()
 	plat := PlatformKey(req.Platform)
 	found, err := Discover(ctx, req.Root, DiscoverOptions{
@@ -114,7 +114,7 @@ func (c *Collector) Collect(ctx context.Context, req build.CollectRequest) (*bui
 	if err != nil {
 		return nil, err
 	}
-	res := &build.CollectResult{
+	res := &collector.Result{
 		Entries:   entries,
 		CreatedBy: fmt.Sprintf("cnstack collect: %d container images into registry/ (%s)", len(images), plat),
 		Images:    mergeImages(req.Base, images, req.Platform),
@@ -129,7 +129,7 @@ func (c *Collector) Collect(ctx context.Context, req build.CollectRequest) (*bui
 
 // pins reads the lock file: a pinned image is pulled by digest; with
 // Locked, every image to pull must be pinned for this platform.
-func (c *Collector) pins(req build.CollectRequest, todo []wanted) (map[string]*lockfile.Pinned, error) {
+func (c *Collector) pins(req collector.Request, todo []wanted) (map[string]*lockfile.Pinned, error) {
 	o := req.Options
 	if o.LockFile == "" {
 		if o.Locked && len(todo) > 0 {
@@ -178,7 +178,6 @@ type fetchStats struct {
 func (c *Collector) fetchAll(ctx context.Context, images []*resolved, plat string, procs int, baseHas func(string) bool) (fetchStats, error) {
 	type task struct {
 		desc   ocispec.Descriptor
-		ep     *endpoint
 		images []int
 	}
 	tasks := map[string]*task{}
@@ -245,11 +244,11 @@ func (c *Collector) fetchAll(ctx context.Context, images []*resolved, plat strin
 				fetched := false
 				var err error
 				if ok, _ := c.Store.Exists(ctx, t.desc); !ok {
-					ep, eerr := c.endpointFor(ctx, im)
-					if eerr != nil {
-						err = eerr
+					repo, rerr := c.repository(ctx, im)
+					if rerr != nil {
+						err = rerr
 					} else {
-						err = ep.blob(ctx, c.Store, t.desc, c.maxRetry(), func(n int64) {
+						err = c.pullBlob(ctx, repo, t.desc, func(n int64) {
 							fetched = true
 							prog.addBytes(n)
 							atomic.AddInt64(&stats.pulledBytes, n)
@@ -298,13 +297,6 @@ feed:
 		return stats, err
 	}
 	return stats, nil
-}
-
-func (c *Collector) maxRetry() int {
-	if c.MaxRetry > 0 {
-		return c.MaxRetry
-	}
-	return 5
 }
 
 // entries lays the images out as registry tree files, leaving out those the

@@ -19,15 +19,18 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/content"
 
-	"github.com/cnstack/cnstack/pkg/build"
 	"github.com/cnstack/cnstack/pkg/clusterimage"
+	"github.com/cnstack/cnstack/pkg/collect/collector"
 	"github.com/cnstack/cnstack/pkg/lockfile"
+	"github.com/cnstack/cnstack/pkg/manifest"
 	"github.com/cnstack/cnstack/pkg/registrytree"
 	"github.com/cnstack/cnstack/pkg/remote"
+	"github.com/cnstack/cnstack/pkg/store"
 )
 
-func digestsOf(t *testing.T, img v1.Image) (manifest digest.Digest, blobs []digest.Digest) {
+func digestsOf(t *testing.T, img v1.Image) (top digest.Digest, blobs []digest.Digest) {
 	t.Helper()
 	m, err := img.Manifest()
 	if err != nil {
@@ -199,7 +202,7 @@ func TestBlobDedupe(t *testing.T) {
 		for _, e := range parent.Entries {
 			has[e.Name] = true
 		}
-		child, err := r.collect(rootWith(t, one, two, three), "linux/amd64", func(req *build.CollectRequest) {
+		child, err := r.collect(rootWith(t, one, two, three), "linux/amd64", func(req *collector.Request) {
 			req.Base = parent.Images
 			req.BaseHas = func(p string) bool { return has[p] }
 		})
@@ -372,7 +375,7 @@ func TestAuth(t *testing.T) {
 				}
 				return
 			}
-			var ae *AuthError
+			var ae *remote.AuthError
 			if !errors.As(err, &ae) {
 				t.Fatalf("err = %v, want an AuthError", err)
 			}
@@ -401,9 +404,8 @@ func TestDigestMismatchRefused(t *testing.T) {
 	r := newRig(t, remote.Options{})
 	ref := up.Addr + "/evil/img:v1"
 	res, err := r.collect(rootWith(t, ref), "linux/amd64")
-	var de *DigestError
-	if !errors.As(err, &de) || res != nil {
-		t.Fatalf("res %v, err = %v; want a DigestError and no result", res, err)
+	if !errors.Is(err, store.ErrDigestMismatch) || !errors.Is(err, content.ErrMismatchedDigest) || res != nil {
+		t.Fatalf("res %v, err = %v; want store.ErrDigestMismatch (content.ErrMismatchedDigest) and no result", res, err)
 	}
 	for _, w := range []string{"digest mismatch", ref, up.Addr, layerDigest.String()} {
 		if !strings.Contains(err.Error(), w) {
@@ -447,9 +449,9 @@ func TestErrorsNameImageEndpointAndCause(t *testing.T) {
 		want    []string
 		errType any
 	}{
-		{"unknown image", up.Addr + "/nope/missing:v1", remote.Options{}, []string{up.Addr + "/nope/missing:v1", up.Addr, "manifest unknown"}, new(*NotFoundError)},
-		{"unreachable registry", gone + "/x/y:1", remote.Options{}, []string{gone + "/x/y:1", gone, "registry unreachable"}, new(*UnreachableError)},
-		{"unreachable mirror", "docker.io/library/redis:7.2", remote.Options{Mirrors: map[string]string{"docker.io": gone}}, []string{"docker.io/library/redis:7.2", gone, "registry unreachable"}, new(*UnreachableError)},
+		{"unknown image", up.Addr + "/nope/missing:v1", remote.Options{}, []string{up.Addr + "/nope/missing:v1", up.Addr, "manifest unknown"}, new(*remote.NotFoundError)},
+		{"unreachable registry", gone + "/x/y:1", remote.Options{}, []string{gone + "/x/y:1", gone, "registry unreachable"}, new(*remote.UnreachableError)},
+		{"unreachable mirror", "docker.io/library/redis:7.2", remote.Options{Mirrors: map[string]string{"docker.io": gone}}, []string{"docker.io/library/redis:7.2", gone, "registry unreachable"}, new(*remote.UnreachableError)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -499,7 +501,7 @@ func TestLockedBuilds(t *testing.T) {
 	// The tag moves after locking: a build with the lock keeps the old image.
 	up.push("locked/single:v1", randomImage(t, 2048, 1, "linux/amd64"))
 
-	locked := func(req *build.CollectRequest) {
+	locked := func(req *collector.Request) {
 		req.Options.Locked = true
 		req.Options.LockFile = lockPath
 	}
@@ -541,7 +543,7 @@ func TestLockedBuilds(t *testing.T) {
 	})
 	t.Run("without --locked, unpinned images resolve their tags", func(t *testing.T) {
 		r := newRig(t, remote.Options{})
-		_, err := r.collect(rootWith(t, single, unpinned), "linux/amd64", func(req *build.CollectRequest) { req.Options.LockFile = lockPath })
+		_, err := r.collect(rootWith(t, single, unpinned), "linux/amd64", func(req *collector.Request) { req.Options.LockFile = lockPath })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -554,7 +556,7 @@ func TestLockedBuilds(t *testing.T) {
 		if _, err := r.collect(rootWith(t, multi, single), "linux/amd64", locked); err != nil {
 			t.Fatal(err)
 		}
-		req := build.CollectRequest{Platform: ocispec.Platform{OS: "linux", Architecture: "amd64"}, Root: os.DirFS(rootWith(t, multi, single))}
+		req := collector.Request{Platform: ocispec.Platform{OS: "linux", Architecture: "amd64"}, Root: os.DirFS(rootWith(t, multi, single))}
 		locked(&req)
 		if _, err := r2.Collect(context.Background(), req); err != nil {
 			t.Errorf("locked collection from a warm store failed without a registry: %v", err)
@@ -584,27 +586,58 @@ func TestLockImage(t *testing.T) {
 	}
 }
 
-// Schema 1 manifests are refused, as sealer does.
-func TestManifestMediaType(t *testing.T) {
-	tests := []struct {
-		body, contentType, want string
-	}{
-		{`{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{}}`, "", mediaTypeDockerManifest},
-		{`{"schemaVersion":2,"config":{},"layers":[]}`, "application/vnd.oci.image.manifest.v1+json", ocispec.MediaTypeImageManifest},
-		{`{"schemaVersion":2,"manifests":[]}`, "", ocispec.MediaTypeImageIndex},
-		{`{"schemaVersion":2,"config":{}}`, "", ocispec.MediaTypeImageManifest},
-		{`{"schemaVersion":1,"fsLayers":[]}`, "application/vnd.docker.distribution.manifest.v1+prettyjws", "error: Docker schema 1"},
-		{`not json`, "", "error: manifest is not JSON"},
-	}
-	for _, tt := range tests {
-		got, err := manifestMediaType([]byte(tt.body), tt.contentType)
-		if err != nil {
-			got = "error: " + err.Error()
+// A manifest is what its bytes say (pkg/manifest), whatever the registry
+// claims: a Docker schema 1 manifest is refused, as sealer does, naming
+// the image and the registry; an index served as a manifest is an index.
+func TestManifestJudgedByContent(t *testing.T) {
+	up := newUpstream(t)
+	idx, _ := multiArch(t, "linux/amd64", "linux/arm64")
+	up.pushIndex("judge/multi:v1", idx)
+	schema1 := []byte(`{"schemaVersion":1,"name":"judge/old","tag":"v1","fsLayers":[],"history":[]}`)
+	up.setFault(func(w http.ResponseWriter, r *http.Request, next http.Handler) bool {
+		switch {
+		case strings.HasSuffix(r.URL.Path, "/judge/old/manifests/v1"):
+			w.Header().Set("Content-Type", "application/vnd.docker.distribution.manifest.v1+prettyjws")
+			w.Header().Set("Docker-Content-Digest", digest.FromBytes(schema1).String())
+			w.Header().Set("Content-Length", fmt.Sprint(len(schema1)))
+			w.Write(schema1)
+			return true
+		case strings.HasSuffix(r.URL.Path, "/judge/multi/manifests/v1"):
+			next.ServeHTTP(&contentType{ResponseWriter: w, value: ocispec.MediaTypeImageManifest}, r)
+			return true
 		}
-		if !strings.HasPrefix(got, tt.want) {
-			t.Errorf("manifestMediaType(%s) = %q, want %q", tt.body, got, tt.want)
+		return false
+	})
+	r := newRig(t, remote.Options{})
+	old := up.Addr + "/judge/old:v1"
+	_, err := r.collect(rootWith(t, old), "linux/amd64")
+	for _, want := range []string{"Docker schema 1", old, up.Addr} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("schema 1: err = %v, want it to say %q", err, want)
 		}
 	}
+	if !errors.Is(err, manifest.ErrInvalid) {
+		t.Errorf("schema 1: err = %v, want manifest.ErrInvalid", err)
+	}
+	res, err := r.collect(rootWith(t, up.Addr+"/judge/multi:v1"), "linux/arm64")
+	if err != nil {
+		t.Fatalf("an index served as a manifest: %v", err)
+	}
+	tree := writeTree(t, t.TempDir(), res)
+	if p := tree.Problems(); len(p) > 0 {
+		t.Errorf("tree problems: %v", p)
+	}
+}
+
+// contentType overrides the Content-Type header of a response.
+type contentType struct {
+	http.ResponseWriter
+	value string
+}
+
+func (c *contentType) WriteHeader(code int) {
+	c.ResponseWriter.Header().Set("Content-Type", c.value)
+	c.ResponseWriter.WriteHeader(code)
 }
 
 // Issue 8 defect 8: a registry that stops sending in the middle of a layer

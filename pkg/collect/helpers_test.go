@@ -27,7 +27,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/cnstack/cnstack/pkg/build"
+	"github.com/cnstack/cnstack/pkg/collect/collector"
 	"github.com/cnstack/cnstack/pkg/registrytree"
 	"github.com/cnstack/cnstack/pkg/remote"
 	"github.com/cnstack/cnstack/pkg/store"
@@ -224,12 +224,12 @@ func rootWith(t *testing.T, refs ...string) string {
 	return dir
 }
 
-func (r *rig) collect(root string, platform string, mod ...func(*build.CollectRequest)) (*build.CollectResult, error) {
+func (r *rig) collect(root string, platform string, mod ...func(*collector.Request)) (*collector.Result, error) {
 	p, err := v1.ParsePlatform(platform)
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	req := build.CollectRequest{
+	req := collector.Request{
 		Name: "test", Platform: ocispec.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant},
 		Root: os.DirFS(root),
 	}
@@ -240,7 +240,7 @@ func (r *rig) collect(root string, platform string, mod ...func(*build.CollectRe
 }
 
 // writeTree materialises collected entries under dir/registry and reads the tree back.
-func writeTree(t *testing.T, dir string, res *build.CollectResult) *registrytree.Tree {
+func writeTree(t *testing.T, dir string, res *collector.Result) *registrytree.Tree {
 	t.Helper()
 	for _, e := range res.Entries {
 		dst := filepath.Join(dir, filepath.FromSlash(e.Name))

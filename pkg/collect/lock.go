@@ -1,9 +1,7 @@
 package collect
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -13,8 +11,8 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/cnstack/cnstack/pkg/lockfile"
+	"github.com/cnstack/cnstack/pkg/manifest"
 	"github.com/cnstack/cnstack/pkg/reference"
-	"github.com/cnstack/cnstack/pkg/store"
 )
 
 // PlatformViews are the views of one platform's images.
@@ -153,30 +151,21 @@ func (c *Collector) LockImage(ctx context.Context, ref string, platforms []ocisp
 	}
 	// A tag is always asked of the registry: the lock records what it names now.
 	var top ocispec.Descriptor
-	var b []byte
+	var m *manifest.Manifest
 	if r.Digest != "" {
-		top, b, err = c.readManifest(ctx, res, id, "")
+		top, m, err = c.readManifest(ctx, res, id)
 	} else {
-		var ep *endpoint
-		if ep, err = c.endpointFor(ctx, res); err == nil {
-			if top, b, err = ep.manifest(ctx, id); err == nil {
-				err = c.Store.Push(ctx, top, bytes.NewReader(b))
-			}
-		}
+		top, m, err = c.fetchManifest(ctx, res, id)
 	}
 	if err != nil {
 		return fail("", err)
 	}
 	im := lockfile.Image{Image: r.String(), Digest: top.Digest.String(), MediaType: top.MediaType}
-	if !store.IsIndex(top.MediaType) {
+	if !m.IsIndex() {
 		return im, nil
 	}
-	var idx ocispec.Index
-	if err := json.Unmarshal(b, &idx); err != nil {
-		return fail("", fmt.Errorf("parse index %s: %w", top.Digest, err))
-	}
 	for _, p := range platforms {
-		child, err := selectChild(idx, p, nil)
+		child, err := selectChild(m.Manifests, p, nil)
 		if err != nil {
 			return fail(PlatformKey(p), err)
 		}

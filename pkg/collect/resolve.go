@@ -3,19 +3,21 @@ package collect
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
 	"strings"
 	"sync"
 
-	"github.com/cnstack/cnstack/pkg/lockfile"
-	"github.com/cnstack/cnstack/pkg/oci"
-	"github.com/cnstack/cnstack/pkg/reference"
-	"github.com/cnstack/cnstack/pkg/store"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/content"
+
+	"github.com/cnstack/cnstack/pkg/lockfile"
+	"github.com/cnstack/cnstack/pkg/manifest"
+	"github.com/cnstack/cnstack/pkg/oci"
+	"github.com/cnstack/cnstack/pkg/reference"
+	"github.com/cnstack/cnstack/pkg/remote"
 )
 
 // wanted is one image to carry, as discovery found it.
@@ -31,8 +33,8 @@ type resolved struct {
 	wanted
 	ref       reference.Reference
 	host      string // the endpoint content comes from, for messages
-	epMu      sync.Mutex
-	ep        *endpoint
+	repoMu    sync.Mutex
+	repo      *remote.Repository
 	top       ocispec.Descriptor
 	manifests []ocispec.Descriptor
 	blobs     []ocispec.Descriptor
@@ -99,90 +101,97 @@ func (c *Collector) resolve(ctx context.Context, w wanted, platform ocispec.Plat
 	}
 	res := &resolved{wanted: w, ref: r, host: c.endpointName(r)}
 	var topRef string
-	var hint string
 	switch {
 	case pin != nil:
-		topRef, hint = pin.Digest.String(), pin.MediaType
+		topRef = pin.Digest.String()
 	case r.Digest != "":
 		topRef = r.Digest
 	default:
 		topRef = r.Tag
 	}
-	top, tb, err := c.readManifest(ctx, res, topRef, hint)
+	top, tm, err := c.readManifest(ctx, res, topRef)
 	if err != nil {
 		return res, err
 	}
 	res.top = top
 	res.manifests = []ocispec.Descriptor{top}
-	mb, mdesc := tb, top
-	if store.IsIndex(top.MediaType) {
-		var idx ocispec.Index
-		if err := json.Unmarshal(tb, &idx); err != nil {
-			return res, fmt.Errorf("parse index %s: %w", top.Digest, err)
-		}
-		child, err := selectChild(idx, platform, pin)
+	m, mdesc := tm, top
+	if tm.IsIndex() {
+		child, err := selectChild(tm.Manifests, platform, pin)
 		if err != nil {
 			return res, err
 		}
-		cdesc, cb, err := c.readManifest(ctx, res, child.Digest.String(), child.MediaType)
+		cdesc, cm, err := c.readManifest(ctx, res, child.Digest.String())
 		if err != nil {
 			return res, fmt.Errorf("platform manifest %s: %w", child.Digest, err)
 		}
-		if store.IsIndex(cdesc.MediaType) {
+		if cm.IsIndex() {
 			return res, fmt.Errorf("the %s entry of index %s is itself an index; nested indexes are not supported", PlatformKey(platform), top.Digest)
 		}
 		cdesc.Platform = child.Platform
 		res.manifests = append(res.manifests, cdesc)
-		mb, mdesc = cb, cdesc
+		m, mdesc = cm, cdesc
 	}
-	var m ocispec.Manifest
-	if err := json.Unmarshal(mb, &m); err != nil {
-		return res, fmt.Errorf("parse manifest %s: %w", mdesc.Digest, err)
+	if m.Config == nil {
+		return res, fmt.Errorf("manifest %s has no config", mdesc.Digest)
 	}
-	if err := m.Config.Digest.Validate(); err != nil {
-		return res, fmt.Errorf("manifest %s: config: %w", mdesc.Digest, err)
-	}
-	res.blobs = append(res.blobs, m.Config)
-	for _, l := range m.Layers {
-		if err := l.Digest.Validate(); err != nil {
-			return res, fmt.Errorf("manifest %s: layer: %w", mdesc.Digest, err)
-		}
-		res.blobs = append(res.blobs, l)
-	}
+	res.blobs = append(append(res.blobs, *m.Config), m.Layers...)
 	return res, nil
 }
 
 // readManifest returns a manifest by digest from the store, or by tag or
-// digest from the registry (storing it in the shared cache).
-func (c *Collector) readManifest(ctx context.Context, res *resolved, ref, hint string) (ocispec.Descriptor, []byte, error) {
+// digest from the registry (storing it in the shared cache). What it is
+// comes from its bytes (pkg/manifest), never from what anyone claims.
+func (c *Collector) readManifest(ctx context.Context, res *resolved, ref string) (ocispec.Descriptor, *manifest.Manifest, error) {
 	if d := digest.Digest(ref); d.Validate() == nil {
 		if b, err := c.Store.ReadBlob(ctx, d); err == nil {
-			mt, err := manifestMediaType(b, hint)
+			m, err := manifest.Parse(b)
 			if err != nil {
-				return ocispec.Descriptor{}, nil, err
+				return ocispec.Descriptor{}, nil, fmt.Errorf("manifest %s: %w", d, err)
 			}
-			return ocispec.Descriptor{MediaType: mt, Digest: d, Size: int64(len(b))}, b, nil
+			return ocispec.Descriptor{MediaType: m.MediaType, Digest: d, Size: int64(len(b))}, m, nil
 		}
 	}
-	ep, err := c.endpointFor(ctx, res)
+	return c.fetchManifest(ctx, res, ref)
+}
+
+// fetchManifest asks the registry for the manifest a tag or digest names,
+// checks its bytes against the digest (the one asked for, or the one the
+// registry answers a tag with) and keeps it in the store.
+func (c *Collector) fetchManifest(ctx context.Context, res *resolved, ref string) (ocispec.Descriptor, *manifest.Manifest, error) {
+	repo, err := c.repository(ctx, res)
 	if err != nil {
 		return ocispec.Descriptor{}, nil, err
 	}
-	desc, b, err := ep.manifest(ctx, ref)
+	desc, rc, err := repo.FetchReference(ctx, ref)
 	if err != nil {
 		return ocispec.Descriptor{}, nil, err
 	}
+	defer rc.Close()
+	if desc.Size > manifest.MaxSize {
+		return ocispec.Descriptor{}, nil, fmt.Errorf("manifest %s is %d bytes, over the %d-byte limit", desc.Digest, desc.Size, manifest.MaxSize)
+	}
+	b, err := content.ReadAll(rc, desc)
+	if err != nil {
+		return ocispec.Descriptor{}, nil, fmt.Errorf("manifest %s: %w", desc.Digest, err)
+	}
+	m, err := manifest.Parse(b)
+	if err != nil {
+		return ocispec.Descriptor{}, nil, fmt.Errorf("manifest %s: %w", desc.Digest, err)
+	}
+	desc = ocispec.Descriptor{MediaType: m.MediaType, Digest: desc.Digest, Size: desc.Size}
 	if err := c.Store.Push(ctx, desc, bytes.NewReader(b)); err != nil {
 		return ocispec.Descriptor{}, nil, fmt.Errorf("store manifest %s: %w", desc.Digest, err)
 	}
-	return desc, b, nil
+	return desc, m, nil
 }
 
-func (c *Collector) endpointFor(ctx context.Context, res *resolved) (*endpoint, error) {
-	res.epMu.Lock()
-	defer res.epMu.Unlock()
-	if res.ep != nil {
-		return res.ep, nil
+// repository opens the registry repository res comes from, once.
+func (c *Collector) repository(ctx context.Context, res *resolved) (*remote.Repository, error) {
+	res.repoMu.Lock()
+	defer res.repoMu.Unlock()
+	if res.repo != nil {
+		return res.repo, nil
 	}
 	if c.Remote == nil {
 		return nil, fmt.Errorf("not in the local cache and no registry access configured")
@@ -191,8 +200,8 @@ func (c *Collector) endpointFor(ctx context.Context, res *resolved) (*endpoint, 
 	if err != nil {
 		return nil, err
 	}
-	res.ep = newEndpoint(repo)
-	return res.ep, nil
+	res.repo = repo
+	return repo, nil
 }
 
 func (c *Collector) endpointName(r reference.Reference) string {
@@ -205,9 +214,9 @@ func (c *Collector) endpointName(r reference.Reference) string {
 // selectChild picks the index entry for platform (the pinned one when the
 // lock file names it), as sealer does: os, architecture and variant, the
 // variant ignored for arm64.
-func selectChild(idx ocispec.Index, platform ocispec.Platform, pin *lockfile.Pinned) (ocispec.Descriptor, error) {
+func selectChild(manifests []ocispec.Descriptor, platform ocispec.Platform, pin *lockfile.Pinned) (ocispec.Descriptor, error) {
 	if pin != nil && pin.Child != "" {
-		for _, m := range idx.Manifests {
+		for _, m := range manifests {
 			if m.Digest == pin.Child {
 				return m, nil
 			}
@@ -215,7 +224,7 @@ func selectChild(idx ocispec.Index, platform ocispec.Platform, pin *lockfile.Pin
 		return ocispec.Descriptor{}, fmt.Errorf("%w: the lock pins %s for %s, which the index does not list", lockfile.ErrDrifted, pin.Child, PlatformKey(platform))
 	}
 	var have []string
-	for _, m := range idx.Manifests {
+	for _, m := range manifests {
 		if m.Platform == nil {
 			continue
 		}

@@ -33,14 +33,15 @@ func WriteTree(ctx context.Context, root string, entries []layer.Entry, s *store
 				}
 			}
 		}
-		if err := copyEntry(ctx, dst, e); err != nil {
+		if err := copyEntry(ctx, dst, e, 0o644); err != nil {
 			return fmt.Errorf("write %s: %w", e.Name, err)
 		}
 	}
 	return nil
 }
 
-func copyEntry(ctx context.Context, dst string, e layer.Entry) error {
+// copyEntry writes e's content to dst (atomically) with mode.
+func copyEntry(ctx context.Context, dst string, e layer.Entry, mode os.FileMode) error {
 	rc, err := layer.OpenEntry(ctx, e)
 	if err != nil {
 		return err
@@ -58,7 +59,7 @@ func copyEntry(ctx context.Context, dst string, e layer.Entry) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Chmod(tmp.Name(), 0o644)
+		err = os.Chmod(tmp.Name(), mode)
 	}
 	if err == nil {
 		err = os.Rename(tmp.Name(), dst)

@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"net/http"
 	"os"
-	"path"
 	"path/filepath"
 	"strings"
 
@@ -15,12 +14,12 @@ import (
 
 	"github.com/cnstack/cnstack/pkg/buildcontext"
 	"github.com/cnstack/cnstack/pkg/clusterimage"
+	"github.com/cnstack/cnstack/pkg/contents"
+	"github.com/cnstack/cnstack/pkg/download"
 	"github.com/cnstack/cnstack/pkg/kubefile"
 	"github.com/cnstack/cnstack/pkg/layer"
 	"github.com/cnstack/cnstack/pkg/oci"
 	"github.com/cnstack/cnstack/pkg/stack"
-
-	"github.com/cnstack/cnstack/pkg/build"
 )
 
 // A View is the part of an image root that container images are found in
@@ -46,7 +45,7 @@ type View struct {
 	// Notes say what the view could not include.
 	Notes []string
 
-	dirs map[string]bool // every directory of the image so far
+	isDir func(name string) bool // a directory of the image so far
 }
 
 // Env is the image env.
@@ -72,7 +71,9 @@ func viewRelevant(name string) bool {
 }
 
 // ContextView lays out, in dst (created), what the Kubefile adds over
-// parent (nil for FROM scratch or a base outside the stack).
+// parent (nil for FROM scratch or a base outside the stack): the files and
+// extension pkg/contents says it puts into the image, exactly as a build
+// writes them.
 func ContextView(ctx context.Context, name, kubefilePath, contextDir string, parent *View, dst string, opts ViewOptions) (*View, error) {
 	src, err := kubefile.ReadFile(kubefilePath)
 	if err != nil {
@@ -98,130 +99,64 @@ func ContextView(ctx context.Context, name, kubefilePath, contextDir string, par
 	if err := diags.Err(); err != nil {
 		return nil, err
 	}
-	v := &View{Name: name, Dir: dst, dirs: map[string]bool{}}
-	if parent != nil {
-		v.Parent = parent.Name
-	}
+	v := &View{Name: name, Dir: dst}
 	if err := os.MkdirAll(dst, 0o755); err != nil {
 		return nil, err
 	}
-	var baseExt *clusterimage.Extension
+	co := contents.Options{Context: bc, Download: opts.Download, Type: opts.Type}
 	if parent != nil {
+		v.Parent = parent.Name
 		if err := linkTree(parent.Dir, dst); err != nil {
 			return nil, fmt.Errorf("view of %s: %w", name, err)
 		}
-		for d := range parent.dirs {
-			v.dirs[d] = true
-		}
-		baseExt = parent.Extension
+		co.BaseExtension, co.BaseIsDir = parent.Extension, parent.isDir
 	} else if !img.From.IsScratch() {
+		co.BaseUnknown = true
 		v.Notes = append(v.Notes, fmt.Sprintf("the files of FROM %s are not scanned (it is not a layer of this stack); the images it carries stay in it", img.From.Ref))
 	}
-	for i := range img.Steps {
-		s := &img.Steps[i]
-		if s.Kind != kubefile.StepCopy {
-			continue
-		}
-		if err := v.copyStep(ctx, s, bc, opts); err != nil {
-			return nil, fmt.Errorf("%s: %s: %w", s.Pos, s.Text, err)
-		}
+	c, err := contents.Resolve(ctx, img, co)
+	if err != nil {
+		return nil, err
 	}
-	ext := clusterimage.Inherit(baseExt, opts.Type)
-	for _, a := range img.Apps {
-		ext.SetApp(clusterimage.Application{Name: a.Name, Type: a.Type, Files: a.Files, Env: a.Env})
-	}
-	for _, u := range img.AppUpdates {
-		if a := ext.App(u.Name); a != nil {
-			for k, val := range u.Env {
-				if a.Env == nil {
-					a.Env = map[string]string{}
-				}
-				a.Env[k] = val
-			}
+	defer c.Close()
+	for _, cp := range c.Copies {
+		for _, src := range cp.Skipped {
+			v.Notes = append(v.Notes, fmt.Sprintf("%s: remote source %s is not scanned", src.Pos, src.URL))
+		}
+		if err := v.add(ctx, cp.Entries); err != nil {
+			return nil, fmt.Errorf("%s: %s: %w", cp.Step.Pos, cp.Step.Text, err)
 		}
 	}
-	if len(img.Env) > 0 {
-		ext.Env = img.Env
-	}
-	v.Extension = ext
+	v.Sources, v.Extension, v.isDir = c.Remote, c.Extension, c.IsDir
 	return v, nil
 }
 
-func (v *View) copyStep(ctx context.Context, s *kubefile.Step, bc *buildcontext.Context, opts ViewOptions) error {
-	dest := strings.TrimSuffix(s.Dest, "/")
-	if dest == "" {
-		dest = "."
-	}
-	destIsDir := strings.HasSuffix(s.Dest, "/") || dest == "." || len(s.Sources) > 1 || v.dirs[path.Clean(dest)]
-	for _, src := range s.Sources {
-		if src.IsRemote() {
-			v.Sources = append(v.Sources, src)
-			if opts.Download == nil {
-				v.Notes = append(v.Notes, fmt.Sprintf("%s: remote source %s is not scanned", src.Pos, src.URL))
-				continue
-			}
-			p, err := opts.Download(ctx, src)
-			if err != nil {
-				return err
-			}
-			name := path.Base(strings.SplitN(src.URL, "?", 2)[0])
-			if name == "" || name == "/" || name == "." {
-				name = "download"
-			}
-			target := dest
-			if destIsDir {
-				target = path.Join(dest, name)
-			}
-			fi, err := os.Stat(p)
-			if err != nil {
-				return err
-			}
-			if err := v.add(ctx, []layer.Entry{{Name: target, Mode: 0o644, Size: fi.Size(), Source: p}}); err != nil {
-				return err
-			}
-			continue
-		}
-		es, cleanup, err := bc.Source(ctx, src, dest, destIsDir, s.Unpack)
-		if err != nil {
-			return fmt.Errorf("%s: %w", src.Pos, err)
-		}
-		err = v.add(ctx, es)
-		cleanup()
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// add records entries' directories and copies the scan-relevant files.
+// add copies the scan-relevant files of one step's entries into the view,
+// with the names and modes the layer holds (pkg/layer normalises both).
 func (v *View) add(ctx context.Context, entries []layer.Entry) error {
-	for _, e := range entries {
-		name := strings.TrimPrefix(path.Clean("/"+e.Name), "/")
-		if name == "" {
+	norm, err := layer.Normalize(entries)
+	if err != nil {
+		return err
+	}
+	for _, e := range norm {
+		if !viewRelevant(e.Name) {
 			continue
 		}
-		for d := path.Dir(name); d != "." && d != "/"; d = path.Dir(d) {
-			v.dirs[d] = true
-		}
+		dst := filepath.Join(v.Dir, filepath.FromSlash(e.Name))
 		if e.Mode.IsDir() {
-			v.dirs[name] = true
-			if viewRelevant(name) {
-				if err := os.MkdirAll(filepath.Join(v.Dir, filepath.FromSlash(name)), 0o755); err != nil {
-					return err
-				}
+			if err := os.MkdirAll(dst, 0o755); err != nil {
+				return err
 			}
 			continue
 		}
-		if !viewRelevant(name) || e.Mode&fs.ModeSymlink != 0 {
+		if e.Mode&fs.ModeSymlink != 0 {
 			continue
 		}
-		dst := filepath.Join(v.Dir, filepath.FromSlash(name))
 		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 			return err
 		}
 		os.RemoveAll(dst) // a later COPY replaces the file (and never writes through a link)
-		if err := copyEntry(ctx, dst, e); err != nil {
+		if err := copyEntry(ctx, dst, e, e.Mode.Perm()); err != nil {
 			return err
 		}
 	}
@@ -291,6 +226,6 @@ func StackViews(ctx context.Context, s *stack.Stack, dir string, platform ocispe
 // download cache (cacheDir, files named by checksum) and its pin checks.
 func Downloader(cacheDir string, client *http.Client) func(context.Context, kubefile.Source) (string, error) {
 	return func(ctx context.Context, src kubefile.Source) (string, error) {
-		return build.Download(ctx, client, cacheDir, src)
+		return download.Fetch(ctx, client, cacheDir, src)
 	}
 }

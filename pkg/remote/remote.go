@@ -4,7 +4,10 @@
 // CA, mirrors, retries with backoff on 5xx, 429 and dropped connections, and
 // an idle timeout on every body, so a stalled registry is an error naming
 // it, never a hang.
-// It returns oras-go repositories, so content moves with oras.Copy.
+// It returns oras-go repositories, so content moves with oras.Copy, whose
+// reads are cnstack's one pull path: every pull (transfer, FROM images,
+// container images collected into a build) resumes broken blobs with HTTP
+// Range and reports what a registry refuses in errors that say what to do.
 package remote
 
 import (
@@ -69,6 +72,7 @@ type Client struct {
 	tlsCfg *tls.Config
 	creds  credentials.Store
 	cache  auth.Cache
+	policy *retry.GenericPolicy // requests, and the resumes of blob bodies
 
 	mu    sync.Mutex
 	plain map[string]bool // host -> speaks plain HTTP (probed once)
@@ -123,8 +127,19 @@ func New(opts Options) (*Client, error) {
 		Retryable: retryable, Backoff: retry.DefaultBackoff,
 		MinWait: 200 * time.Millisecond, MaxWait: 5 * time.Second, MaxRetry: maxRetry,
 	}
+	c.policy = policy
 	c.http = &http.Client{Transport: &retry.Transport{Base: rt, Policy: func() retry.Policy { return policy }}}
 	return c, nil
+}
+
+// maxRetry is how often a failed request, or a blob body that made no
+// progress, is tried again.
+func (c *Client) maxRetry() int { return c.policy.MaxRetry }
+
+// backoff is the wait before retry number attempt (from 1), as the
+// request retries wait: exponential with jitter, within MinWait..MaxWait.
+func (c *Client) backoff(attempt int) time.Duration {
+	return min(max(c.policy.Backoff(attempt-1, nil), c.policy.MinWait), c.policy.MaxWait)
 }
 
 // dial wraps next with the offline guard when the client is offline.
@@ -203,7 +218,7 @@ func (c *Client) Endpoint(registry string) string {
 }
 
 // Repository opens the repository of ref (tag and digest are ignored).
-func (c *Client) Repository(ctx context.Context, ref reference.Reference) (*remote.Repository, error) {
+func (c *Client) Repository(ctx context.Context, ref reference.Reference) (*Repository, error) {
 	host := c.Endpoint(ref.Registry)
 	repo, err := remote.NewRepository(host + "/" + ref.Repository)
 	if err != nil {
@@ -216,7 +231,7 @@ func (c *Client) Repository(ctx context.Context, ref reference.Reference) (*remo
 		Header:     http.Header{"User-Agent": {c.userAgent()}},
 		Credential: credentials.Credential(c.creds), // maps registry-1.docker.io to Docker's Hub key
 	}
-	return repo, nil
+	return &Repository{Repository: repo, client: c}, nil
 }
 
 func (c *Client) userAgent() string {

@@ -1,7 +1,11 @@
 // Package stack loads a layered stack: a directory holding stack.yaml and one
 // directory per layer (a Kubefile and its build context). It resolves which
 // layer builds FROM which, orders the layers, and finds cycles, missing
-// layers and duplicates. It knows nothing of how images are written.
+// layers and duplicates. It owns the stack plan too: Walk schedules the
+// layers (parents first, independent ones in parallel, nothing new after a
+// failure) and Plan chains their keys (a child's through its parent's; a
+// child of a rebuilding layer rebuilds). What one layer's keys are, and how
+// its image is written, is pkg/build's.
 package stack
 
 import (

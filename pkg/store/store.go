@@ -28,6 +28,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/errdef"
 
 	"github.com/cnstack/cnstack/internal/atomicfile"
@@ -49,6 +50,17 @@ var ErrNotFound = errdef.ErrNotFound
 
 // ErrAlreadyExists is returned (wrapped) by Ingest for a blob already stored.
 var ErrAlreadyExists = errdef.ErrAlreadyExists
+
+// ErrDigestMismatch is returned (wrapped) for content whose digest or size
+// is not what its descriptor says: a blob being written (the bytes are
+// dropped, never kept for resuming) or a stored blob that rotted. It wraps
+// oras-go's content.ErrMismatchedDigest, so errors.Is matches either.
+var ErrDigestMismatch error = digestMismatch{}
+
+type digestMismatch struct{}
+
+func (digestMismatch) Error() string { return "digest mismatch" }
+func (digestMismatch) Unwrap() error { return content.ErrMismatchedDigest }
 
 // Store is an OCI image layout directory.
 type Store struct {
@@ -131,56 +143,63 @@ func (s *Store) ReadBlob(ctx context.Context, d digest.Digest) ([]byte, error) {
 		return nil, fmt.Errorf("read blob %s: %w", d, err)
 	}
 	if digest.FromBytes(b) != d {
-		return nil, fmt.Errorf("blob %s in store %s is corrupt (digest mismatch)", d, s.root)
+		return nil, fmt.Errorf("blob %s in store %s is corrupt: %w", d, s.root, ErrDigestMismatch)
 	}
 	return b, nil
 }
 
-// Push stores content that must match expected (digest and size). A blob
-// already present is not written again.
-func (s *Store) Push(ctx context.Context, expected ocispec.Descriptor, content io.Reader) error {
+// Push stores what r holds, which must match expected (digest and size).
+// A blob already present is not written again. A partial blob an earlier
+// attempt left in ingest/ is resumed: a seekable r (a file, or a registry
+// blob read with HTTP Range) jumps past the bytes already held; any other
+// is read and those bytes dropped. If the resumed blob then fails its
+// digest check, the partial bytes were the culprit: they are dropped and,
+// when r can seek, the blob is written once more from the start. A source
+// that breaks mid-stream resumes itself (pkg/remote's blob reader does).
+func (s *Store) Push(ctx context.Context, expected ocispec.Descriptor, r io.Reader) error {
+	for restarted := false; ; restarted = true {
+		resumed, err := s.push(ctx, expected, r)
+		if err == nil || !resumed || restarted || !errors.Is(err, ErrDigestMismatch) {
+			return err
+		}
+		sk, ok := r.(io.Seeker)
+		if !ok {
+			return err
+		}
+		if _, serr := sk.Seek(0, io.SeekStart); serr != nil {
+			return err
+		}
+		slog.Debug("resumed blob was wrong; writing it again from the start", "digest", expected.Digest)
+	}
+}
+
+// push is one attempt of Push; resumed says a partial blob was continued.
+func (s *Store) push(ctx context.Context, expected ocispec.Descriptor, r io.Reader) (resumed bool, err error) {
 	if ok, err := s.Exists(ctx, expected); err != nil || ok {
-		return err
+		return false, err
 	}
 	w, err := s.Ingest(ctx, expected)
 	if errors.Is(err, ErrAlreadyExists) {
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer w.Close()
-	if w.Offset() > 0 {
-		// Resume: a seekable source (a file, or a registry blob served with
-		// HTTP Range) jumps past what we hold; any other is read and dropped.
-		if sk, ok := content.(io.Seeker); ok {
-			if _, err := sk.Seek(w.Offset(), io.SeekStart); err != nil {
-				return fmt.Errorf("push %s: resume at %d: %w", expected.Digest, w.Offset(), err)
+	if off := w.Offset(); off > 0 {
+		resumed = true
+		if sk, ok := r.(io.Seeker); ok {
+			if _, err := sk.Seek(off, io.SeekStart); err != nil {
+				return resumed, fmt.Errorf("push %s: resume at %d: %w", expected.Digest, off, err)
 			}
-		} else if _, err := io.CopyN(io.Discard, content, w.Offset()); err != nil {
-			return fmt.Errorf("push %s: skip %d resumed bytes: %w", expected.Digest, w.Offset(), err)
+		} else if _, err := io.CopyN(io.Discard, r, off); err != nil {
+			return resumed, fmt.Errorf("push %s: skip %d resumed bytes: %w", expected.Digest, off, err)
 		}
 	}
-	// A dropped connection mid-blob resumes where it broke when the source
-	// can seek (HTTP Range): a few times, with the bytes already written kept.
-	for attempt := 0; ; attempt++ {
-		_, err := ctxio.Copy(ctx, w, content, nil)
-		if err == nil {
-			break
-		}
-		sk, ok := content.(io.Seeker)
-		if !ok || attempt >= 3 || ctx.Err() != nil || (expected.Size > 0 && w.Offset() >= expected.Size) {
-			return fmt.Errorf("push %s: %w", expected.Digest, err)
-		}
-		slog.Debug("resuming blob", "digest", expected.Digest, "offset", w.Offset(), "error", err)
-		// Seeking to the end first drops the broken body, so seeking back
-		// opens a fresh Range request even at the same offset.
-		_, _ = sk.Seek(0, io.SeekEnd)
-		if _, serr := sk.Seek(w.Offset(), io.SeekStart); serr != nil {
-			return fmt.Errorf("push %s: %w (resume at %d: %v)", expected.Digest, err, w.Offset(), serr)
-		}
+	if _, err := ctxio.Copy(ctx, w, r, nil); err != nil {
+		return resumed, fmt.Errorf("push %s: %w", expected.Digest, err)
 	}
-	return w.Commit()
+	return resumed, w.Commit()
 }
 
 // PushBytes stores b and returns its descriptor.
@@ -360,7 +379,7 @@ func (w *BlobWriter) CommitDescriptor(mediaType string) (ocispec.Descriptor, err
 		if d != w.expected.Digest || (w.expected.Size > 0 && w.n != w.expected.Size) {
 			w.discard = true // wrong content is never worth resuming
 			w.Close()
-			return desc, fmt.Errorf("blob %s: digest mismatch: got %s (%d bytes), want %d bytes", w.expected.Digest, d, w.n, w.expected.Size)
+			return desc, fmt.Errorf("blob %s: %w: got %s (%d bytes), want %d bytes", w.expected.Digest, ErrDigestMismatch, d, w.n, w.expected.Size)
 		}
 	}
 	// Renamed while still open (and locked): a temp-file cleaner never sees

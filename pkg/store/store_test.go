@@ -12,6 +12,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/content"
 )
 
 func desc(mt, content string) ocispec.Descriptor {
@@ -43,8 +44,8 @@ func TestPushFetchVerify(t *testing.T) {
 	// Wrong content for a digest is refused and leaves nothing behind.
 	bad := desc("application/octet-stream", "expected")
 	err = s.Push(ctx, bad, strings.NewReader("tampered"))
-	if err == nil || !strings.Contains(err.Error(), "digest mismatch") {
-		t.Fatalf("push of wrong content: err = %v", err)
+	if !errors.Is(err, ErrDigestMismatch) || !errors.Is(err, content.ErrMismatchedDigest) || !strings.Contains(err.Error(), "digest mismatch") {
+		t.Fatalf("push of wrong content: err = %v, want ErrDigestMismatch (content.ErrMismatchedDigest)", err)
 	}
 	if ok, _ := s.Exists(ctx, bad); ok {
 		t.Fatal("corrupt blob committed")
@@ -85,6 +86,40 @@ func TestIngestResumes(t *testing.T) {
 	b, err := s.ReadBlob(ctx, d.Digest)
 	if err != nil || string(b) != content {
 		t.Fatalf("resumed blob wrong: %v", err)
+	}
+}
+
+// A partial blob an earlier attempt left wrong (a registry that sent bad
+// bytes, a disk that lied) fails the resumed blob's digest check: Push drops
+// it and, the source being seekable, writes the blob again from the start.
+func TestPushRestartsAWrongPartial(t *testing.T) {
+	ctx := t.Context()
+	s, _ := Open(t.TempDir())
+	good := strings.Repeat("0123456789", 1000)
+	d := desc("application/octet-stream", good)
+	w, err := s.Ingest(ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte(strings.Repeat("x", 4000))) // wrong bytes, interrupted
+	w.Close()
+	if err := s.Push(ctx, d, strings.NewReader(good)); err != nil {
+		t.Fatalf("push over a wrong partial: %v", err)
+	}
+	if b, err := s.ReadBlob(ctx, d.Digest); err != nil || string(b) != good {
+		t.Fatalf("blob after restart: %v", err)
+	}
+	// A source that cannot seek cannot start over: the mismatch is reported.
+	d2 := desc("application/octet-stream", good+"!")
+	w, _ = s.Ingest(ctx, d2)
+	w.Write([]byte(strings.Repeat("x", 4000)))
+	w.Close()
+	err = s.Push(ctx, d2, io.MultiReader(strings.NewReader(good+"!")))
+	if !errors.Is(err, ErrDigestMismatch) {
+		t.Fatalf("push over a wrong partial from a stream: %v", err)
+	}
+	if err := s.Push(ctx, d2, io.MultiReader(strings.NewReader(good+"!"))); err != nil {
+		t.Fatalf("the wrong partial was not dropped: %v", err)
 	}
 }
 

@@ -3,7 +3,8 @@
 // signatures and attestations that belong to the image, only the blobs the
 // destination lacks (HEAD first, cross-repository mount within a registry),
 // in parallel, retried (requests by the registry client; an upload whose PUT
-// fails starts over with a new session) and resumable (a rerun skips what
+// fails starts over with a new session; a pulled blob whose body breaks
+// resumes with HTTP Range, in pkg/remote) and resumable (a rerun skips what
 // already arrived; partial blobs in the store resume).
 package transfer
 
@@ -22,11 +23,11 @@ import (
 	"oras.land/oras-go/v2"
 	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/errdef"
-	"oras.land/oras-go/v2/registry/remote"
 
 	"github.com/cnstack/cnstack/internal/progress"
 	"github.com/cnstack/cnstack/pkg/oci"
 	"github.com/cnstack/cnstack/pkg/reference"
+	"github.com/cnstack/cnstack/pkg/remote"
 	"github.com/cnstack/cnstack/pkg/store"
 )
 
@@ -53,7 +54,8 @@ func Store(s *store.Store, ref reference.Reference) Endpoint {
 	}
 }
 
-// Remote is the endpoint of ref in its registry repository.
+// Remote is the endpoint of ref in its registry repository. Pulls from it
+// read blobs through pkg/remote's resumable reader, as every pull does.
 func Remote(repo *remote.Repository, ref reference.Reference) Endpoint {
 	return Endpoint{
 		Target: repo, Ref: ref.Identifier(), Name: ref.String(),
