@@ -34,6 +34,8 @@ func egressSetup(nodes []*node, exp *expected) string {
 	b.WriteString("set -e; iptables -t mangle -N CNSTACK_EGRESS 2>/dev/null || iptables -t mangle -F CNSTACK_EGRESS; ")
 	b.WriteString("iptables -t mangle -C POSTROUTING -j CNSTACK_EGRESS 2>/dev/null || iptables -t mangle -I POSTROUTING -j CNSTACK_EGRESS; ")
 	b.WriteString("iptables -t mangle -A CNSTACK_EGRESS -p udp --dport 53 -m comment --comment dns -j RETURN -d 127.0.0.0/8; ")
+	// Any address of the guest itself (dummy0's, a bridge's) is local too.
+	b.WriteString("iptables -t mangle -A CNSTACK_EGRESS -m addrtype --dst-type LOCAL -j RETURN; ")
 	for _, l := range local {
 		b.WriteString("iptables -t mangle -A CNSTACK_EGRESS -d " + l + " -j RETURN; ")
 	}

@@ -423,8 +423,14 @@ spec:
 			return nil
 		}))
 	want := "cnstack-web-web"
+	// busybox's own resolver (nslookup) finds the Service; its nc speaks HTTP
+	// (Debian's static busybox wget crashes on the C library's lookups).
+	get := func(host, port string) string {
+		return "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 10 " + host + " " + port
+	}
+	svcName := "web." + probeNamespace + ".svc.cluster.local"
 	out = append(out, probePod(ctx, k, "kubernetes: a Service routes to its pod", "svc", master, image,
-		"wget -q -T 10 -O - http://web."+probeNamespace+".svc.cluster.local/", func(log string) error {
+		"ip=$(nslookup "+svcName+" | awk '/^Address/ && !/:53$/ {a=$NF} END {print a}'); echo \""+svcName+" is $ip\"; "+get("$ip", "80"), func(log string) error {
 			if !strings.Contains(log, want) {
 				return fmt.Errorf("the answer is not the web pod's page %q", want)
 			}
@@ -433,7 +439,7 @@ spec:
 	if len(nodes) > 1 {
 		worker := nodeName(ctx, k, nodes[1])
 		out = append(out, probePod(ctx, k, "kubernetes: a pod on a worker reaches a pod on the master", "podnet", worker, image,
-			"wget -q -T 10 -O - http://"+web.Status.PodIP+":8080/", func(log string) error {
+			get(web.Status.PodIP, "8080"), func(log string) error {
 				if !strings.Contains(log, want) {
 					return fmt.Errorf("the answer is not the web pod's page %q", want)
 				}
@@ -465,12 +471,12 @@ spec:
 		a.Status, a.Evidence = Failed, err.Error()
 		return a
 	}
-	_, werr := k.run(ctx, fmt.Sprintf("wait -n %s --for=jsonpath={.status.phase}=Succeeded pod/%s --timeout=%ds", probeNamespace, pod, int(probeTimeout.Seconds())))
+	phase, werr := waitPodDone(ctx, k, pod)
 	log, _ := k.run(ctx, "logs -n "+probeNamespace+" pod/"+pod)
 	ev := fmt.Sprintf("pod %s on %s ran %q:\n%s", pod, node, command, strings.TrimSpace(log))
-	if werr != nil {
+	if werr != nil || phase != corev1.PodSucceeded {
 		desc, _ := k.run(ctx, "get -n "+probeNamespace+" pod/"+pod+" -o wide")
-		a.Status, a.Evidence = Failed, ev+"\nthe pod did not succeed: "+werr.Error()+"\n"+desc
+		a.Status, a.Evidence = Failed, fmt.Sprintf("%s\nthe pod did not succeed (%s %v)\n%s", ev, phase, werr, desc)
 		return a
 	}
 	if err := judge(log); err != nil {
@@ -479,6 +485,27 @@ spec:
 	}
 	a.Status, a.Evidence = Passed, ev
 	return a
+}
+
+// waitPodDone waits until a probe pod has Succeeded or Failed.
+func waitPodDone(ctx context.Context, k kubectl, pod string) (corev1.PodPhase, error) {
+	deadline := time.Now().Add(probeTimeout)
+	for {
+		var p corev1.Pod
+		err := k.getJSON(ctx, "get -n "+probeNamespace+" pod/"+pod, &p)
+		if err == nil && (p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed) {
+			return p.Status.Phase, nil
+		}
+		if time.Now().After(deadline) {
+			if err == nil {
+				err = fmt.Errorf("still %s after %s", p.Status.Phase, probeTimeout)
+			}
+			return p.Status.Phase, err
+		}
+		if err := sleepCtx(ctx, 2*time.Second); err != nil {
+			return p.Status.Phase, err
+		}
+	}
 }
 
 // nodeName is the Kubernetes node name of a VM: the node whose InternalIP
