@@ -6,9 +6,11 @@ BIN := bin/cnstack
 TOOLS_BIN ?= $(or $(CNSTACK_TOOLS_BIN),$(CURDIR)/.cache/tools/bin)
 export CNSTACK_TOOLS_BIN := $(TOOLS_BIN)
 PKGS := ./...
+# Platforms of the Kubernetes base and its payload (make kube-base PLATFORMS=linux/amd64).
+PLATFORMS ?= linux/amd64,linux/arm64
 FUZZTIME ?= 20s
 
-.PHONY: all build deps test unit fuzz demo bench lint e2e tools clean help
+.PHONY: all build deps test unit fuzz demo bench lint e2e tools payload kube-base clean help
 
 all: build
 
@@ -24,6 +26,13 @@ deps: ## install the Debian packages the tests and demo need (QEMU, debootstrap,
 
 tools: ## build the pinned third-party tools (sealer, cosign, registry, crane) into .cache/tools/bin
 	tools/install.sh
+
+payload: deps ## build what the Kubernetes base carries (Go modules and Debian packages; ~1 h cold, cached)
+	tools/install.sh --platform $(PLATFORMS) payload
+	tools/debs.sh --platform $(PLATFORMS)
+
+kube-base: build payload ## build the Kubernetes base cluster image (Kubefiles/kubernetes) into the store
+	PLATFORMS=$(PLATFORMS) ci/kube-base.sh
 
 test: deps tools unit fuzz ## everything CI runs: unit + integration tests (real registry, sealer, cosign, VM smoke) and a short fuzz run
 
@@ -45,8 +54,8 @@ lint: ## gofmt + go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 
-e2e: tools build ## the end-to-end tests, plus the long ones (two-node boot, a cloud-init-seeded VM)
-	CNSTACK_E2E=1 CNSTACK_VM_NOCLOUD_TEST=1 $(GO) test -count=1 -timeout 60m -run 'E2E|NoCloud' $(PKGS)
+e2e: tools build payload ## the end-to-end tests: the Kubernetes base booted with sealer run (1 node, 2 nodes, a missing image), two-node and cloud-init VMs
+	CNSTACK_E2E=1 CNSTACK_VM_NOCLOUD_TEST=1 $(GO) test -count=1 -timeout 240m -run 'E2E|NoCloud' $(PKGS)
 
 clean: ## remove build outputs (not the store)
 	rm -rf bin .cache/tools

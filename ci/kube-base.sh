@@ -8,14 +8,18 @@
 #      (cnstack assemble, images.yaml) and serve them on 127.0.0.1;
 #   4. cnstack build the layer, collecting those images into its registry/ tree.
 # Environment: PLATFORMS (default linux/amd64,linux/arm64), KUBE_BASE_REF, CNSTACK
-# (the cnstack binary), CNSTACK_HOME (the store), CNSTACK_TOOLS_DIR (the payload cache).
+# (the cnstack binary), CNSTACK_HOME (the store), CNSTACK_TOOLS_DIR (the payload cache),
+# IGNORED_IMAGES (space-separated references to leave out of registry/: the negative
+# boot test builds a base that lacks one image a pod needs), KUBE_LAYER (the layer
+# directory, default Kubefiles/kubernetes), SKIP_PAYLOAD=1 (use the payload directory as
+# it is: the fast test builds the base from stub binaries).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 repo=$PWD
 cnstack=${CNSTACK:-$repo/bin/cnstack}
 platforms=${PLATFORMS:-linux/amd64,linux/arm64}
 ref=${KUBE_BASE_REF:-registry.cnstack.local/cnstack/kubernetes:v1.34.4}
-layer=Kubefiles/kubernetes
+layer=${KUBE_LAYER:-Kubefiles/kubernetes}
 tools_root=${CNSTACK_TOOLS_DIR:-${HOME:-/root}/.cache/cnstack/tools}
 work=$(mktemp -d "${TMPDIR:-/tmp}/cnstack-kube-base.XXXXXX")
 regpid=""
@@ -27,13 +31,15 @@ trap cleanup EXIT
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 # The payload: what the base's bin/ and cri/ directories and its images are made of.
-bin_tools=(kubeadm kubelet kubectl seautil registry)
+bin_tools=(kubeadm kubelet kubectl seautil registry helm)
 cri_tools=(containerd containerd-shim-runc-v2 ctr runc crictl)
 cni_tools=(bridge host-local loopback portmap flannel)
 
-step "payload binaries for $platforms (built from pinned Go modules once per machine)"
-tools/install.sh --platform "$platforms" kubernetes etcd coredns containerd runc crictl cni flannel flannel-cni seautil lvscare registry pause
-tools/debs.sh --platform "$platforms"
+if [ "${SKIP_PAYLOAD:-}" != 1 ]; then
+	step "payload binaries for $platforms (built from pinned Go modules once per machine)"
+	tools/install.sh --platform "$platforms" kubernetes etcd coredns containerd runc crictl cni flannel flannel-cni seautil lvscare registry pause helm
+	tools/debs.sh --platform "$platforms"
+fi
 
 step "build context: $layer/payload/<arch>/{bin,cri} (links to the payload cache)"
 IFS=, read -r -a plats <<<"$platforms"
@@ -57,6 +63,11 @@ reg=$(cat "$work/addr")
 "$cnstack" assemble -f "$layer/images.yaml" --platform "$platforms" --var PAYLOAD="$tools_root/payload/\${OS}-\${ARCH}" --push "$reg" >/dev/null
 
 step "build $ref"
-"$cnstack" build -t "$ref" --platform "$platforms" \
+ignored=()
+if [ -n "${IGNORED_IMAGES:-}" ]; then
+	printf '%s\n' $IGNORED_IMAGES >"$work/ignored"
+	ignored=(--ignored-image-list "$work/ignored")
+fi
+"$cnstack" build -t "$ref" --platform "$platforms" "${ignored[@]}" \
 	--registry-mirror "registry.k8s.io=$reg,registry.cnstack.local=$reg,docker.io=$reg" "$layer"
 "$cnstack" images | awk 'NR == 1 || /cnstack\/kubernetes/'

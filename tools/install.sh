@@ -9,7 +9,7 @@
 # Host tools (sealer cosign registry crane) run on this machine for tests and CI; they go
 # to ${CNSTACK_TOOLS_BIN:-<repo>/.cache/tools/bin}.
 # Payload tools (kubernetes etcd coredns containerd runc crictl cni flannel flannel-cni
-# seautil lvscare registry pause) are the binaries a Kubernetes cluster image carries; they
+# seautil lvscare registry pause helm) are the binaries a Kubernetes cluster image carries; they
 # go to ${CNSTACK_TOOLS_DIR:-~/.cache/cnstack/tools}/payload/<os>-<arch>/<binary>.
 # A payload-only name (kubernetes, etcd, ...) given without `payload` or --platform builds
 # the payload for both platforms; `registry` alone means the host tool.
@@ -25,7 +25,7 @@ repo_root=$(dirname "$tools_dir")
 bin_dir=${CNSTACK_TOOLS_BIN:-$repo_root/.cache/tools/bin}
 payload_root=${CNSTACK_TOOLS_DIR:-${HOME:-/root}/.cache/cnstack/tools}/payload
 host_tools=(sealer cosign registry crane)
-payload_tools=(kubernetes etcd coredns containerd runc crictl cni flannel flannel-cni seautil lvscare registry pause)
+payload_tools=(kubernetes etcd coredns containerd runc crictl cni flannel flannel-cni seautil lvscare registry pause helm)
 default_platforms=(linux/amd64 linux/arm64)
 
 die() { echo "install.sh: $*" >&2; exit 1; }
@@ -143,6 +143,12 @@ payload_recipe() {
 		cgo=1
 		c_toolchain "$arch"
 		apt+=" libseccomp-dev:$arch pkg-config"
+		;;
+	helm)
+		# sealer v0.11 runs `helm install` on master0 for helm-type apps.
+		v=$(modver helm helm.sh/helm/v3)
+		bins="helm=helm.sh/helm/v3/cmd/helm"
+		ldflags="-X helm.sh/helm/v3/internal/version.version=$v"
 		;;
 	crictl)
 		v=$(modver crictl sigs.k8s.io/cri-tools)

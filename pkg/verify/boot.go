@@ -173,6 +173,12 @@ func boot(ctx context.Context, opts Options, r *Report) error {
 			}
 			t := n.vm.Timings()
 			r.Figures["boot to SSH ("+n.name+")"] = t.SSH.Round(10 * time.Millisecond).String()
+			if out, err := n.vm.Run(ctx, "free -m | awk '/^Mem:/ {print $3\" MiB used of \"$2}'"); err == nil {
+				r.Figures["guest memory at the end ("+n.name+")"] = strings.TrimSpace(string(out.Stdout))
+			}
+			if hwm := peakRSS(n.vm.PID()); hwm != "" {
+				r.Figures["host memory, QEMU peak RSS ("+n.name+")"] = hwm
+			}
 		}
 	}()
 
@@ -502,4 +508,22 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// peakRSS is a process's peak resident memory (VmHWM), e.g. "1523 MiB".
+func peakRSS(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			if f := strings.Fields(rest); len(f) > 0 {
+				if kb, err := strconv.Atoi(f[0]); err == nil {
+					return fmt.Sprintf("%d MiB", kb/1024)
+				}
+			}
+		}
+	}
+	return ""
 }
