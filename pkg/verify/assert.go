@@ -171,9 +171,9 @@ func assertHosts(ctx context.Context, n *node) Assertion {
 // registry (through the VM's forwarded port), by tag and by digest, and
 // checks each digest against the registry tree the image carries and that
 // every blob of the platform manifest is served.
-func assertRegistry(ctx context.Context, n *node, reg *registryProbe, exp *expected) Assertion {
+func assertRegistry(ctx context.Context, n *node, reg *registryProbe, exp *expected) (a Assertion) {
 	t0 := time.Now()
-	a := Assertion{Name: "embedded registry serves every container image with the recorded digest", Node: n.name}
+	a = Assertion{Name: "embedded registry serves every container image with the recorded digest", Node: n.name}
 	defer func() { a.Duration = time.Since(t0) }()
 	if len(exp.Images) == 0 {
 		a.Status, a.Evidence = Skipped, "the image lists no container images (sealer.image.container.images)"

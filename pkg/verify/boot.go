@@ -430,9 +430,9 @@ func sealerBundlePath(bundlePath string) string {
 // assertSealer has the real sealer load the sealer-format bundle inside
 // the VM and inspect the image: the applications it reports must be the
 // image's.
-func assertSealer(ctx context.Context, opts Options, n *node, sealerBundle string, exp *expected) Assertion {
+func assertSealer(ctx context.Context, opts Options, n *node, sealerBundle string, exp *expected) (a Assertion) {
 	t0 := time.Now()
-	a := Assertion{Name: "the real sealer loads and inspects the image", Node: n.name}
+	a = Assertion{Name: "the real sealer loads and inspects the image", Node: n.name}
 	defer func() { a.Duration = time.Since(t0) }()
 	if err := n.vm.UploadFile(ctx, opts.Sealer, guestSealer); err != nil {
 		a.Status, a.Evidence = Failed, "upload sealer: "+err.Error()

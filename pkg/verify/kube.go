@@ -451,9 +451,9 @@ spec:
 }
 
 // probePod runs one command in a pod on node and judges its output.
-func probePod(ctx context.Context, k kubectl, name, pod, node, image, command string, judge func(string) error) Assertion {
+func probePod(ctx context.Context, k kubectl, name, pod, node, image, command string, judge func(string) error) (a Assertion) {
 	t0 := time.Now()
-	a := Assertion{Name: name, Node: node}
+	a = Assertion{Name: name, Node: node}
 	defer func() { a.Duration = time.Since(t0) }()
 	manifest := fmt.Sprintf(`apiVersion: v1
 kind: Pod
