@@ -13,7 +13,7 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"github.com/cnstack/cnstack/pkg/build"
-	"github.com/cnstack/cnstack/pkg/remote"
+	"github.com/cnstack/cnstack/pkg/regclient"
 	"github.com/cnstack/cnstack/pkg/stack"
 	"github.com/cnstack/cnstack/pkg/store"
 )
@@ -59,7 +59,7 @@ func registryFlags() []cli.Flag {
 	}
 }
 
-func remoteClient(c *cli.Command) (*remote.Client, error) {
+func remoteClient(c *cli.Command) (*regclient.Client, error) {
 	mirrors := map[string]string{}
 	for _, m := range c.StringSlice("registry-mirror") {
 		for _, one := range strings.Split(m, ",") {
@@ -74,7 +74,7 @@ func remoteClient(c *cli.Command) (*remote.Client, error) {
 	for _, h := range c.StringSlice("insecure-registry") {
 		insecure = append(insecure, strings.Split(h, ",")...)
 	}
-	return remote.New(remote.Options{
+	return regclient.New(regclient.Options{
 		Insecure: insecure, CAFile: c.String("ca-file"), Mirrors: mirrors,
 		DockerConfig: c.String("docker-config"), UserAgent: "cnstack/" + version(),
 		Offline: c.Bool("offline"),

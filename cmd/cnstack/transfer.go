@@ -17,7 +17,7 @@ import (
 	"github.com/cnstack/cnstack/pkg/bundle"
 	"github.com/cnstack/cnstack/pkg/oci"
 	"github.com/cnstack/cnstack/pkg/reference"
-	"github.com/cnstack/cnstack/pkg/remote"
+	"github.com/cnstack/cnstack/pkg/regclient"
 	"github.com/cnstack/cnstack/pkg/store"
 	"github.com/cnstack/cnstack/pkg/transfer"
 
@@ -326,7 +326,7 @@ With -i - the bundle is read from standard input (spooled through $CNSTACK_HOME/
 	}
 }
 
-func relocate(ctx context.Context, c *cli.Command, s *store.Store, rc *remote.Client, images []bundle.LoadedImage, prefix string) error {
+func relocate(ctx context.Context, c *cli.Command, s *store.Store, rc *regclient.Client, images []bundle.LoadedImage, prefix string) error {
 	var errs []error
 	for _, im := range images {
 		if im.Companion || im.Ref == "" {

@@ -155,7 +155,7 @@ func (s *Store) ReadBlob(ctx context.Context, d digest.Digest) ([]byte, error) {
 // is read and those bytes dropped. If the resumed blob then fails its
 // digest check, the partial bytes were the culprit: they are dropped and,
 // when r can seek, the blob is written once more from the start. A source
-// that breaks mid-stream resumes itself (pkg/remote's blob reader does).
+// that breaks mid-stream resumes itself (pkg/regclient's blob reader does).
 func (s *Store) Push(ctx context.Context, expected ocispec.Descriptor, r io.Reader) error {
 	for restarted := false; ; restarted = true {
 		resumed, err := s.push(ctx, expected, r)

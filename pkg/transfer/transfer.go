@@ -4,7 +4,7 @@
 // destination lacks (HEAD first, cross-repository mount within a registry),
 // in parallel, retried (requests by the registry client; an upload whose PUT
 // fails starts over with a new session; a pulled blob whose body breaks
-// resumes with HTTP Range, in pkg/remote) and resumable (a rerun skips what
+// resumes with HTTP Range, in pkg/regclient) and resumable (a rerun skips what
 // already arrived; partial blobs in the store resume).
 package transfer
 
@@ -27,7 +27,7 @@ import (
 	"github.com/cnstack/cnstack/internal/progress"
 	"github.com/cnstack/cnstack/pkg/oci"
 	"github.com/cnstack/cnstack/pkg/reference"
-	"github.com/cnstack/cnstack/pkg/remote"
+	"github.com/cnstack/cnstack/pkg/regclient"
 	"github.com/cnstack/cnstack/pkg/store"
 )
 
@@ -55,8 +55,8 @@ func Store(s *store.Store, ref reference.Reference) Endpoint {
 }
 
 // Remote is the endpoint of ref in its registry repository. Pulls from it
-// read blobs through pkg/remote's resumable reader, as every pull does.
-func Remote(repo *remote.Repository, ref reference.Reference) Endpoint {
+// read blobs through pkg/regclient's resumable reader, as every pull does.
+func Remote(repo *regclient.Repository, ref reference.Reference) Endpoint {
 	return Endpoint{
 		Target: repo, Ref: ref.Identifier(), Name: ref.String(),
 		companionRef: func(tag string) string { return tag },
