@@ -14,7 +14,6 @@ import (
 
 	"github.com/cnstack/cnstack/pkg/build"
 	"github.com/cnstack/cnstack/pkg/regclient"
-	"github.com/cnstack/cnstack/pkg/stack"
 	"github.com/cnstack/cnstack/pkg/store"
 )
 
@@ -242,17 +241,4 @@ func parseKV(flag string, vals []string) (map[string]string, error) {
 		m[k] = val
 	}
 	return m, nil
-}
-
-// defaultDir is the directory lint, stack, lock and images why work on when
-// none is named: "." when it holds a stack.yaml or a Kubefile, else
-// "Kubefiles" (the repository layout) when that exists, else ".".
-func defaultDir() string {
-	if exists(stack.FileName) || exists("Kubefile") {
-		return "."
-	}
-	if fi, err := os.Stat("Kubefiles"); err == nil && fi.IsDir() {
-		return "Kubefiles"
-	}
-	return "."
 }

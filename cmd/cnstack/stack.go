@@ -113,7 +113,7 @@ func loadStack(c *cli.Command) (*stack.Stack, error) {
 	}
 	dir := c.Args().First()
 	if dir == "" {
-		dir = defaultDir()
+		dir = stack.DefaultDir()
 	}
 	args, err := parseKV("build-arg", c.StringSlice("build-arg"))
 	if err != nil {
