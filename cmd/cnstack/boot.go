@@ -3,19 +3,16 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 
 	"github.com/urfave/cli/v3"
 
-	"github.com/cnstack/cnstack/images"
 	"github.com/cnstack/cnstack/pkg/bundle"
 	"github.com/cnstack/cnstack/pkg/install"
-	"github.com/cnstack/cnstack/pkg/store"
+	"github.com/cnstack/cnstack/pkg/transfer"
 	"github.com/cnstack/cnstack/pkg/verify"
 	"github.com/cnstack/cnstack/pkg/vm/vmimage"
 )
@@ -68,12 +65,11 @@ content under $CNSTACK_HOME/vm.`,
 				return err
 			}
 			// A missing image fails now, not after minutes of VM image building.
-			if _, err := s.Resolve(ctx, c.Args().First()); err != nil {
-				if errors.Is(err, store.ErrNotFound) {
-					return fmt.Errorf("image %s is not in the local store", c.Args().First())
-				}
+			loc, err := locate(ctx, c, c.Args().First(), transfer.InStore)
+			if err != nil {
 				return err
 			}
+			loc.Close()
 			img, err := vmImage(ctx, c, c.String("vm-image"))
 			if err != nil {
 				return err
@@ -111,24 +107,13 @@ content under $CNSTACK_HOME/vm.`,
 	}
 }
 
-// vmImage builds (once, cached by content) a recipe directory, or wraps a
-// qcow2; "" is the built-in debian12 recipe.
+// vmImage is the VM image --vm-image names (see vmimage.Resolve).
 func vmImage(ctx context.Context, c *cli.Command, path string) (*vmimage.Image, error) {
-	if path == "" {
-		dir, err := vmimage.MaterializeRecipe(images.Debian12, "debian12", vmimage.CacheRoot())
-		if err != nil {
-			return nil, fmt.Errorf("built-in VM recipe: %w", err)
-		}
-		return vmimage.Build(ctx, dir, vmimage.DefaultImageCache(), vmimage.Options{Output: c.ErrWriter})
-	}
-	fi, err := os.Stat(path)
-	if err != nil {
+	img, err := vmimage.Resolve(ctx, path, vmimage.Options{Output: c.ErrWriter})
+	if err != nil && path != "" {
 		return nil, fmt.Errorf("--vm-image %s: %w", path, err)
 	}
-	if !fi.IsDir() {
-		return vmimage.CloudImage(path, strings.TrimPrefix(filepath.Ext(path), "."))
-	}
-	return vmimage.Build(ctx, path, vmimage.DefaultImageCache(), vmimage.Options{Output: c.ErrWriter})
+	return img, err
 }
 
 func vmCommand() *cli.Command {

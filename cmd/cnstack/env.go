@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 
 	"github.com/urfave/cli/v3"
@@ -15,6 +17,7 @@ import (
 	"github.com/cnstack/cnstack/pkg/build"
 	"github.com/cnstack/cnstack/pkg/regclient"
 	"github.com/cnstack/cnstack/pkg/store"
+	"github.com/cnstack/cnstack/pkg/transfer"
 )
 
 // home is cnstack's data directory.
@@ -78,6 +81,49 @@ func remoteClient(c *cli.Command) (*regclient.Client, error) {
 		DockerConfig: c.String("docker-config"), UserAgent: "cnstack/" + version(),
 		Offline: c.Bool("offline"),
 	})
+}
+
+// places are where transfer.Locate looks: the store of --home, and
+// registries as the registry flags say.
+func places(c *cli.Command) transfer.Places {
+	return transfer.Places{
+		Store:    func() (*store.Store, error) { return openStore(c) },
+		Registry: func() (*regclient.Client, error) { return remoteClient(c) },
+	}
+}
+
+// lookup is where a command with a --remote flag finds REF: only in its
+// registry with --remote, else in the store, and then in the registry when
+// fallback is allowed.
+func lookup(c *cli.Command, fallback bool) transfer.Lookup {
+	switch {
+	case c.Bool("remote"):
+		return transfer.InRegistry
+	case fallback:
+		return transfer.InStoreThenRegistry
+	}
+	return transfer.InStore
+}
+
+// locate finds REF (see transfer.Locate); a command that has --remote says
+// so when REF is not in the store.
+func locate(ctx context.Context, c *cli.Command, ref string, how transfer.Lookup) (*transfer.Located, error) {
+	loc, err := transfer.Locate(ctx, places(c), ref, how)
+	var missing *transfer.NotInStoreError
+	if errors.As(err, &missing) && hasFlag(c, "remote") {
+		return nil, fmt.Errorf("%w (pull it, or pass --remote to read it from its registry)", err)
+	}
+	return loc, err
+}
+
+// hasFlag reports whether c defines the flag name.
+func hasFlag(c *cli.Command, name string) bool {
+	for _, f := range c.Flags {
+		if slices.Contains(f.Names(), name) {
+			return true
+		}
+	}
+	return false
 }
 
 // buildInfo is what the Go toolchain stamped into this binary.

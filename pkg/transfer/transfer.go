@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -122,7 +121,7 @@ func Copy(ctx context.Context, src, dst Endpoint, opts Options) (*Report, error)
 	if opts.NoCompanion {
 		return rep, nil
 	}
-	manifests, err := ManifestDigests(ctx, src.Target, root)
+	manifests, err := oci.ManifestDigests(ctx, src.Target, root)
 	if err != nil {
 		return rep, err
 	}
@@ -212,24 +211,6 @@ func copyGraph(ctx context.Context, src, dst Endpoint, root ocispec.Descriptor, 
 	return nil
 }
 
-// ManifestDigests lists root and, for an index, its child manifests.
-func ManifestDigests(ctx context.Context, f content.Fetcher, root ocispec.Descriptor) ([]digest.Digest, error) {
-	out := []digest.Digest{root.Digest}
-	if !store.IsIndex(root.MediaType) {
-		return out, nil
-	}
-	succ, err := content.Successors(ctx, f, root)
-	if err != nil {
-		return nil, fmt.Errorf("read index %s: %w", root.Digest, err)
-	}
-	for _, s := range succ {
-		if store.IsManifest(s.MediaType) {
-			out = append(out, s.Digest)
-		}
-	}
-	return out, nil
-}
-
 // countingStorage counts the bytes read from the source.
 type countingStorage struct {
 	content.ReadOnlyStorage
@@ -270,14 +251,4 @@ type countingReadSeekCloser struct {
 
 func (c *countingReadSeekCloser) Seek(off int64, whence int) (int64, error) {
 	return c.s.Seek(off, whence)
-}
-
-// SplitRepository is a helper for callers building MountFrom lists: the
-// repository path of a store reference if it lives in registry.
-func SplitRepository(ref, registry string) (string, bool) {
-	r, err := reference.Parse(ref)
-	if err != nil || r.Registry != registry {
-		return "", false
-	}
-	return strings.TrimPrefix(r.Repository, "/"), true
 }
