@@ -15,6 +15,8 @@ import (
 	"github.com/cnstack/cnstack/pkg/transfer"
 	"github.com/cnstack/cnstack/pkg/verify"
 	"github.com/cnstack/cnstack/pkg/vm/vmimage"
+
+	"github.com/cnstack/cnstack/internal/atomicfile"
 )
 
 func bootCommand() *cli.Command {
@@ -189,8 +191,11 @@ runtime, Kubernetes and application steps are reported as not run: use the real 
 				return err
 			}
 			if p := c.String("report"); p != "" {
-				b, _ := json.MarshalIndent(res, "", "  ")
-				if err := os.WriteFile(p, b, 0o644); err != nil {
+				b, err := json.MarshalIndent(res, "", "  ")
+				if err != nil {
+					return err
+				}
+				if err := atomicfile.WriteFile(p, b, 0o644); err != nil {
 					return err
 				}
 			}

@@ -86,3 +86,38 @@ func TestPredicateType(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyNamed pins the bundle check's policy: signatures always,
+// attestations only when the target holds some for the image.
+func TestVerifyNamed(t *testing.T) {
+	ctx := t.Context()
+	st, img, _ := storeImage(t)
+	k := newKey(t, "")
+	if _, err := sign.VerifyNamed(ctx, st, imageRef, img.Descriptor, k.verifier); !errors.Is(err, sign.ErrVerification) {
+		t.Fatalf("unsigned: err = %v, want ErrVerification", err)
+	}
+	mustSign(t, st, img, k, false)
+	lines, err := sign.VerifyNamed(ctx, st, imageRef, img.Descriptor, k.verifier)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range lines {
+		if strings.Contains(l, "attestation") {
+			t.Errorf("signed without attestations, yet checked one: %s", l)
+		}
+	}
+	signatures := len(lines)
+	if _, err := sign.Attest(ctx, st, img, k.signer, sign.AttestOptions{Tool: "cnstack-test"}); err != nil {
+		t.Fatal(err)
+	}
+	lines, err = sign.VerifyNamed(ctx, st, imageRef, img.Descriptor, k.verifier)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lines) <= signatures {
+		t.Errorf("attested: %d checks, want more than the %d signature checks:\n%s", len(lines), signatures, strings.Join(lines, "\n"))
+	}
+	if _, err := sign.VerifyNamed(ctx, st, "not a ref", img.Descriptor, k.verifier); err == nil {
+		t.Error("a bad reference verified")
+	}
+}
