@@ -213,7 +213,7 @@ func Diff(old, cur *File) []string {
 		switch {
 		case !ok:
 			out = append(out, "  + "+im.Image+" "+im.Digest)
-		case prev.Digest != im.Digest || !slices.Equal(prev.Platforms, im.Platforms):
+		case prev.Digest != im.Digest || !samePlatforms(prev.Platforms, im.Platforms):
 			out = append(out, "  ~ "+im.Image+" "+prev.Digest+" -> "+im.Digest)
 		}
 	}
@@ -226,6 +226,17 @@ func Diff(old, cur *File) []string {
 		out = append(out, "  (remote sources or layers changed)")
 	}
 	return out
+}
+
+// samePlatforms reports whether two images pin the same platform digests,
+// in whatever order (a parsed file has them sorted, a fresh lock may not).
+func samePlatforms(a, b []Platform) bool {
+	sorted := func(ps []Platform) []Platform {
+		ps = slices.Clone(ps)
+		slices.SortFunc(ps, func(x, y Platform) int { return strings.Compare(x.Platform, y.Platform) })
+		return ps
+	}
+	return slices.Equal(sorted(a), sorted(b))
 }
 
 // MultiArch counts the images pinned per platform (an index).
