@@ -12,6 +12,10 @@
 // Range, retry with backoff, digests are checked while streaming). The
 // result is the list of registry tree files (pkg/registrytree) the builder
 // writes as one layer.
+//
+// Without building, views (View, TargetViews) lay out what each Kubefile of
+// a stack would put into its image (pkg/contents, as the build does), and
+// Lock pins and Why explains the container images found there.
 package collect
 
 import (

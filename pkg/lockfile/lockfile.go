@@ -5,7 +5,8 @@
 // The file is YAML, sorted and stable: the same inputs give the same bytes,
 // so it diffs well in review. `cnstack lock` writes it; builds read it (a
 // pinned image is pulled by digest; with --locked an unpinned or drifted
-// reference is an error).
+// reference is an error). Compare and Diff say how a lock on disk stands
+// against a fresh one (`cnstack lock --check`).
 package lockfile
 
 import (

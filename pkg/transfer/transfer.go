@@ -6,6 +6,10 @@
 // fails starts over with a new session; a pulled blob whose body breaks
 // resumes with HTTP Range, in pkg/regclient) and resumable (a rerun skips what
 // already arrived; partial blobs in the store resume).
+//
+// Push and Pull are Copy between the store and a registry (Pull names a
+// digest-only pull NAME:sha256-<hex>); Locate is the one lookup of an image
+// by name in the store, its registry, or the store and then the registry.
 package transfer
 
 import (
