@@ -333,26 +333,17 @@ of the untagged image when no other tag names it.`,
 			force := c.Bool("force")
 			var errs []error
 			for _, ref := range c.Args().Slice() {
-				desc, rerr := s.Resolve(ctx, ref)
-				if err := s.Untag(ctx, ref); err != nil {
-					if force && errors.Is(err, store.ErrNotFound) {
-						continue
-					}
-					if errors.Is(err, store.ErrNotFound) {
-						err = fmt.Errorf("image %s is not in the local store", ref)
-					}
-					errs = append(errs, err)
-					continue
+				removed, err := s.Remove(ctx, ref, force)
+				for _, t := range removed {
+					fmt.Fprintln(c.Writer, "untagged", t)
 				}
-				fmt.Fprintln(c.Writer, "untagged", ref)
-				if r, err := reference.Parse(ref); err == nil && force && rerr == nil {
-					removed, err := s.UntagCompanions(ctx, r.Name(), desc)
-					for _, t := range removed {
-						fmt.Fprintln(c.Writer, "untagged", t)
-					}
-					if err != nil {
-						errs = append(errs, err)
-					}
+				switch {
+				case err == nil:
+				case len(removed) == 0 && errors.Is(err, store.ErrNotFound) && force:
+				case len(removed) == 0 && errors.Is(err, store.ErrNotFound):
+					errs = append(errs, fmt.Errorf("image %s is not in the local store", ref))
+				default:
+					errs = append(errs, err)
 				}
 			}
 			if c.Bool("prune") && len(errs) == 0 {

@@ -53,3 +53,24 @@ func (s *Store) UntagCompanions(ctx context.Context, name string, root ocispec.D
 	}
 	return removed, nil
 }
+
+// Remove untags ref (`cnstack rmi`). With companions, the image's cosign
+// signatures, attestations and SBOMs go too once no image tag names it
+// (UntagCompanions). It returns every tag removed, ref first; a ref the
+// store does not have is ErrNotFound, with nothing removed.
+func (s *Store) Remove(ctx context.Context, ref string, companions bool) ([]string, error) {
+	root, resolveErr := s.Resolve(ctx, ref)
+	if err := s.Untag(ctx, ref); err != nil {
+		return nil, err
+	}
+	removed := []string{ref}
+	if !companions || resolveErr != nil {
+		return removed, nil
+	}
+	r, err := reference.Parse(ref)
+	if err != nil {
+		return removed, nil // a bare digest names no repository, so no companions
+	}
+	more, err := s.UntagCompanions(ctx, r.Name(), root)
+	return append(removed, more...), err
+}
