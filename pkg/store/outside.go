@@ -7,7 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
+
+	"github.com/cnstack/cnstack/internal/filelock"
 )
 
 // outsidePrefix names the records of temp files kept outside the store.
@@ -32,7 +33,7 @@ func (s *Store) TrackTemps() (*TempRecord, error) {
 		if err != nil {
 			return nil, fmt.Errorf("record temp files: %w", err)
 		}
-		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		if err := filelock.LockFile(f); err != nil {
 			f.Close()
 			os.Remove(f.Name())
 			return nil, fmt.Errorf("record temp files: %w", err)
@@ -103,7 +104,7 @@ func (s *Store) cleanOutside() (n int, bytes int64) {
 		if err != nil {
 			continue
 		}
-		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil || !sameFile(f) {
+		if ok, _ := filelock.TryLockFile(f); !ok || !sameFile(f) {
 			f.Close()
 			continue
 		}
