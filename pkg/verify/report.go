@@ -47,6 +47,7 @@ type Report struct {
 	Platform   string              `json:"platform"`
 	VMImage    string              `json:"vmImage"`
 	Installer  string              `json:"installer"`
+	Base       string              `json:"base,omitempty"` // the cluster an app-installer went onto
 	Accel      string              `json:"accel"`
 	Nodes      int                 `json:"nodes"`
 	Started    time.Time           `json:"started"`
