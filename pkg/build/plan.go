@@ -151,6 +151,18 @@ func (b *Builder) plan(ctx context.Context, req *Request, file *kubefile.File, p
 	return pp, nil
 }
 
+// kubeVersion is the Kubernetes the image installs: its own
+// cluster-runtime-version label, else its base's.
+func (pp *platformPlan) kubeVersion() string {
+	if v := pp.labels[clusterimage.LabelClusterRuntimeVersion]; v != "" {
+		return v
+	}
+	if pp.base != nil {
+		return pp.base.Config.Config.Labels[clusterimage.LabelClusterRuntimeVersion]
+	}
+	return ""
+}
+
 func (pp *platformPlan) close() {
 	if pp.contents != nil {
 		pp.contents.Close()

@@ -48,7 +48,7 @@ func (c *Collector) Lock(ctx context.Context, platforms []PlatformViews, o LockO
 				}
 				sources[k][v.Name] = true
 			}
-			res, err := Discover(ctx, os.DirFS(v.Dir), DiscoverOptions{Env: v.Env(), Extension: v.Extension, ImageList: o.ImageList, Ignored: o.Ignored})
+			res, err := Discover(ctx, os.DirFS(v.Dir), DiscoverOptions{Env: v.Env(), Extension: v.Extension, ImageList: o.ImageList, Ignored: o.Ignored, KubeVersion: v.KubeVersion()})
 			if err != nil {
 				return nil, fmt.Errorf("layer %s (%s): %w", v.Name, PlatformKey(pv.Platform), err)
 			}

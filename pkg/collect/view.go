@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -44,12 +45,19 @@ type View struct {
 	Sources []kubefile.Source
 	// Notes say what the view could not include.
 	Notes []string
+	// Labels are the config labels the layers of the view set (a FROM
+	// image outside the stack contributes none).
+	Labels map[string]string
 
 	isDir func(name string) bool // a directory of the image so far
 }
 
 // Env is the image env.
 func (v *View) Env() map[string]string { return v.Extension.Env }
+
+// KubeVersion is the Kubernetes the image installs, from its
+// cluster-runtime-version label ("" when no layer of the view sets it).
+func (v *View) KubeVersion() string { return v.Labels[clusterimage.LabelClusterRuntimeVersion] }
 
 // ViewOptions are the inputs of a view besides the Kubefile.
 type ViewOptions struct {
@@ -99,7 +107,7 @@ func ContextView(ctx context.Context, name, kubefilePath, contextDir string, par
 	if err := diags.Err(); err != nil {
 		return nil, err
 	}
-	v := &View{Name: name, Dir: dst}
+	v := &View{Name: name, Dir: dst, Labels: map[string]string{}}
 	if err := os.MkdirAll(dst, 0o755); err != nil {
 		return nil, err
 	}
@@ -110,6 +118,7 @@ func ContextView(ctx context.Context, name, kubefilePath, contextDir string, par
 			return nil, fmt.Errorf("view of %s: %w", name, err)
 		}
 		co.BaseExtension, co.BaseIsDir = parent.Extension, parent.isDir
+		maps.Copy(v.Labels, parent.Labels)
 	} else if !img.From.IsScratch() {
 		co.BaseUnknown = true
 		v.Notes = append(v.Notes, fmt.Sprintf("the files of FROM %s are not scanned (it is not a layer of this stack); the images it carries stay in it", img.From.Ref))
@@ -127,6 +136,7 @@ func ContextView(ctx context.Context, name, kubefilePath, contextDir string, par
 			return nil, fmt.Errorf("%s: %s: %w", cp.Step.Pos, cp.Step.Text, err)
 		}
 	}
+	maps.Copy(v.Labels, img.Labels)
 	v.Sources, v.Extension, v.isDir = c.Remote, c.Extension, c.IsDir
 	return v, nil
 }
