@@ -80,7 +80,11 @@ func (b *Builder) plan(ctx context.Context, req *Request, file *kubefile.File, p
 		return nil, fmt.Errorf("FROM %s: %d layers but %d diff IDs", base.Ref, len(base.Manifest.Layers), len(base.Config.RootFS.DiffIDs))
 	}
 
-	opts := contents.Options{Context: req.context, Download: b.download, Type: req.Type}
+	src, err := b.sources(req)
+	if err != nil {
+		return nil, err
+	}
+	opts := contents.Options{Context: req.context, Download: src.Fetch, Type: req.Type}
 	if base != nil {
 		opts.BaseExtension = base.Extension
 		opts.BaseIsDir = (&baseDirs{b: b, ctx: ctx, base: base}).isDir

@@ -34,14 +34,11 @@ const DownloadMode = 0o644
 type Options struct {
 	// Context is the open build context local sources are read from.
 	Context *buildcontext.Context
-	// Download returns a host path holding a checksum-verified remote
-	// source (pkg/download). Nil leaves remote sources out: each Copy
+	// Download returns a host path holding a verified remote source: by
+	// its checksum (pkg/download), or a chart's archive by its lock file
+	// pin (pkg/chartrepo.Sources). Nil leaves remote sources out: each Copy
 	// names them in Skipped.
 	Download func(ctx context.Context, src kubefile.Source) (string, error)
-	// FetchChart returns a host path holding the archive of a chart source
-	// (pkg/chartrepo, pinned by the lock file). Nil leaves charts out: each
-	// Copy names them in Skipped.
-	FetchChart func(ctx context.Context, src kubefile.Source) (string, error)
 	// BaseIsDir reports whether a path ("etc/app") is a directory of the
 	// FROM image, so "COPY f etc/app" copies into it; nil knows none.
 	BaseIsDir func(name string) bool
@@ -142,11 +139,11 @@ func (c *Contents) copyStep(ctx context.Context, s *kubefile.Step, opts Options)
 	for _, src := range s.Sources {
 		if src.IsChart() {
 			c.Remote = append(c.Remote, src)
-			if opts.FetchChart == nil {
+			if opts.Download == nil {
 				cp.Skipped = append(cp.Skipped, src)
 				continue
 			}
-			e, err := chartEntry(ctx, src, dest, opts.FetchChart)
+			e, err := chartEntry(ctx, src, dest, opts.Download)
 			if err != nil {
 				return cp, err
 			}
