@@ -70,6 +70,9 @@ type Layer struct {
 	// Parent is the layer this one builds on, or "" for an external base or scratch.
 	Parent  string
 	FromPos kubefile.Pos
+	// Image is the Kubefile evaluated for the stack's first platform
+	// without its build context: its apps, sources and LAUNCH.
+	Image *kubefile.Image
 }
 
 // Stack is a loaded, validated stack.
@@ -245,7 +248,7 @@ func (s *Stack) layer(ls LayerSpec, extraArgs map[string]string) (*Layer, error)
 	if img == nil {
 		return nil, fmt.Errorf("layer %s: %w", ls.Name, diags.Err())
 	}
-	l.From, l.FromPos = img.From.Ref, img.From.Pos
+	l.From, l.FromPos, l.Image = img.From.Ref, img.From.Pos, img
 	if l.From == "" {
 		return nil, fmt.Errorf("layer %s: %w", ls.Name, diags.Err())
 	}
