@@ -50,6 +50,9 @@ type View struct {
 	Labels map[string]string
 
 	isDir func(name string) bool // a directory of the image so far
+	// appsPartial says the extension lacks the apps of a FROM image
+	// outside the stack, at the root of this view's chain.
+	appsPartial bool
 }
 
 // Env is the image env.
@@ -100,7 +103,9 @@ func ContextView(ctx context.Context, name, kubefilePath, contextDir string, par
 		opts.Platform = oci.DefaultPlatform
 	}
 	eo := kubefile.EvalOptions{Platform: opts.Platform, BuildArgs: opts.BuildArgs, Context: bc.FS()}
-	if parent != nil {
+	if parent != nil && !parent.appsPartial {
+		// Otherwise unknown (nil): LAUNCH and APPCMDS may name apps of the
+		// external base at the root of the chain, which no view reads.
 		eo.BaseApps = parent.Extension.AppNames()
 	}
 	img, diags := kubefile.Evaluate(f, eo)
@@ -118,9 +123,10 @@ func ContextView(ctx context.Context, name, kubefilePath, contextDir string, par
 			return nil, fmt.Errorf("view of %s: %w", name, err)
 		}
 		co.BaseExtension, co.BaseIsDir = parent.Extension, parent.isDir
+		co.BaseUnknown, v.appsPartial = parent.appsPartial, parent.appsPartial
 		maps.Copy(v.Labels, parent.Labels)
 	} else if !img.From.IsScratch() {
-		co.BaseUnknown = true
+		co.BaseUnknown, v.appsPartial = true, true
 		v.Notes = append(v.Notes, fmt.Sprintf("the files of FROM %s are not scanned (it is not a layer of this stack); the images it carries stay in it", img.From.Ref))
 	}
 	c, err := contents.Resolve(ctx, img, co)
