@@ -252,8 +252,17 @@ func (s *scanner) warn(src Source, ref, msg string) {
 	s.warnings = append(s.warnings, Warning{Source: src, Ref: ref, Message: msg})
 }
 
+// injectedPlaceholder is the image Istio's gateway chart writes for its
+// proxy, which istiod's sidecar injector replaces when the pod is created:
+// no registry serves it, so it is no reference to collect.
+const injectedPlaceholder = "auto"
+
 // add records raw (as found) at src, or a warning if it is not a reference.
 func (s *scanner) add(raw string, src Source) {
+	if raw == injectedPlaceholder {
+		s.warn(src, raw, `"image: auto" is filled in by a mutating webhook (Istio's sidecar injector) when the pod is created; list the image it injects (istio/proxyv2) in the app's files or manifests/imageList`)
+		return
+	}
 	ref, err := normalizeFound(raw)
 	if err != nil {
 		s.warn(src, raw, err.Error()+missingEnvHint(raw))

@@ -494,6 +494,12 @@ func TestScanSmall(t *testing.T) {
 			warnings: []string{"application/apps/a/nochart: a chart release given for a path that holds no chart"},
 		},
 		{
+			name:     "Istio's injected proxy placeholder is no image",
+			fsys:     fstest.MapFS{"manifests/gw.yaml": {Data: []byte("kind: Deployment\nspec: {template: {spec: {containers: [{name: istio-proxy, image: auto}, {name: x, image: autox:1}]}}}\n")}},
+			refs:     []string{"docker.io/library/autox:1"},
+			warnings: []string{`manifests/gw.yaml:2 (document 0, spec.template.spec.containers[0].image): "auto": "image: auto" is filled in by a mutating webhook`},
+		},
+		{
 			name: "kube version reaches the chart",
 			fsys: fstest.MapFS{
 				"charts/k/Chart.yaml":         {Data: []byte("apiVersion: v2\nname: k\nversion: 1.0.0\n")},
