@@ -186,8 +186,8 @@ func (u *miniUpstream) publish(t *testing.T, s *stack.Stack) {
 	}
 }
 
-// pushImages pushes a small image for every docker.io or quay.io reference
-// given (both registries are mirrored to the stand-in registry).
+// pushImages pushes a small image for every docker.io, quay.io or ghcr.io
+// reference given (those registries are mirrored to the stand-in registry).
 func (u *miniUpstream) pushImages(t *testing.T, refs []string) {
 	for _, ref := range refs {
 		_, path, _ := strings.Cut(ref, "/")
@@ -267,7 +267,7 @@ func TestMiniatureEditions(t *testing.T) {
 	}
 	cfg := filepath.Join(home, "config.json")
 	os.WriteFile(cfg, []byte(`{"auths":{}}`), 0o600)
-	rc, err := remote.New(remote.Options{DockerConfig: cfg, Mirrors: map[string]string{"docker.io": u.regAddr, "quay.io": u.regAddr}, Offline: true})
+	rc, err := remote.New(remote.Options{DockerConfig: cfg, Mirrors: map[string]string{"docker.io": u.regAddr, "quay.io": u.regAddr, "ghcr.io": u.regAddr}, Offline: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,7 +279,8 @@ func TestMiniatureEditions(t *testing.T) {
 	manifestImages := []string{"docker.io/nacos/nacos-server:v3.2.3", "docker.io/bladex/sentinel-dashboard:1.8.9", "docker.io/apache/seata-server:2.5.0"}
 	u.pushImages(t, manifestImages)
 	// The Envoy proxy istiod injects, which the mesh layer lists per edition.
-	u.pushImages(t, []string{"docker.io/istio/proxyv2:1.30.3", "docker.io/istio/proxyv2:1.16.7"})
+	u.pushImages(t, []string{"docker.io/istio/proxyv2:1.30.3", "docker.io/istio/proxyv2:1.16.7", "ghcr.io/dapr/daprd:1.18.3", "ghcr.io/dapr/daprd:1.16.19",
+		"quay.io/prometheus-operator/prometheus-config-reloader:v0.93.1", "quay.io/prometheus-operator/prometheus-config-reloader:v0.82.2"})
 	// And the klusterlet's agents, which the multicluster layer lists (mirrored like docker.io).
 	agents := []string{"quay.io/open-cluster-management/registration:v1.3.1", "quay.io/open-cluster-management/work:v1.3.1"}
 	u.pushImages(t, agents)
@@ -296,13 +297,13 @@ func TestMiniatureEditions(t *testing.T) {
 			name: "oss", dir: dir, base: "registry.cnstack.local/cnstack/kubernetes:v1.34.4",
 			baseKubefile: "FROM scratch\nLABEL cluster.alpha.sealer.io/cluster-runtime-type=kubernetes\nCNI flannel local://flannel.yaml\nLAUNCH [\"flannel\"]\n",
 			launch:       append([]string{"flannel"}, defaultApps...),
-			want:         []string{"docker.io/istio/proxyv2:1.30.3", "docker.io/cnstackmini/istiod:1.30.3", "docker.io/cnstackmini/kube-prometheus-stack:88.5.3", "docker.io/cnstackmini/dapr:1.18.3", "docker.io/cnstackmini/vela-core:1.10.9"},
+			want:         []string{"docker.io/istio/proxyv2:1.30.3", "ghcr.io/dapr/daprd:1.18.3", "quay.io/prometheus-operator/prometheus-config-reloader:v0.93.1", "docker.io/cnstackmini/istiod:1.30.3", "docker.io/cnstackmini/kube-prometheus-stack:88.5.3", "docker.io/cnstackmini/dapr:1.18.3", "docker.io/cnstackmini/vela-core:1.10.9"},
 		},
 		{
 			name: "ack", dir: filepath.Join(dir, "ack"), base: "registry.cn-qingdao.aliyuncs.com/sealer-io/ackdistro:v1-22-15-ack-10",
 			baseKubefile: "FROM scratch\nLABEL cluster.alpha.sealer.io/cluster-runtime-type=kubernetes\nCOPY flannel.yaml plugins/\n",
 			launch:       defaultApps,
-			want:         []string{"docker.io/istio/proxyv2:1.16.7", "docker.io/cnstackmini/istiod:1.16.7", "docker.io/cnstackmini/kube-prometheus-stack:72.9.1", "docker.io/cnstackmini/dapr:1.16.19", "docker.io/cnstackmini/vela-core:1.9.14"},
+			want:         []string{"docker.io/istio/proxyv2:1.16.7", "ghcr.io/dapr/daprd:1.16.19", "quay.io/prometheus-operator/prometheus-config-reloader:v0.82.2", "docker.io/cnstackmini/istiod:1.16.7", "docker.io/cnstackmini/kube-prometheus-stack:72.9.1", "docker.io/cnstackmini/dapr:1.16.19", "docker.io/cnstackmini/vela-core:1.9.14"},
 		},
 	} {
 		t.Run(ed.name, func(t *testing.T) {
@@ -400,8 +401,8 @@ func TestMiniatureEditions(t *testing.T) {
 					t.Errorf("unexpected image %s", im)
 				}
 			}
-			if n := len(got); n != 21 {
-				t.Errorf("the top image carries %d images, want 15 charts' + 3 manifests' + Istio's proxy + 2 OCM agents:\n%s", n, strings.Join(got, "\n"))
+			if n := len(got); n != 23 {
+				t.Errorf("the top image carries %d images, want 15 charts' + 3 manifests' + 5 injected (Istio's proxy, daprd, config reloader, 2 OCM agents):\n%s", n, strings.Join(got, "\n"))
 			}
 		})
 	}
