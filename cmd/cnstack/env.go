@@ -77,7 +77,9 @@ func remoteClient(c *cli.Command) (*remote.Client, error) {
 	return remote.New(remote.Options{
 		Insecure: insecure, CAFile: c.String("ca-file"), Mirrors: mirrors,
 		DockerConfig: c.String("docker-config"), UserAgent: "cnstack/" + version(),
-		Offline: c.Bool("offline"),
+		// The root's --offline too: stack plan has its own --offline, which
+		// shadows the global one (and CNSTACK_OFFLINE) in c.
+		Offline: c.Bool("offline") || c.Root().Bool("offline"),
 	})
 }
 

@@ -60,7 +60,7 @@ With -o json the image's record from the scan is printed as JSON.`,
 				defer cleanup()
 				var cur *hit
 				for _, v := range views {
-					res, err := collect.Discover(ctx, os.DirFS(v.Dir), collect.DiscoverOptions{Env: v.Env(), Extension: v.Extension, ImageList: t.imageList, Ignored: t.ignored})
+					res, err := collect.Discover(ctx, os.DirFS(v.Dir), collect.DiscoverOptions{Env: v.Env(), Extension: v.Extension, ImageList: t.imageList, Ignored: t.ignored, KubeVersion: v.KubeVersion()})
 					if err != nil {
 						return fmt.Errorf("layer %s (%s): %w", v.Name, p, err)
 					}

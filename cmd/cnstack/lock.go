@@ -12,11 +12,13 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"github.com/cnstack/cnstack/pkg/build"
+	"github.com/cnstack/cnstack/pkg/chartrepo"
 	"github.com/cnstack/cnstack/pkg/collect"
 	"github.com/cnstack/cnstack/pkg/collect/collector"
 	"github.com/cnstack/cnstack/pkg/imagescan"
 	"github.com/cnstack/cnstack/pkg/lockfile"
 	"github.com/cnstack/cnstack/pkg/oci"
+	"github.com/cnstack/cnstack/pkg/reference"
 	"github.com/cnstack/cnstack/pkg/stack"
 )
 
@@ -46,6 +48,10 @@ type scanTarget struct {
 	buildArgs map[string]string
 	imageList []string
 	ignored   []string
+	// sources fetches the views' remote sources; with fresh set, charts
+	// are resolved afresh instead of by the lock file's pins.
+	sources *chartrepo.Sources
+	fresh   bool
 }
 
 // loadScanTarget reads DIR: a stack directory (stack.yaml) or a build
@@ -121,7 +127,25 @@ func (t *scanTarget) views(ctx context.Context, c *cli.Command, p ocispec.Platfo
 		cleanup()
 		return nil, nil, err
 	}
-	dl := collect.Downloader(cache.DownloadDir(), rc.HTTPClient())
+	if t.sources == nil {
+		t.sources = &chartrepo.Sources{HTTP: rc.HTTPClient(), Charts: &chartrepo.Fetcher{
+			HTTP: rc.HTTPClient(), CacheDir: cache.DownloadDir(),
+			OpenOCI: func(ctx context.Context, r reference.Reference) (chartrepo.Repository, error) {
+				repo, err := rc.Repository(ctx, r)
+				if err != nil {
+					return nil, err // not a typed nil in the interface
+				}
+				return repo, nil
+			},
+		}}
+		if p := lockfile.Find(t.dir); p != "" && !t.fresh {
+			if t.sources.Lock, err = lockfile.Read(p); err != nil {
+				cleanup()
+				return nil, nil, err
+			}
+		}
+	}
+	dl := t.sources.Fetch
 	var views []*collect.View
 	if t.stack != nil {
 		views, err = collect.StackViews(ctx, t.stack, tmp, p, dl)
@@ -164,6 +188,7 @@ Not scanned: the files of a FROM image outside the stack (the images it carries 
 			if err != nil {
 				return err
 			}
+			t.fresh = true // charts are resolved afresh, as images are
 			s, err := openStore(c)
 			if err != nil {
 				return err
@@ -187,7 +212,7 @@ Not scanned: the files of a FROM image outside the stack (the images it carries 
 				}
 				pvs = append(pvs, collect.PlatformViews{Platform: p, Views: views})
 			}
-			lf, err := col.Lock(ctx, pvs, collect.LockOptions{ImageList: t.imageList, Ignored: t.ignored, MaxProcs: c.Int("max-pull-procs")})
+			lf, err := col.Lock(ctx, pvs, collect.LockOptions{ImageList: t.imageList, Ignored: t.ignored, MaxProcs: c.Int("max-pull-procs"), Charts: t.sources.Pinned()})
 			if err != nil {
 				return err
 			}

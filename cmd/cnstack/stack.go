@@ -54,15 +54,25 @@ The build flags (--platform, --build-arg, --build-mode, --locked, …) apply to 
 				ArgsUsage: "[DIR]",
 				Description: `Prints the stack in DIR as a tree of layers (FROM edges), each layer's cache key per
 platform and whether "stack build" would rebuild it, and why. Nothing is written to the
-store. -o json prints the same for scripts.`,
+store. -o json prints the same for scripts.
+
+With --offline, no network is used and no keys are computed: it prints
+each layer's FROM (and whether an external base is in the local store), its apps with their
+sources (context paths, pinned URLs, charts) and whether cnstack.lock pins each chart, and
+its LAUNCH. A missing base or an unlocked chart is reported, not an error.`,
 				Flags: append([]cli.Flag{
 					&cli.StringSliceFlag{Name: "layer", Usage: "plan only `NAME` and the layers it builds on"},
 					&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "tree", Usage: "tree or json"},
+					// Shadows the global --offline (which only guards the network) for this command.
+					&cli.BoolFlag{Name: "offline", Usage: "use no network and compute no keys: print the layers' apps, sources and pin status (implies the global --offline)"},
 				}, buildFlags()...),
 				Action: func(ctx context.Context, c *cli.Command) error {
 					format := c.String("output")
 					if format != "tree" && format != "json" {
 						return badOutput(c, "tree", "json")
+					}
+					if c.Bool("offline") {
+						return planOffline(ctx, c, format)
 					}
 					s, b, opts, err := stackSetup(c)
 					if err != nil {

@@ -80,7 +80,11 @@ func (b *Builder) plan(ctx context.Context, req *Request, file *kubefile.File, p
 		return nil, fmt.Errorf("FROM %s: %d layers but %d diff IDs", base.Ref, len(base.Manifest.Layers), len(base.Config.RootFS.DiffIDs))
 	}
 
-	opts := contents.Options{Context: req.context, Download: b.download, Type: req.Type}
+	src, err := b.sources(req)
+	if err != nil {
+		return nil, err
+	}
+	opts := contents.Options{Context: req.context, Download: src.Fetch, Type: req.Type}
 	if base != nil {
 		opts.BaseExtension = base.Extension
 		opts.BaseIsDir = (&baseDirs{b: b, ctx: ctx, base: base}).isDir
@@ -149,6 +153,18 @@ func (b *Builder) plan(ctx context.Context, req *Request, file *kubefile.File, p
 	pp.key = keyOf(chain, req.Type, req.Mode, own, sortedPairs(pp.labels), sortedPairs(keyAnn),
 		img.Author, strings.Join(pp.env, "\n"), collectKey(req))
 	return pp, nil
+}
+
+// kubeVersion is the Kubernetes the image installs: its own
+// cluster-runtime-version label, else its base's.
+func (pp *platformPlan) kubeVersion() string {
+	if v := pp.labels[clusterimage.LabelClusterRuntimeVersion]; v != "" {
+		return v
+	}
+	if pp.base != nil {
+		return pp.base.Config.Config.Labels[clusterimage.LabelClusterRuntimeVersion]
+	}
+	return ""
 }
 
 func (pp *platformPlan) close() {
