@@ -10,7 +10,7 @@ PKGS := ./...
 PLATFORMS ?= linux/amd64,linux/arm64
 FUZZTIME ?= 20s
 
-.PHONY: all build deps test unit fuzz demo bench lint e2e tools payload kube-base clean help
+.PHONY: all build deps test unit fuzz demo bench lint e2e tools payload kube-base nightly clean help
 
 all: build
 
@@ -47,6 +47,9 @@ fuzz: ## run the parser fuzzers briefly (FUZZTIME=20s)
 demo: deps build ## build the sample stack end to end into the default store and show it
 	ci/demo.sh
 
+nightly: deps build ## the nightly pipeline (ci/nightly.sh) offline on the sample stack: build, sign, push, boot-verify, promote, report in out/nightly/reports
+	ci/nightly-local.sh
+
 bench: build tools ## print throughput, timing and memory figures beside their baselines
 	$(GO) run ./internal/benchcmd -repo $(CURDIR) $(BENCHFLAGS)
 
@@ -54,8 +57,10 @@ lint: ## gofmt + go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 
-e2e: tools build payload ## the end-to-end tests: the Kubernetes base booted with sealer run (1 node, 2 nodes, a missing image), two-node and cloud-init VMs
+e2e: tools build payload ## the end-to-end tests: the Kubernetes base booted with sealer run (1 node, 2 nodes, a missing image), two-node and cloud-init VMs, the report in headless Chromium, make nightly
+	@CNSTACK_EXTRA_DEBS=chromium ci/deps.sh
 	CNSTACK_E2E=1 CNSTACK_VM_NOCLOUD_TEST=1 $(GO) test -count=1 -timeout 240m -run 'E2E|NoCloud' $(PKGS)
+	ci/nightly-local.sh
 
 clean: ## remove build outputs (not the store)
 	rm -rf bin .cache/tools

@@ -24,12 +24,15 @@ trend; no script, works offline), run.json and junit.xml into --output. The tren
 layer's growth come from earlier runs: every --history DIR/<id>/run.json (default: the
 parent of --output). "report collect" makes the run.json from the store and a step log.`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Required: true, Usage: "report `DIR`"},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "report `DIR` (required)"},
 			&cli.StringFlag{Name: "history", Usage: "`DIR` of earlier report directories (default: the parent of --output)"},
 		},
 		Action: func(ctx context.Context, c *cli.Command) error {
 			if c.NArg() != 1 {
 				return usageError(c, "takes one run JSON file, got %d arguments", c.NArg())
+			}
+			if c.String("output") == "" {
+				return usageError(c, "--output DIR is required")
 			}
 			run, err := report.Read(c.Args().First())
 			if err != nil {

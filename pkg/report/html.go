@@ -206,11 +206,11 @@ h1{font-size:1.4em;margin-bottom:.2em} h2{font-size:1.15em;margin-top:1.6em;bord
 .ok,.passed,.promoted,.verified,.verified-earlier{color:#1a7f37} .bad,.failed{color:#cf222e;font-weight:bold}
 .not-run,.skipped{color:#9a6700} .muted,.cached,.present{color:#57606a} .built,.pushed,.signed{color:#0969da}
 table{border-collapse:collapse;margin:.6em 0;font-size:13px} td,th{border-bottom:1px solid #d8dee4;padding:4px 8px;text-align:left;vertical-align:top}
-th{background:#f6f8fa} code{font-size:12px} .why{display:block;font-size:11px;color:#57606a;max-width:28em}
+th{background:#f6f8fa} code{font-size:12px} .why{display:block;font-size:11px;color:#57606a;max-width:24em;overflow-wrap:anywhere}
 .legend span{display:inline-block;margin-right:1em;font-size:12px} .legend i{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:middle}
 svg{max-width:100%;height:auto;font-family:system-ui,sans-serif} .card{border:1px solid #d0d7de;border-radius:6px;padding:.6em 1em;margin:.8em 0}
 </style></head><body>
-<h1>cnstack nightly: {{.R.Stack}} {{.R.Version}} <span class="{{if .R.Passed}}ok{{else}}bad{{end}}">{{if .R.Passed}}PASSED{{else}}FAILED{{end}}</span></h1>
+<h1>cnstack nightly: {{.R.Stack}} {{.R.Version}} <span class="{{if not .R.Passed}}bad{{else if index .Counts "verify:not-run"}}not-run{{else}}ok{{end}}">{{if not .R.Passed}}FAILED{{else}}PASSED{{end}}</span>{{with index .Counts "verify:not-run"}} <span class="not-run">· {{.}} layer(s) not verified, so not promoted</span>{{end}}</h1>
 <p class="muted">run {{.R.ID}}, started {{when .R.Started}}, {{dur .R.Duration}} in all; platforms {{range $i, $p := .R.Platforms}}{{if $i}}, {{end}}{{$p}}{{end}}{{if .R.Staging}}; staging {{.R.Staging}}{{end}}{{if .R.PromoteTag}}; promotes to :{{.R.PromoteTag}}{{end}}{{if .Prev}}; compared with run {{.Prev.ID}}{{end}}</p>
 <p>{{index .Counts "build:built"}} built, {{index .Counts "build:cached"}} cached, {{index .Counts "build:failed"}} failed, {{index .Counts "build:skipped"}} skipped ·
 {{index .Counts "push:pushed"}} pushed, {{index .Counts "push:present"}} already in the registry ·
