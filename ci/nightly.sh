@@ -32,6 +32,8 @@
 #   --serve-samples        NIGHTLY_SERVE_SAMPLES=1  serve the sample stack's container images on
 #                                                 127.0.0.1 and mirror docker.io/registry.k8s.io to it
 #   --id ID                NIGHTLY_ID             run id (default: UTC time, 20261207T020000Z)
+#   --layer NAME           NIGHTLY_LAYERS         only these layers (repeatable; a CI matrix job runs one,
+#                                                 its parents already in the store or built from the cache)
 # Environment: CNSTACK (the cnstack binary; default bin/cnstack, else cnstack on PATH),
 # CNSTACK_HOME (the store). Registry credentials come from the docker config (cnstack login).
 set -euo pipefail
@@ -58,6 +60,7 @@ state=${NIGHTLY_STATE:-$repo_root/out/nightly}
 update_lock=${NIGHTLY_UPDATE_LOCK:-0}
 serve_samples=${NIGHTLY_SERVE_SAMPLES:-0}
 run_id=${NIGHTLY_ID:-}
+only=" ${NIGHTLY_LAYERS:-} "
 build_args=()
 
 need() { (($# >= 2)) || die "$1 needs a value (see --help)"; }
@@ -82,6 +85,7 @@ while (($#)); do
 	--update-lock) update_lock=1; shift ;;
 	--serve-samples) serve_samples=1; shift ;;
 	--id) need "$@"; run_id=$2; shift 2 ;;
+	--layer) need "$@"; only+="$2 "; shift 2 ;;
 	*) die "unknown argument '$1' (see --help)" ;;
 	esac
 done
@@ -197,6 +201,9 @@ failed=0
 build_total=$(now)
 if ((lock_ok)); then
 	while IFS=$'\x1f' read -r layer parent type image rebuild reason; do
+		if [[ -n ${only// /} && $only != *" $layer "* ]]; then
+			continue # another job's layer: its parents come first in the plan and are built on demand
+		fi
 		log=$run_dir/logs/$layer.log
 		: >"$log"
 		if [[ -n $parent && -n ${blocked[$parent]:-} ]]; then

@@ -41,6 +41,36 @@ parent of --output). "report collect" makes the run.json from the store and a st
 			return writeReport(c, run)
 		},
 		Commands: []*cli.Command{{
+			Name:      "merge",
+			Usage:     "merge the runs of one pipeline spread over CI jobs (one per layer and platform) into one report",
+			ArgsUsage: "RUN.json...",
+			Description: `Each layer comes from the run that worked on it (its steps, digests, boot report); the
+stages are concatenated and the run spans the first job's start to the last job's end.
+Boot directories are linked as each job wrote them: copy the jobs' boot/<layer>/ directories
+next to the merged report.`,
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Required: true, Usage: "report `DIR`"},
+				&cli.StringFlag{Name: "history", Usage: "`DIR` of earlier report directories (default: the parent of --output)"},
+			},
+			Action: func(ctx context.Context, c *cli.Command) error {
+				if c.NArg() == 0 {
+					return usageError(c, "name the run JSON files to merge")
+				}
+				var runs []*report.Run
+				for _, p := range c.Args().Slice() {
+					r, err := report.Read(p)
+					if err != nil {
+						return err
+					}
+					runs = append(runs, r)
+				}
+				run, err := report.Merge(runs)
+				if err != nil {
+					return err
+				}
+				return writeReport(c, run)
+			},
+		}, {
 			Name:      "collect",
 			Usage:     "collect a run from the store and a pipeline step log, then write its report",
 			ArgsUsage: "[STACK_DIR]",

@@ -106,7 +106,7 @@ func Collect(ctx context.Context, opts CollectOptions) (*Run, error) {
 	}
 	sizes := map[string]map[string]int64{} // layer → platform → size
 	for _, l := range s.Layers {
-		layer := Layer{Name: l.Name, Type: orDefault(l.Type, clusterimage.KubeInstaller), Image: l.Ref, Parent: l.Parent, From: l.From, Steps: steps[l.Name]}
+		layer := Layer{Name: l.Name, Type: orDefault(l.Type, clusterimage.KubeInstaller), Image: l.Ref, Parent: l.Parent, From: l.From, Steps: steps[l.Name], Platforms: []Platform{}}
 		if layer.Steps == nil {
 			layer.Steps = []Step{}
 		}

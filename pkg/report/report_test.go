@@ -180,3 +180,36 @@ func TestCollectSteps(t *testing.T) {
 		t.Error("a step log naming a layer the stack lacks was accepted")
 	}
 }
+
+func TestMerge(t *testing.T) {
+	p := samplePage(t)
+	a, b := *p.Run, *p.Run
+	a.Layers = append([]Layer(nil), p.Run.Layers...)
+	b.Layers = append([]Layer(nil), p.Run.Layers...)
+	b.ID, b.Started = "job2", p.Run.Started.Add(time.Hour)
+	for i := range a.Layers {
+		if a.Layers[i].Name == "mesh" {
+			a.Layers[i].Steps = nil // job 1 did not work on mesh
+		} else {
+			b.Layers[i].Steps = nil
+		}
+	}
+	m, err := Merge([]*Run{&a, &b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.ID != a.ID || m.Duration != time.Hour+p.Run.Duration || len(m.Stages) != 4 {
+		t.Errorf("merged: id %s, duration %s, %d stages", m.ID, m.Duration, len(m.Stages))
+	}
+	m.Stages, m.Duration = p.Run.Stages, p.Run.Duration
+	got, _ := m.Marshal()
+	want, _ := p.Run.Marshal()
+	if !bytes.Equal(got, want) {
+		t.Errorf("merging the two halves does not give the run back:\n%s", got)
+	}
+	other := *p.Run
+	other.Stack = "other"
+	if _, err := Merge([]*Run{&a, &other}); err == nil {
+		t.Error("runs of different stacks merged")
+	}
+}
