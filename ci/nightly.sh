@@ -195,6 +195,19 @@ else
 	record - plan passed "$t" ""
 fi
 
+# The previous run's plan, to say which input of a rebuilt layer changed.
+prev_plan=""
+[[ -f $report_root/latest/plan.json ]] && prev_plan=$report_root/latest/plan.json
+# changed_inputs LAYER: the inputs (FROM, each COPY's files, the instructions, the image
+# list) whose digest differs from the previous run's plan, comma-separated.
+changed_inputs() {
+	[[ -n $prev_plan ]] || return 0
+	jq -rn --slurpfile a "$prev_plan" --slurpfile b "$run_dir/plan.json" --arg l "$1" '
+		($a[0].layers[] | select(.name == $l) | .inputs // {}) as $old |
+		($b[0].layers[] | select(.name == $l) | .inputs // {}) as $new |
+		[$new | to_entries[] | .key as $p | .value | to_entries[] | select($old[$p][.key] != .value) | .key] | unique | join(", ")' 2>/dev/null || true
+}
+
 declare -A blocked=()  # layer → why its dependents stop
 failed=0
 ((lock_ok)) || failed=1
@@ -227,7 +240,15 @@ if ((lock_ok)); then
 		row=$(awk -v l="$layer" '$1 == l { print $2 "\t" $4 }' "$log" | tail -n 1)
 		status=${row%%$'\t'*} digest=${row#*$'\t'}
 		[[ $digest == sha256:* ]] || { fail build "$t" "no digest for $layer in the build output"; continue; }
-		if [[ $status == built ]]; then why=${reason:-inputs changed or not built yet}; else why="cache key unchanged"; fi
+		why="cache key unchanged"
+		if [[ $status == built ]]; then
+			changed=$(changed_inputs "$layer")
+			if [[ -n $changed ]]; then
+				why="changed since the last run: $changed"
+				[[ $reason != "base layer "* ]] || why+=" ($reason)"
+			else why=${reason:-inputs changed or not built yet}
+			fi
+		fi
 		record "$layer" build "$status" "$t" "$why"
 
 		# sign + SBOM and provenance attestations, in the store (nothing added when present).

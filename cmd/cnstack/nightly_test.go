@@ -199,8 +199,11 @@ func TestNightlyPipeline(t *testing.T) {
 	if got := n.verified()[len(kube):]; strings.Join(got, " ") != "mesh observability ha middleware cnstack" {
 		t.Errorf("night 3 verified %v, want mesh and the layers on it", got)
 	}
-	if r := run.Layers[layerIndex(run, "mesh")].Step("build").Detail; !strings.Contains(r, "changed") {
-		t.Errorf("night 3: mesh's rebuild reason %q does not say its inputs changed", r)
+	if r := run.Layers[layerIndex(run, "mesh")].Step("build").Detail; !strings.Contains(r, "changed since the last run: ") || !strings.Contains(r, "charts/mesh") {
+		t.Errorf("night 3: mesh's rebuild reason %q does not name the input that changed", r)
+	}
+	if r := run.Layers[layerIndex(run, "observability")].Step("build").Detail; !strings.Contains(r, "FROM mesh") {
+		t.Errorf("night 3: observability's rebuild reason %q does not say its base changed", r)
 	}
 
 	appendFile(t, filepath.Join(n.stack, "ha", "chaos", "install.sh"), "\n# changed by the nightly test\n")

@@ -212,6 +212,8 @@ func printPlanJSON(w io.Writer, s *stack.Stack, plan []stack.PlanEntry) error {
 		Keys    map[string]string `json:"keys"`
 		Rebuild bool              `json:"rebuild"`
 		Reason  string            `json:"reason,omitempty"`
+		// Inputs: platform → input name → digest (what the key is made of).
+		Inputs map[string]map[string]string `json:"inputs,omitempty"`
 	}
 	out := struct {
 		Name    string      `json:"name"`
@@ -219,7 +221,7 @@ func printPlanJSON(w io.Writer, s *stack.Stack, plan []stack.PlanEntry) error {
 		Layers  []layerJSON `json:"layers"`
 	}{Name: s.Spec.Name, Version: s.Spec.Version}
 	for _, e := range plan {
-		out.Layers = append(out.Layers, layerJSON{Name: e.Layer.Name, Image: e.Layer.Ref, Type: layerType(e.Layer), From: e.Layer.From, Parent: e.Layer.Parent, Keys: e.Keys, Rebuild: e.Rebuild, Reason: e.Reason})
+		out.Layers = append(out.Layers, layerJSON{Name: e.Layer.Name, Image: e.Layer.Ref, Type: layerType(e.Layer), From: e.Layer.From, Parent: e.Layer.Parent, Keys: e.Keys, Rebuild: e.Rebuild, Reason: e.Reason, Inputs: e.Inputs})
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
