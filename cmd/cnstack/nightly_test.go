@@ -24,6 +24,7 @@ type nightly struct {
 	t                             *testing.T
 	repo, dir, stack, key, verlog string
 	reports, state, home          string
+	registry                      string       // the embedded registry the nights push to
 	outputs                       bytes.Buffer // every byte the script printed, all nights
 }
 
@@ -48,14 +49,50 @@ func newNightly(t *testing.T) *nightly {
 		t.Fatalf("generate-key-pair: %v\n%s", err, out)
 	}
 	n.key = filepath.Join(dir, "keys", "cosign.key")
+	// The registry outlives the nights so the test can look at what they left.
+	addrFile := filepath.Join(dir, "registry.addr")
+	reg := cliCmd(n.home, "registry", "serve", "--addr", "127.0.0.1:0", "--addr-file", addrFile, "--root", filepath.Join(n.state, "registry"))
+	if err := reg.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Process.Kill(); reg.Wait() })
+	deadline := time.Now().Add(30 * time.Second)
+	for n.registry == "" && time.Now().Before(deadline) {
+		b, _ := os.ReadFile(addrFile)
+		n.registry = strings.TrimSpace(string(b))
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n.registry == "" {
+		t.Fatal("the embedded registry did not start")
+	}
 	return n
+}
+
+// tagged is the digest tag names in the staging repository of layer, per
+// the real CLI (verify --remote prints "verified NAME@DIGEST in ...").
+func (n *nightly) tagged(layer, tag string) string {
+	n.t.Helper()
+	ref := n.registry + "/cnstack-staging/" + layer + ":" + tag
+	out, err := cliCmd(n.home, "verify", "--remote", "--key", strings.TrimSuffix(n.key, ".key")+".pub", ref).CombinedOutput()
+	if err != nil {
+		return ""
+	}
+	for _, l := range strings.Split(string(out), "\n") {
+		if rest, ok := strings.CutPrefix(l, "verified "); ok {
+			if i := strings.Index(rest, "@"); i >= 0 {
+				return strings.Fields(rest[i+1:])[0]
+			}
+		}
+	}
+	n.t.Fatalf("verify %s printed no digest:\n%s", ref, out)
+	return ""
 }
 
 // night runs ci/nightly.sh once, as CI would, with the fake verifier
 // (booting VMs is for make e2e) failing the layers in fail.
 func (n *nightly) night(id string, wantOK bool, fail string, extra ...string) *report.Run {
 	n.t.Helper()
-	args := append([]string{"--stack", n.stack, "--key", n.key, "--serve-samples", "--state", n.state,
+	args := append([]string{"--stack", n.stack, "--key", n.key, "--serve-samples", "--state", n.state, "--registry", n.registry,
 		"--report-dir", n.reports, "--verifier", filepath.Join(n.repo, "ci", "testdata", "fake-verifier.sh"), "--id", id}, extra...)
 	ctx, cancel := context.WithTimeout(n.t.Context(), 10*time.Minute)
 	defer cancel()
@@ -172,6 +209,16 @@ func TestNightlyPipeline(t *testing.T) {
 			t.Errorf("night 1, layer %s: signature %q, attestations %q, platforms %+v", l.Name, l.Signature, l.Attestations, l.Platforms)
 		}
 	}
+	for i := range run.Layers {
+		l := &run.Layers[i]
+		want := l.Digest
+		if l.Name == "addon-demo" {
+			want = "" // not verified, not promoted
+		}
+		if got := n.tagged(l.Name, "stable"); got != want {
+			t.Errorf("night 1: %s:stable names %q, want %q", l.Name, got, want)
+		}
+	}
 	tree := n.registryTree()
 
 	run = n.night("n2", true, "")
@@ -207,6 +254,7 @@ func TestNightlyPipeline(t *testing.T) {
 	}
 
 	appendFile(t, filepath.Join(n.stack, "ha", "chaos", "install.sh"), "\n# changed by the nightly test\n")
+	haStable := n.tagged("ha", "stable")
 	run = n.night("n4", false, "ha")
 	n.expect("n4", run, map[string]string{
 		"mesh": "cached/present/verified-earlier/promoted", "observability": "cached/present/verified-earlier/promoted",
@@ -214,6 +262,9 @@ func TestNightlyPipeline(t *testing.T) {
 		"middleware": "skipped/skipped/skipped/skipped", "cnstack": "skipped/skipped/skipped/skipped",
 	})
 	ha := run.Layers[layerIndex(run, "ha")]
+	if got := n.tagged("ha", "stable"); got != haStable || got == ha.Digest {
+		t.Errorf("night 4: ha:stable moved to %s (the digest that failed verification is %s; it was %s)", got, ha.Digest, haStable)
+	}
 	if d := ha.Step("verify").Detail; !strings.Contains(d, "CrashLoopBackOff") {
 		t.Errorf("night 4: the failed verification's detail %q does not say why", d)
 	}
