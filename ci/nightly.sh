@@ -17,6 +17,8 @@
 #   --promote-to PREFIX    NIGHTLY_PROMOTE_TO     where verified digests are tagged (default: the staging prefix)
 #   --promote-tag TAG      NIGHTLY_PROMOTE_TAG    default: the git tag on a tag build
 #                                                 (GITHUB_REF_TYPE=tag, CI_COMMIT_TAG), else stable
+#   --promote-suffix S     NIGHTLY_PROMOTE_SUFFIX appended to the tag (a per-platform job of a
+#                                                 multi-platform stack: stable-linux-arm64)
 #   --key FILE             NIGHTLY_KEY            cosign private key (password: $COSIGN_PASSWORD,
 #   --key-password-file F  NIGHTLY_KEY_PASSWORD_FILE  or this file; never printed)
 #   --pub FILE             NIGHTLY_PUB            public key (default: the key's .pub sibling)
@@ -48,6 +50,7 @@ registry=${NIGHTLY_REGISTRY:-}
 staging=${NIGHTLY_STAGING:-cnstack-staging}
 promote_to=${NIGHTLY_PROMOTE_TO:-}
 promote_tag=${NIGHTLY_PROMOTE_TAG:-}
+promote_suffix=${NIGHTLY_PROMOTE_SUFFIX:-}
 key=${NIGHTLY_KEY:-}
 key_password_file=${NIGHTLY_KEY_PASSWORD_FILE:-}
 pub=${NIGHTLY_PUB:-}
@@ -72,6 +75,7 @@ while (($#)); do
 	--staging) need "$@"; staging=$2; shift 2 ;;
 	--promote-to) need "$@"; promote_to=$2; shift 2 ;;
 	--promote-tag) need "$@"; promote_tag=$2; shift 2 ;;
+	--promote-suffix) need "$@"; promote_suffix=$2; shift 2 ;;
 	--key) need "$@"; key=$2; shift 2 ;;
 	--key-password-file) need "$@"; key_password_file=$2; shift 2 ;;
 	--pub) need "$@"; pub=$2; shift 2 ;;
@@ -116,6 +120,7 @@ if [[ -z $promote_tag ]]; then
 	else promote_tag=stable
 	fi
 fi
+promote_tag+=$promote_suffix
 [[ $promote_tag =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] || die "promotion tag '$promote_tag' is not a valid tag"
 [[ -n $promote_to ]] || promote_to=$staging
 stack=$(cd "$stack" && pwd)
@@ -308,7 +313,7 @@ if ((lock_ok)); then
 				record "$layer" verify passed "$t" "$(jq -r '"verified by " + (if .installer == "fake-verifier" then "the fake verifier (no VM)" else "booting (" + (.installer // "?") + ", " + (.accel // "?") + ")" end) + ": " + ([.assertions[] | select(.status == "passed")] | length | tostring) + " assertions passed"' "$boot_dir/report.json")"
 				verdict=ok
 			else
-				fail verify "$t" "$(jq -r '.error // empty, ([.assertions[] | select(.status == "failed") | .name + ": " + (.evidence | split("\n")[0])] | join("; "))' "$boot_dir/report.json" | head -c 400)"
+				fail verify "$t" "$(jq -r 'if (.error // "") != "" then .error else ([.assertions[] | select(.status == "failed") | .name + ": " + (.evidence | split("\n")[0])] | join("; ")) end' "$boot_dir/report.json" | head -c 400)"
 				record "$layer" promote skipped "$(now)" "verification failed: not promoted"
 				continue
 			fi

@@ -154,7 +154,9 @@ var workflowTmpl = template.Must(template.New("wf").Delims("[[", "]]").Parse(`# 
 # stack's DAG: a layer's job needs its parent's, and starts from the store the parent's
 # job left (an artifact), so nothing is built twice. Every job pushes by digest to the
 # staging registry, boot-verifies kube-installer images on KVM runners (once per digest)
-# and promotes what passed (:stable nightly, the git tag on a tag build). The last job
+# and promotes what passed (:stable nightly, the git tag on a tag build; with several
+# platforms, each job's single-platform image gets the tag with its platform appended,
+# stable-linux-arm64, since one job cannot name the other's digest). The last job
 # merges the jobs' reports into one page, kept as an artifact and published to Pages.
 name: nightly
 on:
@@ -238,6 +240,9 @@ jobs:
         run: >-
           ci/nightly.sh --layer [[.Layer]] --platforms "${{ matrix.platform }}"
           --key "$RUNNER_TEMP/cosign.key" --pub "$RUNNER_TEMP/cosign.pub"
+[[- if gt (len .Entries) 1]]
+          --promote-suffix "-${{ matrix.slug }}"
+[[- end]]
       - name: keep the store for the layers built on this one
         if: success()
         uses: actions/upload-artifact@v4

@@ -110,8 +110,12 @@ func Collect(ctx context.Context, opts CollectOptions) (*Run, error) {
 		if layer.Steps == nil {
 			layer.Steps = []Step{}
 		}
-		if err := describe(ctx, opts, &layer); err != nil {
-			return nil, fmt.Errorf("layer %s: %w", l.Name, err)
+		// A layer whose build failed or did not run has no image of this
+		// run: the store's image under its name is an earlier run's.
+		if b := layer.Step("build"); b == nil || (b.Status != Failed && b.Status != Skipped) {
+			if err := describe(ctx, opts, &layer); err != nil {
+				return nil, fmt.Errorf("layer %s: %w", l.Name, err)
+			}
 		}
 		sizes[l.Name] = map[string]int64{}
 		for i := range layer.Platforms {
