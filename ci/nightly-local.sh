@@ -20,6 +20,9 @@ export COSIGN_PASSWORD=${COSIGN_PASSWORD:-}
 if [[ ! -f $state/keys/cosign.key ]]; then
 	"$CNSTACK" generate-key-pair --output-key-prefix "$state/keys/cosign" >/dev/null
 fi
+# Kubernetes images are installed by the real sealer in the VM (make tools builds it).
+tools_bin=${CNSTACK_TOOLS_BIN:-$PWD/.cache/tools/bin}
+if [[ -z ${CNSTACK_SEALER:-} && -x $tools_bin/sealer ]]; then export CNSTACK_SEALER=$tools_bin/sealer; fi
 args=(--stack "$state/stack" --key "$state/keys/cosign.key" --state "$state" --report-dir "$state/reports" --serve-samples)
 [[ -f $state/stack/cnstack.lock ]] || args+=(--update-lock)
 if [[ $(id -u) != 0 ]] || ! command -v qemu-system-x86_64 >/dev/null || ! command -v debootstrap >/dev/null; then
