@@ -362,7 +362,14 @@ func tagCommand() *cli.Command {
 		ArgsUsage: "SOURCE TARGET",
 		Description: `Points TARGET (NAME:TAG) at the image SOURCE names in the local store (a tag, NAME@DIGEST
 or a digest). Nothing is copied; TARGET is replaced if it existed. Signatures stay with the
-image's digest: push TARGET and they travel along.`,
+image's digest: push TARGET and they travel along.
+
+With --remote both are registry images of one registry: TARGET gets the manifest SOURCE
+names (a tag in the same repository; in another repository a copy whose blobs are mounted),
+with its signatures and attestations. The digest stays: nothing is rebuilt or re-sent.`,
+		Flags: append([]cli.Flag{
+			&cli.BoolFlag{Name: "remote", Usage: "SOURCE and TARGET are registry images (retag in the registry)"},
+		}, registryFlags()...),
 		Action: func(ctx context.Context, c *cli.Command) error {
 			if c.NArg() != 2 {
 				return usageError(c, "takes SOURCE and TARGET, got %d arguments", c.NArg())
@@ -374,6 +381,13 @@ image's digest: push TARGET and they travel along.`,
 			}
 			if r.Tag == "" {
 				return fmt.Errorf("target %s: name a tag (NAME:TAG), not a digest", dst)
+			}
+			if c.Bool("remote") {
+				sr, err := reference.Parse(src)
+				if err != nil {
+					return fmt.Errorf("source %s: %w", src, err)
+				}
+				return retagRemote(ctx, c, sr, r)
 			}
 			s, err := openStore(c)
 			if err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"github.com/cnstack/cnstack/pkg/build"
+	"github.com/cnstack/cnstack/pkg/clusterimage"
 	"github.com/cnstack/cnstack/pkg/lockfile"
 	"github.com/cnstack/cnstack/pkg/oci"
 	"github.com/cnstack/cnstack/pkg/stack"
@@ -215,11 +216,14 @@ func printPlanJSON(w io.Writer, s *stack.Stack, plan []stack.PlanEntry) error {
 	type layerJSON struct {
 		Name    string            `json:"name"`
 		Image   string            `json:"image"`
+		Type    string            `json:"type"`
 		From    string            `json:"from"`
 		Parent  string            `json:"parent,omitempty"`
 		Keys    map[string]string `json:"keys"`
 		Rebuild bool              `json:"rebuild"`
 		Reason  string            `json:"reason,omitempty"`
+		// Inputs: platform → input name → digest (what the key is made of).
+		Inputs map[string]map[string]string `json:"inputs,omitempty"`
 	}
 	out := struct {
 		Name    string      `json:"name"`
@@ -227,9 +231,17 @@ func printPlanJSON(w io.Writer, s *stack.Stack, plan []stack.PlanEntry) error {
 		Layers  []layerJSON `json:"layers"`
 	}{Name: s.Spec.Name, Version: s.Spec.Version}
 	for _, e := range plan {
-		out.Layers = append(out.Layers, layerJSON{Name: e.Layer.Name, Image: e.Layer.Ref, From: e.Layer.From, Parent: e.Layer.Parent, Keys: e.Keys, Rebuild: e.Rebuild, Reason: e.Reason})
+		out.Layers = append(out.Layers, layerJSON{Name: e.Layer.Name, Image: e.Layer.Ref, Type: layerType(e.Layer), From: e.Layer.From, Parent: e.Layer.Parent, Keys: e.Keys, Rebuild: e.Rebuild, Reason: e.Reason, Inputs: e.Inputs})
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
+}
+
+// layerType is a layer's image type, kube-installer unless stack.yaml says otherwise.
+func layerType(l *stack.Layer) string {
+	if l.Type == "" {
+		return clusterimage.KubeInstaller
+	}
+	return l.Type
 }

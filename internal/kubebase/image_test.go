@@ -106,8 +106,8 @@ func TestBaseFromStubPayload(t *testing.T) {
 		t.Fatal(err)
 	}
 	for k, v := range map[string]string{
-		clusterimage.LabelClusterRuntimeType:                "kubernetes",
-		clusterimage.LabelContainerRuntimeType:              "containerd",
+		clusterimage.LabelClusterRuntimeType:              "kubernetes",
+		clusterimage.LabelContainerRuntimeType:            "containerd",
 		"cluster.alpha.sealer.io/cluster-runtime-version": "v1.34.4",
 	} {
 		if cfg.Config.Labels[k] != v {
