@@ -2,7 +2,8 @@
 # ci/nightly.sh: the nightly pipeline over a stack. For every layer, parents first:
 #   build (cached when nothing changed) → sign + SBOM/provenance attestations → push by
 #   digest to a staging repository (skipped when the registry already holds the signed
-#   digest) → boot-verify kube-installer images (skipped when a signed verification
+#   digest) → boot-verify each image (an app-installer on the stack's last verified
+#   kube-installer image, as operators install it; skipped when a signed verification
 #   attestation of that digest exists) → attest the verdict → promote the verified digest
 #   by retagging it (never by rebuilding).
 # A failed layer (any step, verification included) stops its dependents and nothing else;
@@ -27,7 +28,8 @@
 #   --vm-image DIR|FILE    NIGHTLY_VM_IMAGE       VM image for cnstack boot (default: built-in debian12)
 #   --no-boot              NIGHTLY_NO_BOOT=1      no VM here: verification is "not-run", nothing is promoted
 #   --verifier CMD         NIGHTLY_VERIFIER       run CMD REF DIGEST REPORT_DIR instead of cnstack boot;
-#                                                 it writes REPORT_DIR/report.json (pkg/verify's Report)
+#                                                 it writes REPORT_DIR/report.json (pkg/verify's Report);
+#                                                 NIGHTLY_BASE names the cluster an app-installer goes onto
 #   --report-dir DIR       NIGHTLY_REPORT_DIR     reports, one directory per run (default out/nightly/reports)
 #   --state DIR            NIGHTLY_STATE          the embedded registry's data (default out/nightly)
 #   --update-lock          NIGHTLY_UPDATE_LOCK=1  refresh cnstack.lock instead of checking it
@@ -213,7 +215,10 @@ changed_inputs() {
 		[$new | to_entries[] | .key as $p | .value | to_entries[] | select($old[$p][.key] != .value) | .key] | unique | join(", ")' 2>/dev/null || true
 }
 
+# Layers in the plan's order (parents first), app-installers last: they are booted
+# onto the cluster of the stack's last verified kube-installer image.
 declare -A blocked=()  # layer → why its dependents stop
+cluster_image="" # the last verified kube-installer image: app-installers are booted onto it
 failed=0
 ((lock_ok)) || failed=1
 build_total=$(now)
@@ -286,8 +291,14 @@ if ((lock_ok)); then
 		t=$(now)
 		verdict=""
 		boot_dir=$run_dir/boot/$layer
-		if [[ $type != kube-installer ]]; then
-			record "$layer" verify not-run "$t" "$type: booting an app image on its base is not implemented yet"
+		base_flags=()
+		if [[ $type == app-installer ]]; then
+			# An app goes onto a running cluster: the stack's last verified
+			# kube-installer image (sealer run installs it, then the app).
+			base_flags=(--base "$cluster_image")
+		fi
+		if [[ $type != kube-installer && -z $cluster_image ]]; then
+			record "$layer" verify not-run "$t" "$type: no verified kube-installer layer before it in this stack to install it onto"
 		elif "$cnstack" verify --remote --key "$pub" --attestations --root-only --type "$boot_type" "$dest@$digest" >>"$log" 2>&1; then
 			record "$layer" verify verified-earlier "$t" "this digest carries a verification attestation signed by the key"
 			verdict=ok
@@ -296,9 +307,9 @@ if ((lock_ok)); then
 		else
 			mkdir -p "$boot_dir"
 			if [[ -n $verifier ]]; then
-				$verifier "$image" "$digest" "$boot_dir" >>"$log" 2>&1 && rc=0 || rc=$?
+				NIGHTLY_BASE=${base_flags[1]:-} $verifier "$image" "$digest" "$boot_dir" >>"$log" 2>&1 && rc=0 || rc=$?
 			else
-				"$cnstack" boot "$image" --report "$boot_dir" ${vm_image:+--vm-image "$vm_image"} >>"$log" 2>&1 && rc=0 || rc=$?
+				"$cnstack" boot "$image" --report "$boot_dir" "${base_flags[@]}" ${vm_image:+--vm-image "$vm_image"} >>"$log" 2>&1 && rc=0 || rc=$?
 			fi
 			if [[ ! -s $boot_dir/report.json ]]; then
 				fail verify "$t" "the verifier wrote no report.json (exit $rc): $(tail -n 2 "$log")"
@@ -319,6 +330,8 @@ if ((lock_ok)); then
 			fi
 		fi
 
+		[[ $verdict == ok && $type == kube-installer ]] && cluster_image=$image
+
 		# promote: retag the verified digest; never rebuild.
 		t=$(now)
 		target=$registry/$promote_to/$layer:$promote_tag
@@ -334,7 +347,7 @@ if ((lock_ok)); then
 		else
 			fail promote "$t" "$(tail -n 2 "$log")"
 		fi
-	done < <(jq -r '.layers[] | [.name, (.parent // ""), .type, .image, (.rebuild | tostring), (.reason // "")] | join("\u001f")' "$run_dir/plan.json")
+	done < <(jq -r '.layers | sort_by(.type == "app-installer") | .[] | [.name, (.parent // ""), .type, .image, (.rebuild | tostring), (.reason // "")] | join("\u001f")' "$run_dir/plan.json")
 fi
 record - layers "$( ((failed)) && echo failed || echo passed)" "$build_total" ""
 

@@ -3,12 +3,13 @@
 #   fake-verifier.sh REF DIGEST REPORT_DIR
 # It boots nothing. It writes a pkg/verify Report to REPORT_DIR/report.json that says so
 # (installer "fake-verifier", accel "none"), passing unless the layer of REF is named in
-# $FAKE_VERIFIER_FAIL (space-separated), and appends the layer to $FAKE_VERIFIER_LOG.
+# $FAKE_VERIFIER_FAIL (space-separated), and appends the layer (and $NIGHTLY_BASE, the
+# cluster an app-installer goes onto) to $FAKE_VERIFIER_LOG.
 set -euo pipefail
 ref=$1 digest=$2 dir=$3
 layer=${ref##*/}
 layer=${layer%%:*}
-[[ -z ${FAKE_VERIFIER_LOG:-} ]] || printf '%s %s\n' "$layer" "$digest" >>"$FAKE_VERIFIER_LOG"
+[[ -z ${FAKE_VERIFIER_LOG:-} ]] || printf '%s %s%s\n' "$layer" "$digest" "${NIGHTLY_BASE:+ base=$NIGHTLY_BASE}" >>"$FAKE_VERIFIER_LOG"
 passed=true status=passed error=""
 for f in ${FAKE_VERIFIER_FAIL:-}; do
 	if [[ $f == "$layer" ]]; then passed=false status=failed error="pods not Running: chaos-operator-0 CrashLoopBackOff (planted by the fake verifier)"; fi
@@ -19,7 +20,7 @@ printf 'fake serial console of %s\n' "$ref" >"$dir/serial-node0.log"
 cat >"$dir/report.json" <<JSON
 {
   "image": "$ref", "digest": "$digest", "platform": "linux/amd64", "vmImage": "none (fake verifier)",
-  "installer": "fake-verifier", "accel": "none", "nodes": 1, "started": "$now", "duration": 1500000000,
+  "installer": "fake-verifier", "accel": "none",${NIGHTLY_BASE:+ \"base\": \"$NIGHTLY_BASE\",} "nodes": 1, "started": "$now", "duration": 1500000000,
   "phases": [
     {"name": "boot", "node": "node0", "start": "$now", "duration": 500000000},
     {"name": "install", "node": "node0", "start": "$now", "duration": 700000000}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -178,7 +179,8 @@ func (n *nightly) registryTree() string {
 
 // TestNightlyPipeline runs ci/nightly.sh on the sample stack against the
 // embedded registry with a throw-away key, four nights:
-//  1. builds, signs, pushes, verifies and promotes every kube-installer layer;
+//  1. builds, signs, pushes, verifies and promotes every layer (the
+//     app-installer addon-demo is verified on the stack's top image);
 //  2. changes nothing: pushes nothing, re-verifies nothing (the signed
 //     verification attestations are recognised);
 //  3. one file of the mesh layer changed: mesh and the layers built on it
@@ -195,13 +197,16 @@ func TestNightlyPipeline(t *testing.T) {
 	kube := []string{"kubernetes", "base", "mesh", "observability", "ha", "middleware", "cnstack"}
 
 	run := n.night("n1", true, "", "--update-lock")
-	want := map[string]string{"addon-demo": "built/pushed/not-run/skipped"}
+	want := map[string]string{"addon-demo": "built/pushed/passed/promoted"}
 	for _, l := range kube {
 		want[l] = "built/pushed/passed/promoted"
 	}
 	n.expect("n1", run, want)
-	if got := n.verified(); len(got) != len(kube) {
-		t.Errorf("night 1 verified %v, want every kube-installer layer", got)
+	if got := n.verified(); strings.Join(got, " ") != strings.Join(append(kube, "addon-demo"), " ") {
+		t.Errorf("night 1 verified %v, want every layer, parents first", got)
+	}
+	if b, err := os.ReadFile(n.verlog); err != nil || !regexp.MustCompile(`(?m)^addon-demo sha256:[0-9a-f]+ base=registry\.cnstack\.local/cnstack/cnstack:`).Match(b) {
+		t.Errorf("night 1: addon-demo was not verified on the stack's top image:\n%s", b)
 	}
 	for i := range run.Layers {
 		l := &run.Layers[i]
@@ -212,9 +217,6 @@ func TestNightlyPipeline(t *testing.T) {
 	for i := range run.Layers {
 		l := &run.Layers[i]
 		want := l.Digest
-		if l.Name == "addon-demo" {
-			want = "" // not verified, not promoted
-		}
 		if got := n.tagged(l.Name, "stable"); got != want {
 			t.Errorf("night 1: %s:stable names %q, want %q", l.Name, got, want)
 		}
@@ -222,13 +224,13 @@ func TestNightlyPipeline(t *testing.T) {
 	tree := n.registryTree()
 
 	run = n.night("n2", true, "")
-	want = map[string]string{"addon-demo": "cached/present/not-run/skipped"}
+	want = map[string]string{"addon-demo": "cached/present/verified-earlier/promoted"}
 	for _, l := range kube {
 		want[l] = "cached/present/verified-earlier/promoted"
 	}
 	n.expect("n2", run, want)
-	if got := n.verified(); len(got) != len(kube) {
-		t.Errorf("night 2 verified again: %v", got[len(kube):])
+	if got := n.verified(); len(got) != len(kube)+1 {
+		t.Errorf("night 2 verified again: %v", got[len(kube)+1:])
 	}
 	if after := n.registryTree(); after != tree {
 		t.Errorf("night 2 changed the registry (it should push nothing):\nbefore:\n%s\nafter:\n%s", tree, after)
@@ -239,11 +241,11 @@ func TestNightlyPipeline(t *testing.T) {
 	run = n.night("n3", true, "")
 	n.expect("n3", run, map[string]string{
 		"kubernetes": "cached/present/verified-earlier/promoted", "base": "cached/present/verified-earlier/promoted",
-		"addon-demo": "cached/present/not-run/skipped",
+		"addon-demo": "cached/present/verified-earlier/promoted",
 		"mesh":       "built/pushed/passed/promoted", "observability": "built/pushed/passed/promoted", "ha": "built/pushed/passed/promoted",
 		"middleware": "built/pushed/passed/promoted", "cnstack": "built/pushed/passed/promoted",
 	})
-	if got := n.verified()[len(kube):]; strings.Join(got, " ") != "mesh observability ha middleware cnstack" {
+	if got := n.verified()[len(kube)+1:]; strings.Join(got, " ") != "mesh observability ha middleware cnstack" {
 		t.Errorf("night 3 verified %v, want mesh and the layers on it", got)
 	}
 	if r := run.Layers[layerIndex(run, "mesh")].Step("build").Detail; !strings.Contains(r, "changed since the last run: ") || !strings.Contains(r, "charts/mesh") {
