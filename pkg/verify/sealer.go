@@ -90,6 +90,14 @@ func sealerInstall(ctx context.Context, opts Options, nodes []*node, sealerBundl
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if len(nodes) > 1 {
+				if err := record("network: the cluster network carries the default route", n.name, func() error {
+					_, err := n.vm.Run(ctx, defaultRouteOnClusterNetwork(n))
+					return err
+				}); err != nil {
+					add(Assertion{Name: "sealer run installs the image", Node: n.name, Status: Failed, Evidence: "could not move the default route to the cluster network: " + err.Error()})
+				}
+			}
 			if err := record("guard: count packets to non-local addresses (self-tested)", n.name, func() error {
 				_, err := n.vm.Run(ctx, egressSetup(nodes, exp))
 				return err
@@ -188,6 +196,20 @@ func sealerInstall(ctx context.Context, opts Options, nodes []*node, sealerBundl
 	}
 	add(a)
 	return nil
+}
+
+// defaultRouteOnClusterNetwork moves the guest's nowhere-leading default
+// route from dummy0 to the NIC on the nodes' private network, as on a real
+// node whose main NIC is the cluster's: sealer v0.11 checks on each worker
+// that the default route's interface holds the node's address
+// (`seautil route check`, k8s ChooseHostInterface) and otherwise adds a
+// route to the API VIP via the node itself, which the kernel refuses.
+// The route still leads nowhere: the private network joins only the VMs,
+// and the egress guard counts whatever is sent along it.
+func defaultRouteOnClusterNetwork(n *node) string {
+	return fmt.Sprintf(`set -e; nic=$(ip -o -4 addr show | awk '$4 == "%s" { print $2; exit }'); `+
+		`[ -n "$nic" ] || { echo "no interface holds %s" >&2; exit 1; }; `+
+		`ip route del default dev dummy0 2>/dev/null || true; ip route replace default dev "$nic" scope link`, n.addr, n.addr)
 }
 
 // tailString is the last n lines of s.
