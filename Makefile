@@ -10,7 +10,7 @@ PKGS := ./...
 PLATFORMS ?= linux/amd64,linux/arm64
 FUZZTIME ?= 20s
 
-.PHONY: all build deps test unit fuzz demo bench lint e2e tools payload kube-base clean help
+.PHONY: all build deps test unit fuzz demo bench lint e2e tools payload kube-base nightly clean help
 
 all: build
 
@@ -24,7 +24,7 @@ build: ## build bin/cnstack (static: it also runs inside the VMs cnstack boot st
 deps: ## install the Debian packages the tests and demo need (QEMU, debootstrap, ...) when root
 	@ci/deps.sh
 
-tools: ## build the pinned third-party tools (sealer, cosign, registry, crane) into .cache/tools/bin
+tools: ## build the pinned third-party tools (sealer, cosign, registry, crane, actionlint) into .cache/tools/bin
 	tools/install.sh
 
 payload: deps ## build what the Kubernetes base carries (Go modules and Debian packages; ~1 h cold, cached)
@@ -34,7 +34,7 @@ payload: deps ## build what the Kubernetes base carries (Go modules and Debian p
 kube-base: build payload ## build the Kubernetes base cluster image (Kubefiles/kubernetes) into the store
 	PLATFORMS=$(PLATFORMS) ci/kube-base.sh
 
-test: deps tools unit fuzz ## everything CI runs: unit + integration tests (real registry, sealer, cosign, VM smoke) and a short fuzz run
+test: deps tools lint unit fuzz ## everything CI runs: lint, unit + integration tests (real registry, sealer, cosign, VM smoke) and a short fuzz run
 
 unit: ## go test ./... (needs `make tools`)
 	@echo "unit: go test ./... (a first run compiles the test binaries: several minutes; each package prints when done)"
@@ -47,15 +47,22 @@ fuzz: ## run the parser fuzzers briefly (FUZZTIME=20s)
 demo: deps build ## build the sample stack end to end into the default store and show it
 	ci/demo.sh
 
+nightly: deps build ## the nightly pipeline (ci/nightly.sh) offline on the sample stack: build, sign, push, boot-verify, promote, report in out/nightly/reports
+	ci/nightly-local.sh
+
 bench: build tools ## print throughput, timing and memory figures beside their baselines
 	$(GO) run ./internal/benchcmd -repo $(CURDIR) $(BENCHFLAGS)
 
-lint: ## gofmt + go vet
+lint: ## gofmt + go vet + actionlint on .github/workflows (make tools builds actionlint)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	@test -x $(TOOLS_BIN)/actionlint || tools/install.sh actionlint
+	$(TOOLS_BIN)/actionlint .github/workflows/*.yml
 
-e2e: tools build payload ## the end-to-end tests: the Kubernetes base booted with sealer run (1 node, 2 nodes, a missing image), two-node and cloud-init VMs
+e2e: tools build payload ## the end-to-end tests: the Kubernetes base booted with sealer run (1 node, 2 nodes, a missing image), two-node and cloud-init VMs, the report in headless Chromium, make nightly
+	@CNSTACK_EXTRA_DEBS=chromium ci/deps.sh
 	CNSTACK_E2E=1 CNSTACK_VM_NOCLOUD_TEST=1 $(GO) test -count=1 -timeout 240m -run 'E2E|NoCloud' $(PKGS)
+	ci/nightly-local.sh
 
 clean: ## remove build outputs (not the store)
 	rm -rf bin .cache/tools

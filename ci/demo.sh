@@ -102,8 +102,9 @@ if [ "$can_boot" = 1 ] && [ "$kube" = 1 ] && [ -n "$sealer_bin" ]; then
 	PLATFORMS=linux/amd64 CNSTACK="$cnstack" ci/kube-base.sh
 	step "rebuild the sample stack on the real base (--build-arg KUBE_BASE=$kube_base)"
 	"$cnstack" stack build --build-arg KUBE_BASE="$kube_base" "$stack"
-	step "boot $top on real Kubernetes: air-gapped VM, the real sealer run, Kubernetes assertions"
-	"$cnstack" boot --report "$work/boot-report" --sealer "$sealer_bin" "$top"
+	addon=registry.cnstack.local/cnstack/addon-demo:v0.1.0
+	step "boot $top on real Kubernetes, then $addon onto it: air-gapped VM, the real sealer run (cluster, then app), Kubernetes assertions"
+	"$cnstack" boot --report "$work/boot-report" --sealer "$sealer_bin" --base "$top" "$addon"
 elif [ "$can_boot" = 1 ]; then
 	step "boot $top in an air-gapped VM, install it and assert (the VM image is built once and cached)"
 	echo "(the sample stack is on its stand-in base: 'make payload' once, then make demo boots it on real Kubernetes with sealer run)"

@@ -7,7 +7,7 @@
 # missing package skip and say so.
 set -euo pipefail
 
-pkgs=(ca-certificates util-linux qemu-system-x86 qemu-utils debootstrap e2fsprogs busybox-static cpio openssh-client libseccomp-dev)
+pkgs=(ca-certificates jq util-linux qemu-system-x86 qemu-utils debootstrap e2fsprogs busybox-static cpio openssh-client libseccomp-dev)
 pkgs+=(${CNSTACK_EXTRA_DEBS:-})
 
 missing=()

@@ -6,7 +6,7 @@
 #   tools/install.sh --platform OS/ARCH [TOOL...]   payload tools for one platform (repeatable,
 #                                                   or comma-separated)
 #
-# Host tools (sealer cosign registry crane) run on this machine for tests and CI; they go
+# Host tools (sealer cosign registry crane actionlint) run on this machine for tests and CI; they go
 # to ${CNSTACK_TOOLS_BIN:-<repo>/.cache/tools/bin}.
 # Payload tools (kubernetes etcd coredns containerd runc crictl cni flannel flannel-cni
 # seautil lvscare registry pause helm) are the binaries a Kubernetes cluster image carries; they
@@ -24,7 +24,7 @@ tools_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo_root=$(dirname "$tools_dir")
 bin_dir=${CNSTACK_TOOLS_BIN:-$repo_root/.cache/tools/bin}
 payload_root=${CNSTACK_TOOLS_DIR:-${HOME:-/root}/.cache/cnstack/tools}/payload
-host_tools=(sealer cosign registry crane)
+host_tools=(sealer cosign registry crane actionlint)
 payload_tools=(kubernetes etcd coredns containerd runc crictl cni flannel flannel-cni seautil lvscare registry pause helm)
 default_platforms=(linux/amd64 linux/arm64)
 
@@ -64,6 +64,11 @@ host_recipe() {
 	registry)
 		pkg=github.com/distribution/distribution/v3/cmd/registry
 		ldflags="-X github.com/distribution/distribution/v3/version.version=v3.1.2"
+		;;
+	actionlint)
+		# Lints .github/workflows in make lint (make test).
+		pkg=github.com/rhysd/actionlint/cmd/actionlint
+		ldflags="-X github.com/rhysd/actionlint.version=v1.7.12"
 		;;
 	crane)
 		pkg=github.com/google/go-containerregistry/cmd/crane

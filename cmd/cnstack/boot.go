@@ -38,6 +38,11 @@ the digest containerd ran; kubernetes.default resolves from a pod; a Service rou
 pod; with 2+ nodes a pod on a worker reaches a pod on the master; the image's checks/*.sh;
 no packet to a non-local address, from the host or a pod.
 
+An app-installer image goes onto a running cluster, as operators install one: sealer run
+installs its base (--base, default the image it was built FROM), then "sealer run REF"
+installs the app; every assertion above runs on the cluster with the app, plus the app's
+files in the cluster rootfs, its images in the live registry and its checks/*.sh.
+
 An image without Kubernetes (or --installer cnstack) is laid out as "sealer run" does
 (rootfs, templates, sea.hub, the image's init-registry.sh) by cnstack itself, and checked:
 the bundle arrived intact and checks, every file landed, the embedded registry serves every
@@ -56,6 +61,7 @@ content under $CNSTACK_HOME/vm.`,
 			&cli.StringFlag{Name: "binary", Usage: "static linux/amd64 cnstack `FILE` for the guests (default: this executable)"},
 			&cli.StringFlag{Name: "sealer", Sources: cli.EnvVars("CNSTACK_SEALER"), Usage: "real sealer v0.11 `FILE` (default: sealer on PATH; make tools builds one): installs a Kubernetes image with sealer run, or loads and inspects another"},
 			&cli.StringFlag{Name: "installer", Usage: "`sealer` (default for an image with Kubernetes) or cnstack (lay the image out without Kubernetes)"},
+			&cli.StringFlag{Name: "base", Usage: "for an app-installer image: the kube-installer `REF` whose cluster it is installed onto (default: the image it was built FROM)"},
 			&cli.StringFlag{Name: "probe-image", Value: verify.DefaultProbeImage, Usage: "toolbox `REF` the Kubernetes assertions' pods run (the image must carry it)"},
 		},
 		Action: func(ctx context.Context, c *cli.Command) error {
@@ -84,7 +90,7 @@ content under $CNSTACK_HOME/vm.`,
 			}
 			rep, err := verify.Boot(ctx, verify.Options{Store: s, Ref: c.Args().First(), Nodes: c.Int("nodes"),
 				VMImage: img, Binary: bin, Sealer: sealerBinary(c.String("sealer")), Installer: c.String("installer"),
-				ProbeImage: c.String("probe-image"), MemoryMiB: c.Int("memory"), CPUs: c.Int("cpus"), Log: c.ErrWriter})
+				Base: c.String("base"), ProbeImage: c.String("probe-image"), MemoryMiB: c.Int("memory"), CPUs: c.Int("cpus"), Log: c.ErrWriter})
 			if err != nil {
 				return err
 			}

@@ -79,7 +79,9 @@ func remoteClient(c *cli.Command) (*regclient.Client, error) {
 	return regclient.New(regclient.Options{
 		Insecure: insecure, CAFile: c.String("ca-file"), Mirrors: mirrors,
 		DockerConfig: c.String("docker-config"), UserAgent: "cnstack/" + version(),
-		Offline: c.Bool("offline"),
+		// The root's --offline too: stack plan has its own --offline, which
+		// shadows the global one (and CNSTACK_OFFLINE) in c.
+		Offline: c.Bool("offline") || c.Root().Bool("offline"),
 	})
 }
 

@@ -248,7 +248,14 @@ func tagCommand() *cli.Command {
 		ArgsUsage: "SOURCE TARGET",
 		Description: `Points TARGET (NAME:TAG) at the image SOURCE names in the local store (a tag, NAME@DIGEST
 or a digest). Nothing is copied; TARGET is replaced if it existed. Signatures stay with the
-image's digest: push TARGET and they travel along.`,
+image's digest: push TARGET and they travel along.
+
+With --remote both are registry images of one registry: TARGET gets the manifest SOURCE
+names (a tag in the same repository; in another repository a copy whose blobs are mounted),
+with its signatures and attestations. The digest stays: nothing is rebuilt or re-sent.`,
+		Flags: append([]cli.Flag{
+			&cli.BoolFlag{Name: "remote", Usage: "SOURCE and TARGET are registry images (retag in the registry)"},
+		}, registryFlags()...),
 		Action: func(ctx context.Context, c *cli.Command) error {
 			if c.NArg() != 2 {
 				return usageError(c, "takes SOURCE and TARGET, got %d arguments", c.NArg())
@@ -258,7 +265,16 @@ image's digest: push TARGET and they travel along.`,
 			if err != nil {
 				return fmt.Errorf("target %s: %w", dst, err)
 			}
-			loc, err := locate(ctx, c, src, transfer.InStore)
+			if c.Bool("remote") {
+				sr, err := reference.Parse(src)
+				if err != nil {
+					return fmt.Errorf("source %s: %w", src, err)
+				}
+				return retagRemote(ctx, c, sr, r)
+			}
+			// Not locate: tag's --remote retags in a registry, it does not
+			// read SOURCE from one, so a store miss gets no hint about it.
+			loc, err := transfer.Locate(ctx, places(c), src, transfer.InStore)
 			if err != nil {
 				return err
 			}

@@ -36,7 +36,7 @@ With -o json the image's record from the scan is printed as JSON.`,
 			if err != nil {
 				return err
 			}
-			t, views, opts, err := scanViews(ctx, c, c.Args().Get(1))
+			t, views, opts, err := scanViews(ctx, c, c.Args().Get(1), false)
 			if err != nil {
 				return err
 			}

@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"github.com/cnstack/cnstack/pkg/build"
+	"github.com/cnstack/cnstack/pkg/chartrepo"
 	"github.com/cnstack/cnstack/pkg/collect"
 	"github.com/cnstack/cnstack/pkg/collect/collector"
 	"github.com/cnstack/cnstack/pkg/lockfile"
@@ -35,8 +36,10 @@ func scanFlags() []cli.Flag {
 }
 
 // scanViews reads the scan flags, opens the target in dir ("": the default
-// directory) and lays out its views for every platform.
-func scanViews(ctx context.Context, c *cli.Command, dir string) (*stack.Target, *collect.Views, collect.LockOptions, error) {
+// directory) and lays out its views for every platform. Charts are
+// fetched by the pins of the target's cnstack.lock, or with fresh
+// resolved afresh; opts.Charts lists the pins the views were laid out with.
+func scanViews(ctx context.Context, c *cli.Command, dir string, fresh bool) (*stack.Target, *collect.Views, collect.LockOptions, error) {
 	var opts collect.LockOptions
 	if dir == "" {
 		dir = stack.DefaultDir()
@@ -70,8 +73,23 @@ func scanViews(ctx context.Context, c *cli.Command, dir string) (*stack.Target, 
 	if err != nil {
 		return nil, nil, opts, err
 	}
-	views, err := collect.TargetViews(ctx, t, platforms, collect.Downloader(cache.DownloadDir(), rc.HTTPClient()))
-	return t, views, opts, err
+	// Chart sources go by cnstack.lock's pins, unless fresh (lock
+	// resolves them afresh, as it does images); anything else by checksum.
+	sources := &chartrepo.Sources{HTTP: rc.HTTPClient(), Charts: &chartrepo.Fetcher{
+		HTTP: rc.HTTPClient(), CacheDir: cache.DownloadDir(), OpenOCI: chartrepo.OpenRegistry(rc),
+	}}
+	if p := lockfile.Find(t.Dir); p != "" && !fresh {
+		if sources.Lock, err = lockfile.Read(p); err != nil {
+			return nil, nil, opts, err
+		}
+	}
+	views, err := collect.TargetViews(ctx, t, platforms, sources.Fetch)
+	if err != nil {
+		return nil, nil, opts, err
+	}
+	// Every chart is fetched once the views are laid out.
+	opts.Charts = sources.Pinned()
+	return t, views, opts, nil
 }
 
 func lockCommand() *cli.Command {
@@ -99,7 +117,7 @@ Not scanned: the files of a FROM image outside the stack (the images it carries 
 			if c.NArg() > 1 {
 				return usageError(c, "takes one directory, got %d arguments: %s", c.NArg(), strings.Join(c.Args().Slice(), " "))
 			}
-			t, views, opts, err := scanViews(ctx, c, c.Args().First())
+			t, views, opts, err := scanViews(ctx, c, c.Args().First(), true) // charts resolved afresh, as images are
 			if err != nil {
 				return err
 			}

@@ -80,6 +80,8 @@ spdxjson / slsaprovenance1" accepts.`,
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "key", Required: true, Usage: "cosign private key `FILE` (password in $COSIGN_PASSWORD)"},
 			&cli.BoolFlag{Name: "attest", Usage: "also attach SBOM and provenance attestations"},
+			&cli.StringFlag{Name: "predicate", Usage: "attach only this predicate JSON `FILE` (of --type) to the image's root, as an attestation about the whole image (a boot verdict)"},
+			&cli.StringFlag{Name: "type", Usage: "with --predicate, its predicate type `URI`"},
 		}, signLocationFlags("REF is a registry image (default: the local store, then the registry)")...),
 		Action: func(ctx context.Context, c *cli.Command) error {
 			if c.NArg() == 0 {
@@ -92,6 +94,9 @@ spdxjson / slsaprovenance1" accepts.`,
 			signer, err := sign.LoadPrivateKey(c.String("key"), pass)
 			if err != nil {
 				return err
+			}
+			if p := c.String("predicate"); p != "" {
+				return attestPredicate(ctx, c, signer, p)
 			}
 			for _, raw := range c.Args().Slice() {
 				loc, img, err := locateSigned(ctx, c, raw, lookup(c, true))
@@ -123,6 +128,37 @@ spdxjson / slsaprovenance1" accepts.`,
 	}
 }
 
+// attestPredicate attaches the predicate in file, of --type, to each image's root.
+func attestPredicate(ctx context.Context, c *cli.Command, signer sign.Signer, file string) error {
+	typ := c.String("type")
+	if typ == "" {
+		return usageError(c, "--predicate needs --type (the predicate type URI)")
+	}
+	if c.Bool("attest") {
+		return usageError(c, "--predicate attaches one predicate; --attest the SBOM and provenance: use one at a time")
+	}
+	pred, err := os.ReadFile(file)
+	if err != nil {
+		return fmt.Errorf("--predicate: %w", err)
+	}
+	for _, raw := range c.Args().Slice() {
+		loc, img, err := locateSigned(ctx, c, raw, lookup(c, true))
+		if err != nil {
+			return err
+		}
+		results, err := sign.AttestPredicate(ctx, loc.Target, img, signer, sign.PredicateType(typ), pred)
+		loc.Close()
+		for _, r := range results {
+			fmt.Fprintf(c.Writer, "%s\n", r)
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(c.Writer, "attested %s@%s in %s\n", img.Name, img.Descriptor.Digest, loc.Where)
+	}
+	return nil
+}
+
 func attestOptions() sign.AttestOptions {
 	return sign.AttestOptions{
 		Builder: provenance.Builder{ID: provenance.BuilderID, Version: version()},
@@ -143,6 +179,7 @@ Prints one line per check and fails naming the first manifest that did not verif
 			&cli.StringFlag{Name: "key", Required: true, Usage: "cosign public key `FILE`"},
 			&cli.BoolFlag{Name: "attestations", Usage: "also require verified SBOM and provenance attestations"},
 			&cli.StringSliceFlag{Name: "type", Usage: "with --attestations, the predicate `TYPE`s required: spdxjson, slsaprovenance1 or a URI (default both)"},
+			&cli.BoolFlag{Name: "root-only", Usage: "check only the image's root manifest (for attestations about the whole image, made with sign --predicate)"},
 		}, signLocationFlags("REF is a registry image (default: the local store, then the registry)")...),
 		Action: func(ctx context.Context, c *cli.Command) error {
 			if c.NArg() == 0 {
@@ -162,7 +199,7 @@ Prints one line per check and fails naming the first manifest that did not verif
 				if err != nil {
 					return err
 				}
-				rep, err := sign.Verify(ctx, loc.Target, img, sign.VerifyOptions{Key: key, Attestations: c.Bool("attestations"), PredicateTypes: types})
+				rep, err := sign.Verify(ctx, loc.Target, img, sign.VerifyOptions{Key: key, Attestations: c.Bool("attestations"), PredicateTypes: types, RootOnly: c.Bool("root-only")})
 				loc.Close()
 				if rep != nil {
 					for _, ch := range rep.Checks {

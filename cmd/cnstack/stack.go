@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"github.com/cnstack/cnstack/pkg/build"
+	"github.com/cnstack/cnstack/pkg/clusterimage"
 	"github.com/cnstack/cnstack/pkg/lockfile"
 	"github.com/cnstack/cnstack/pkg/oci"
 	"github.com/cnstack/cnstack/pkg/stack"
@@ -54,15 +55,25 @@ The build flags (--platform, --build-arg, --build-mode, --locked, …) apply to 
 				ArgsUsage: "[DIR]",
 				Description: `Prints the stack in DIR as a tree of layers (FROM edges), each layer's cache key per
 platform and whether "stack build" would rebuild it, and why. Nothing is written to the
-store. -o json prints the same for scripts.`,
+store. -o json prints the same for scripts.
+
+With --offline, no network is used and no keys are computed: it prints
+each layer's FROM (and whether an external base is in the local store), its apps with their
+sources (context paths, pinned URLs, charts) and whether cnstack.lock pins each chart, and
+its LAUNCH. A missing base or an unlocked chart is reported, not an error.`,
 				Flags: append([]cli.Flag{
 					&cli.StringSliceFlag{Name: "layer", Usage: "plan only `NAME` and the layers it builds on"},
 					&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "tree", Usage: "tree or json"},
+					// Shadows the global --offline (which only guards the network) for this command.
+					&cli.BoolFlag{Name: "offline", Usage: "use no network and compute no keys: print the layers' apps, sources and pin status (implies the global --offline)"},
 				}, buildFlags()...),
 				Action: func(ctx context.Context, c *cli.Command) error {
 					format := c.String("output")
 					if format != "tree" && format != "json" {
 						return badOutput(c, "tree", "json")
+					}
+					if c.Bool("offline") {
+						return planOffline(ctx, c, format)
 					}
 					s, b, opts, err := stackSetup(c)
 					if err != nil {
@@ -205,11 +216,14 @@ func printPlanJSON(w io.Writer, s *stack.Stack, plan []stack.PlanEntry) error {
 	type layerJSON struct {
 		Name    string            `json:"name"`
 		Image   string            `json:"image"`
+		Type    string            `json:"type"`
 		From    string            `json:"from"`
 		Parent  string            `json:"parent,omitempty"`
 		Keys    map[string]string `json:"keys"`
 		Rebuild bool              `json:"rebuild"`
 		Reason  string            `json:"reason,omitempty"`
+		// Inputs: platform → input name → digest (what the key is made of).
+		Inputs map[string]map[string]string `json:"inputs,omitempty"`
 	}
 	out := struct {
 		Name    string      `json:"name"`
@@ -217,9 +231,17 @@ func printPlanJSON(w io.Writer, s *stack.Stack, plan []stack.PlanEntry) error {
 		Layers  []layerJSON `json:"layers"`
 	}{Name: s.Spec.Name, Version: s.Spec.Version}
 	for _, e := range plan {
-		out.Layers = append(out.Layers, layerJSON{Name: e.Layer.Name, Image: e.Layer.Ref, From: e.Layer.From, Parent: e.Layer.Parent, Keys: e.Keys, Rebuild: e.Rebuild, Reason: e.Reason})
+		out.Layers = append(out.Layers, layerJSON{Name: e.Layer.Name, Image: e.Layer.Ref, Type: layerType(e.Layer), From: e.Layer.From, Parent: e.Layer.Parent, Keys: e.Keys, Rebuild: e.Rebuild, Reason: e.Reason, Inputs: e.Inputs})
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
+}
+
+// layerType is a layer's image type, kube-installer unless stack.yaml says otherwise.
+func layerType(l *stack.Layer) string {
+	if l.Type == "" {
+		return clusterimage.KubeInstaller
+	}
+	return l.Type
 }

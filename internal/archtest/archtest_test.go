@@ -36,10 +36,10 @@ var stages = []struct {
 		"pkg/store", "pkg/regclient", "pkg/regserver",
 	}},
 	{"language: Kubefiles and the sources they pin", []string{
-		"pkg/kubefile", "pkg/download",
+		"pkg/chartref", "pkg/helmcmd", "pkg/kubefile", "pkg/download",
 	}},
 	{"inputs: contexts, what a Kubefile puts where, stacks, lock files", []string{
-		"pkg/buildcontext", "pkg/contents", "pkg/imagescan", "pkg/lockfile", "pkg/stack",
+		"pkg/buildcontext", "pkg/contents", "pkg/imagescan", "pkg/lockfile", "pkg/chartrepo", "pkg/stack",
 	}},
 	{"collect: container images a cluster image carries", []string{
 		"pkg/collect/collector", "pkg/collect",
@@ -58,6 +58,9 @@ var stages = []struct {
 	}},
 	{"verify: boot it on throw-away VMs", []string{
 		"pkg/vm/cloudinit", "pkg/vm/vmimage", "pkg/vm", "pkg/verify",
+	}},
+	{"nightly: a pipeline run's report and its CI jobs", []string{
+		"pkg/report", "pkg/ci",
 	}},
 	{"tools and test support", []string{
 		"internal/benchcmd", "internal/sampleimages", "internal/kubebase", "internal/hostile",

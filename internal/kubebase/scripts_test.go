@@ -82,6 +82,13 @@ func TestScriptsOnHostFamilies(t *testing.T) {
 				t.Error("containerd.service does not start /usr/local/bin/containerd")
 			}
 
+			// With workers, sealer runs `seautil ipvs` for the registry's VIP
+			// after containerd.sh and before init-kube.sh (a 2-node boot failed
+			// with "seautil: command not found" on the worker).
+			if _, err := os.Stat(filepath.Join(root, "usr/bin/seautil")); err != nil {
+				t.Errorf("containerd.sh did not put seautil on PATH: %v", err)
+			}
+
 			// init-registry.sh waits for the port; a listener stands in.
 			l, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {

@@ -70,20 +70,23 @@ func loadBase(ctx context.Context, s content.Fetcher, ref string, desc ocispec.D
 	if err := json.Unmarshal(mb, &bi.Manifest); err != nil {
 		return nil, fmt.Errorf("FROM %s: manifest: %w", ref, err)
 	}
-	if bi.Manifest.MediaType != ocispec.MediaTypeImageManifest {
-		return nil, fmt.Errorf("FROM %s: manifest type %q is not an OCI image manifest, so it cannot carry %s: it is not a cluster image", ref, bi.Manifest.MediaType, clusterimage.AnnotationExtension)
-	}
 	cb, err := content.FetchAll(ctx, s, bi.Manifest.Config)
 	if err != nil {
 		return nil, fmt.Errorf("FROM %s: config: %w", ref, err)
+	}
+	// What the base is decides whether it can be built on: a sealer v0.9+
+	// cluster image, not a legacy sealer image or a container image.
+	det, err := clusterimage.Detect(mb, cb)
+	if err != nil {
+		return nil, fmt.Errorf("FROM %s: %w", ref, err)
+	}
+	if err := det.Check(ref); err != nil {
+		return nil, err
 	}
 	if err := json.Unmarshal(cb, &bi.Config); err != nil {
 		return nil, fmt.Errorf("FROM %s: config: %w", ref, err)
 	}
 	ann := bi.Manifest.Annotations[clusterimage.AnnotationExtension]
-	if ann == "" {
-		return nil, fmt.Errorf("FROM %s: the image has no %s annotation, so it is not a cluster image (build it with cnstack or sealer)", ref, clusterimage.AnnotationExtension)
-	}
 	if bi.Extension, err = clusterimage.ParseExtension(ann); err != nil {
 		return nil, fmt.Errorf("FROM %s: %w", ref, err)
 	}

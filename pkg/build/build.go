@@ -112,6 +112,10 @@ type PlatformResult struct {
 	Layers      int  // layers the image has
 	BuiltLayers int  // layers written in this build
 	Images      int  // container images carried
+	// Inputs name what the key is made of (the FROM image or parent key,
+	// each COPY's files, the Kubefile's instructions, the container image
+	// list) with a digest each: comparing two plans says which input changed.
+	Inputs map[string]string
 
 	isDir func(name string) bool // the image's directories, from its plan
 }

@@ -14,7 +14,7 @@ import (
 
 // collect builds the scan root of the image so far and hands it to the
 // Collector.
-func (b *Builder) collect(ctx context.Context, req *Request, st *imageState, base *baseImage, ext *clusterimage.Extension, platform ocispec.Platform) (*collector.Result, error) {
+func (b *Builder) collect(ctx context.Context, req *Request, st *imageState, base *baseImage, ext *clusterimage.Extension, platform ocispec.Platform, kubeVersion string) (*collector.Result, error) {
 	if err := b.indexLayers(ctx, st); err != nil {
 		return nil, err
 	}
@@ -28,7 +28,7 @@ func (b *Builder) collect(ctx context.Context, req *Request, st *imageState, bas
 	}
 	creq := collector.Request{
 		Name: req.Name, Platform: platform, Root: os.DirFS(dir), Extension: ext, Env: ext.Env,
-		Options: req.Collect,
+		Options: req.Collect, KubeVersion: kubeVersion,
 	}
 	have := map[string]bool{}
 	for _, li := range st.indexes {

@@ -38,6 +38,7 @@ type platformPlan struct {
 	ann      map[string]string
 	env      []string
 	key      string // the image key
+	inputs   map[string]string
 }
 
 // plannedStep is one instruction that shows in the image: a layer with its
@@ -80,7 +81,11 @@ func (b *Builder) plan(ctx context.Context, req *Request, file *kubefile.File, p
 		return nil, fmt.Errorf("FROM %s: %d layers but %d diff IDs", base.Ref, len(base.Manifest.Layers), len(base.Config.RootFS.DiffIDs))
 	}
 
-	opts := contents.Options{Context: req.context, Download: b.download, Type: req.Type}
+	src, err := b.sources(req)
+	if err != nil {
+		return nil, err
+	}
+	opts := contents.Options{Context: req.context, Download: src.Fetch, Type: req.Type}
 	if base != nil {
 		opts.BaseExtension = base.Extension
 		opts.BaseIsDir = (&baseDirs{b: b, ctx: ctx, base: base}).isDir
@@ -94,6 +99,9 @@ func (b *Builder) plan(ctx context.Context, req *Request, file *kubefile.File, p
 	}
 
 	chain := keyOf(FormatVersion, platformKey, baseID, pp.created.Format(time.RFC3339))
+	// What the key is made of, by name, so a rebuild can say which input changed.
+	pp.inputs = map[string]string{"FROM " + img.From.Ref: baseID}
+	var texts []string
 	var inputs []string // every COPY's text and files, for the context digest
 	copies := pp.contents.Copies
 	for i := range img.Steps {
@@ -109,6 +117,7 @@ func (b *Builder) plan(ctx context.Context, req *Request, file *kubefile.File, p
 			}
 			chain = keyOf(chain, s.Text, sum)
 			inputs = append(inputs, s.Text, sum)
+			pp.inputs["files of "+s.Text] = sum
 			pp.steps = append(pp.steps, plannedStep{text: s.Text, copy: cp, key: chain})
 		case kubefile.StepLabel, kubefile.StepEnv, kubefile.StepMaintainer:
 			chain = keyOf(chain, s.Text)
@@ -122,6 +131,11 @@ func (b *Builder) plan(ctx context.Context, req *Request, file *kubefile.File, p
 			chain = keyOf(chain, s.Text)
 		}
 	}
+	for i := range img.Steps {
+		texts = append(texts, img.Steps[i].Text)
+	}
+	pp.inputs["Kubefile instructions"] = keyOf(texts...)
+	pp.inputs["container images (lock file, image lists)"] = collectKey(req)
 	pp.chain = chain
 
 	pp.labels = map[string]string{clusterimage.LabelSealerVersion: clusterimage.SealerVersion}
@@ -151,6 +165,18 @@ func (b *Builder) plan(ctx context.Context, req *Request, file *kubefile.File, p
 	return pp, nil
 }
 
+// kubeVersion is the Kubernetes the image installs: its own
+// cluster-runtime-version label, else its base's.
+func (pp *platformPlan) kubeVersion() string {
+	if v := pp.labels[clusterimage.LabelClusterRuntimeVersion]; v != "" {
+		return v
+	}
+	if pp.base != nil {
+		return pp.base.Config.Config.Labels[clusterimage.LabelClusterRuntimeVersion]
+	}
+	return ""
+}
+
 func (pp *platformPlan) close() {
 	if pp.contents != nil {
 		pp.contents.Close()
@@ -168,7 +194,7 @@ func (pp *platformPlan) layers() int {
 
 // result says what building pp would do, from the cache alone.
 func (b *Builder) planResult(ctx context.Context, req *Request, pp *platformPlan) *PlatformResult {
-	res := &PlatformResult{Platform: pp.platform, Key: pp.key, Cached: true, isDir: pp.contents.IsDir}
+	res := &PlatformResult{Platform: pp.platform, Key: pp.key, Cached: true, Inputs: pp.inputs, isDir: pp.contents.IsDir}
 	for _, s := range pp.steps {
 		if s.copy != nil {
 			if _, ok := b.cachedLayer(ctx, req, s.key); !ok {

@@ -78,7 +78,7 @@ func (b *Builder) materialise(ctx context.Context, req *Request, pp *platformPla
 		images = base.Images
 	}
 	if req.Mode == ModeAll && b.Collector != nil {
-		cres, err := b.collect(ctx, req, st, base, ext, pp.platform)
+		cres, err := b.collect(ctx, req, st, base, ext, pp.platform, pp.kubeVersion())
 		if err != nil {
 			return nil, err
 		}

@@ -111,7 +111,7 @@ func (b *Builder) PlanStack(ctx context.Context, s *stack.Stack, opts StackOptio
 		return nil, err
 	}
 	results := map[string]*Result{}
-	return stack.Plan(ctx, layers, func(ctx context.Context, l *stack.Layer, parent *stack.PlanEntry) (map[string]string, bool, error) {
+	plan, err := stack.Plan(ctx, layers, func(ctx context.Context, l *stack.Layer, parent *stack.PlanEntry) (map[string]string, bool, error) {
 		req := b.layerRequest(s, l, opts, results)
 		if parent != nil && parent.Rebuild {
 			// Keep the parent's keys but not a descriptor: it will change.
@@ -130,4 +130,13 @@ func (b *Builder) PlanStack(ctx context.Context, s *stack.Stack, opts StackOptio
 		}
 		return keys, r.Cached, nil
 	})
+	for i := range plan {
+		if r := results[plan[i].Layer.Name]; r != nil {
+			plan[i].Inputs = map[string]map[string]string{}
+			for _, p := range r.Platforms {
+				plan[i].Inputs[oci.PlatformString(p.Platform)] = p.Inputs
+			}
+		}
+	}
+	return plan, err
 }

@@ -21,9 +21,12 @@ const (
 	LabelSealerVersion        = "io.sealer.version"
 	LabelClusterRuntimeType   = "cluster.alpha.sealer.io/cluster-runtime-type"
 	LabelContainerRuntimeType = "cluster.alpha.sealer.io/container-runtime-type"
-	LabelKubeCNI              = "cluster.alpha.sealer.io/kube-cni"
-	LabelKubeCSI              = "cluster.alpha.sealer.io/kube-csi"
-	LabelSupportedKubeVersion = "app.alpha.sealer.io/supported-kube-version"
+	// LabelClusterRuntimeVersion is informational to sealer; cnstack renders
+	// charts for the Kubernetes it names and refuses charts that exclude it.
+	LabelClusterRuntimeVersion = "cluster.alpha.sealer.io/cluster-runtime-version"
+	LabelKubeCNI               = "cluster.alpha.sealer.io/kube-cni"
+	LabelKubeCSI               = "cluster.alpha.sealer.io/kube-csi"
+	LabelSupportedKubeVersion  = "app.alpha.sealer.io/supported-kube-version"
 
 	KubeInstaller = "kube-installer"
 	AppInstaller  = "app-installer"

@@ -65,6 +65,7 @@ func (c *Collector) Collect(ctx context.Context, req collector.Request) (*collec
 	plat := PlatformKey(req.Platform)
 	found, err := Discover(ctx, req.Root, DiscoverOptions{
 		Env: req.Env, Extension: req.Extension, ImageList: req.Options.ImageList, Ignored: req.Options.Ignored,
+		KubeVersion: req.KubeVersion,
 	})
 	if err != nil {
 		return nil, err

@@ -25,6 +25,10 @@ type PlatformViews struct {
 type LockOptions struct {
 	ImageList, Ignored []string // --image-list and --ignored-image-list lines
 	MaxProcs           int
+	// Charts are the pins of the chart sources the views were laid out
+	// with (pkg/chartrepo.Sources.Pinned); each view's chart sources must
+	// be among them.
+	Charts []lockfile.Chart
 }
 
 // Lock discovers every image of every view, for every platform, resolves
@@ -38,17 +42,25 @@ func (c *Collector) Lock(ctx context.Context, platforms []PlatformViews, o LockO
 	}
 	needs := map[string]*need{}
 	sources := map[[2]string]map[string]bool{}
+	charts := map[string]map[string]bool{} // chart -> layers
 	for _, pv := range platforms {
 		found := map[string]map[string]bool{} // view -> refs
 		for _, v := range pv.Views {
 			for _, s := range v.Sources {
+				if s.IsChart() {
+					if charts[s.URL] == nil {
+						charts[s.URL] = map[string]bool{}
+					}
+					charts[s.URL][v.Name] = true
+					continue
+				}
 				k := [2]string{s.URL, s.Checksum}
 				if sources[k] == nil {
 					sources[k] = map[string]bool{}
 				}
 				sources[k][v.Name] = true
 			}
-			res, err := Discover(ctx, os.DirFS(v.Dir), DiscoverOptions{Env: v.Env(), Extension: v.Extension, ImageList: o.ImageList, Ignored: o.Ignored})
+			res, err := Discover(ctx, os.DirFS(v.Dir), DiscoverOptions{Env: v.Env(), Extension: v.Extension, ImageList: o.ImageList, Ignored: o.Ignored, KubeVersion: v.KubeVersion()})
 			if err != nil {
 				return nil, fmt.Errorf("layer %s (%s): %w", v.Name, PlatformKey(pv.Platform), err)
 			}
@@ -120,6 +132,20 @@ func (c *Collector) Lock(ctx context.Context, platforms []PlatformViews, o LockO
 			s.Layers = append(s.Layers, l)
 		}
 		f.Sources = append(f.Sources, s)
+	}
+	pins := map[string]lockfile.Chart{}
+	for _, c := range o.Charts {
+		pins[c.Chart] = c
+	}
+	for ref, layers := range charts {
+		c, ok := pins[ref]
+		if !ok {
+			return nil, fmt.Errorf("chart %s: not fetched, so it cannot be pinned", ref)
+		}
+		for l := range layers {
+			c.Layers = append(c.Layers, l)
+		}
+		f.Charts = append(f.Charts, c)
 	}
 	return f, nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -44,12 +45,22 @@ type View struct {
 	Sources []kubefile.Source
 	// Notes say what the view could not include.
 	Notes []string
+	// Labels are the config labels the layers of the view set (a FROM
+	// image outside the stack contributes none).
+	Labels map[string]string
 
 	isDir func(name string) bool // a directory of the image so far
+	// appsPartial says the extension lacks the apps of a FROM image
+	// outside the stack, at the root of this view's chain.
+	appsPartial bool
 }
 
 // Env is the image env.
 func (v *View) Env() map[string]string { return v.Extension.Env }
+
+// KubeVersion is the Kubernetes the image installs, from its
+// cluster-runtime-version label ("" when no layer of the view sets it).
+func (v *View) KubeVersion() string { return v.Labels[clusterimage.LabelClusterRuntimeVersion] }
 
 // ViewOptions are the inputs of a view besides the Kubefile.
 type ViewOptions struct {
@@ -92,14 +103,16 @@ func ContextView(ctx context.Context, name, kubefilePath, contextDir string, par
 		opts.Platform = oci.DefaultPlatform
 	}
 	eo := kubefile.EvalOptions{Platform: opts.Platform, BuildArgs: opts.BuildArgs, Context: bc.FS()}
-	if parent != nil {
+	if parent != nil && !parent.appsPartial {
+		// Otherwise unknown (nil): LAUNCH and APPCMDS may name apps of the
+		// external base at the root of the chain, which no view reads.
 		eo.BaseApps = parent.Extension.AppNames()
 	}
 	img, diags := kubefile.Evaluate(f, eo)
 	if err := diags.Err(); err != nil {
 		return nil, err
 	}
-	v := &View{Name: name, Dir: dst}
+	v := &View{Name: name, Dir: dst, Labels: map[string]string{}}
 	if err := os.MkdirAll(dst, 0o755); err != nil {
 		return nil, err
 	}
@@ -110,8 +123,10 @@ func ContextView(ctx context.Context, name, kubefilePath, contextDir string, par
 			return nil, fmt.Errorf("view of %s: %w", name, err)
 		}
 		co.BaseExtension, co.BaseIsDir = parent.Extension, parent.isDir
+		co.BaseUnknown, v.appsPartial = parent.appsPartial, parent.appsPartial
+		maps.Copy(v.Labels, parent.Labels)
 	} else if !img.From.IsScratch() {
-		co.BaseUnknown = true
+		co.BaseUnknown, v.appsPartial = true, true
 		v.Notes = append(v.Notes, fmt.Sprintf("the files of FROM %s are not scanned (it is not a layer of this stack); the images it carries stay in it", img.From.Ref))
 	}
 	c, err := contents.Resolve(ctx, img, co)
@@ -127,6 +142,7 @@ func ContextView(ctx context.Context, name, kubefilePath, contextDir string, par
 			return nil, fmt.Errorf("%s: %s: %w", cp.Step.Pos, cp.Step.Text, err)
 		}
 	}
+	maps.Copy(v.Labels, img.Labels)
 	v.Sources, v.Extension, v.isDir = c.Remote, c.Extension, c.IsDir
 	return v, nil
 }

@@ -39,7 +39,7 @@ func Why(ctx context.Context, platforms []PlatformViews, want string, o LockOpti
 	for _, pv := range platforms {
 		var cur *Hit
 		for _, v := range pv.Views {
-			found, err := Discover(ctx, os.DirFS(v.Dir), DiscoverOptions{Env: v.Env(), Extension: v.Extension, ImageList: o.ImageList, Ignored: o.Ignored})
+			found, err := Discover(ctx, os.DirFS(v.Dir), DiscoverOptions{Env: v.Env(), Extension: v.Extension, ImageList: o.ImageList, Ignored: o.Ignored, KubeVersion: v.KubeVersion()})
 			if err != nil {
 				return nil, fmt.Errorf("layer %s (%s): %w", v.Name, oci.PlatformString(pv.Platform), err)
 			}

@@ -34,8 +34,9 @@ const DownloadMode = 0o644
 type Options struct {
 	// Context is the open build context local sources are read from.
 	Context *buildcontext.Context
-	// Download returns a host path holding a checksum-verified remote
-	// source (pkg/download). Nil leaves remote sources out: each Copy
+	// Download returns a host path holding a verified remote source: by
+	// its checksum (pkg/download), or a chart's archive by its lock file
+	// pin (pkg/chartrepo.Sources). Nil leaves remote sources out: each Copy
 	// names them in Skipped.
 	Download func(ctx context.Context, src kubefile.Source) (string, error)
 	// BaseIsDir reports whether a path ("etc/app") is a directory of the
@@ -70,7 +71,7 @@ type Contents struct {
 	// Extension is the image's sealer extension: the base's apps, then
 	// this Kubefile's APP/CNI/CSI, APPCMDS, APPENV, LAUNCH and ENV.
 	Extension *clusterimage.Extension
-	// Remote lists every remote source of the Kubefile, in order.
+	// Remote lists every remote source of the Kubefile (charts included), in order.
 	Remote []kubefile.Source
 
 	dirs     map[string]bool // directories the steps add
@@ -136,6 +137,19 @@ func (c *Contents) copyStep(ctx context.Context, s *kubefile.Step, opts Options)
 	}
 	destIsDir := strings.HasSuffix(s.Dest, "/") || dest == "." || len(s.Sources) > 1 || c.IsDir(dest)
 	for _, src := range s.Sources {
+		if src.IsChart() {
+			c.Remote = append(c.Remote, src)
+			if opts.Download == nil {
+				cp.Skipped = append(cp.Skipped, src)
+				continue
+			}
+			e, err := chartEntry(ctx, src, dest, opts.Download)
+			if err != nil {
+				return cp, err
+			}
+			cp.Entries = append(cp.Entries, e)
+			continue
+		}
 		if src.IsRemote() {
 			c.Remote = append(c.Remote, src)
 			if opts.Download == nil {
@@ -190,6 +204,20 @@ func downloadEntry(ctx context.Context, src kubefile.Source, dest string, destIs
 		target = path.Join(dest, name)
 	}
 	return layer.Entry{Name: target, Mode: DownloadMode, Size: fi.Size(), Source: p}, nil
+}
+
+// chartEntry is a chart source in the image: its archive as
+// <app dir>/<chart>.tgz (pkg/chartref).
+func chartEntry(ctx context.Context, src kubefile.Source, dest string, fetch func(context.Context, kubefile.Source) (string, error)) (layer.Entry, error) {
+	p, err := fetch(ctx, src)
+	if err != nil {
+		return layer.Entry{}, err
+	}
+	fi, err := os.Stat(p)
+	if err != nil {
+		return layer.Entry{}, err
+	}
+	return layer.Entry{Name: path.Join(dest, src.Chart.FileName()), Mode: DownloadMode, Size: fi.Size(), Source: p}, nil
 }
 
 // extension is the image's sealer extension, as sealer builds it: the

@@ -10,6 +10,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -56,25 +57,57 @@ func Fetch(ctx context.Context, client *http.Client, cacheDir string, src kubefi
 	if resp.StatusCode != http.StatusOK {
 		return "", fmt.Errorf("download %s: %s", src.URL, resp.Status)
 	}
-	f, err := os.CreateTemp(filepath.Dir(final), ".dl-*")
-	if err != nil {
-		return "", err
+	p, _, err := Store(ctx, cacheDir, resp.Body, want, 0)
+	var mm *MismatchError
+	if errors.As(err, &mm) {
+		return "", fmt.Errorf("download %s: checksum mismatch: got %s, the Kubefile pins %s", src.URL, mm.Got, mm.Want)
 	}
-	defer os.Remove(f.Name())
-	h := sha256.New()
-	if _, err := ctxio.Copy(ctx, io.MultiWriter(f, h), resp.Body, nil); err != nil {
-		f.Close()
+	if err != nil {
 		return "", fmt.Errorf("download %s: %w", src.URL, err)
 	}
-	if err := f.Close(); err != nil {
-		return "", err
+	return p, nil
+}
+
+// MismatchError is Store's refusal of content that is not what was pinned.
+type MismatchError struct{ Got, Want digest.Digest }
+
+func (e *MismatchError) Error() string {
+	return fmt.Sprintf("digest mismatch: got %s, want %s", e.Got, e.Want)
+}
+
+// Store streams r into cacheDir under its sha256 and returns its path and
+// digest. Content that is not want (when set) or longer than limit (when
+// positive) is refused and not kept; a partial write leaves nothing behind.
+func Store(ctx context.Context, cacheDir string, r io.Reader, want digest.Digest, limit int64) (string, digest.Digest, error) {
+	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
+		return "", "", err
+	}
+	f, err := os.CreateTemp(cacheDir, ".dl-*")
+	if err != nil {
+		return "", "", err
+	}
+	defer os.Remove(f.Name())
+	if limit > 0 {
+		r = io.LimitReader(r, limit+1)
+	}
+	h := sha256.New()
+	n, err := ctxio.Copy(ctx, io.MultiWriter(f, h), r, nil)
+	if err == nil && limit > 0 && n > limit {
+		err = fmt.Errorf("larger than %d bytes", limit)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", "", err
 	}
 	got := digest.NewDigestFromEncoded(digest.SHA256, hex.EncodeToString(h.Sum(nil)))
-	if got != want {
-		return "", fmt.Errorf("download %s: checksum mismatch: got %s, the Kubefile pins %s", src.URL, got, want)
+	if want != "" && got != want {
+		return "", "", &MismatchError{Got: got, Want: want}
 	}
+	final := Path(cacheDir, got)
 	if err := os.Rename(f.Name(), final); err != nil {
-		return "", err
+		return "", "", err
 	}
-	return final, nil
+	return final, got, nil
 }

@@ -195,6 +195,10 @@ func (s *scanner) renderChart(ch *chart.Chart, where, app string) error {
 		s.warn(Source{File: where, Chart: parent, App: app}, "", "subchart dependency "+dep+" is declared but not vendored; its images cannot be found")
 	})
 
+	if s.kubeVersion != nil && ch.Metadata.KubeVersion != "" && !chartutil.IsCompatibleRange(ch.Metadata.KubeVersion, s.kubeVersion.String()) {
+		// helm install refuses it: the pin is wrong for this Kubernetes.
+		return chartErr("", fmt.Errorf("chart %s %s requires Kubernetes %s, but the image's Kubernetes is %s; pin a version of the chart that supports it", ch.Name(), ch.Metadata.Version, ch.Metadata.KubeVersion, s.kubeVersion.String()))
+	}
 	vals := s.chartValues(where)
 	if err := chartutil.ProcessDependenciesWithMerge(ch, vals); err != nil {
 		return chartErr("", fmt.Errorf("process dependencies: %w", err))
@@ -203,9 +207,10 @@ func (s *scanner) renderChart(ch *chart.Chart, where, app string) error {
 	if s.kubeVersion != nil {
 		caps.KubeVersion = *s.kubeVersion
 	}
+	rel := s.chartRelease(where)
 	renderVals, err := chartutil.ToRenderValues(ch, vals, chartutil.ReleaseOptions{
-		Name:      releaseName,
-		Namespace: releaseNamespace,
+		Name:      rel.Name,
+		Namespace: rel.Namespace,
 		Revision:  1,
 		IsInstall: true,
 	}, caps)
@@ -267,6 +272,23 @@ func (s *scanner) renderChart(ch *chart.Chart, where, app string) error {
 		}
 	}
 	return nil
+}
+
+// chartRelease is the release the chart at where is installed as.
+func (s *scanner) chartRelease(where string) Release {
+	rel := Release{Name: releaseName, Namespace: releaseNamespace}
+	for k, r := range s.opts.ChartReleases {
+		if cleanKey(k) == where {
+			s.usedReleases[where] = true
+			if r.Name != "" {
+				rel.Name = r.Name
+			}
+			if r.Namespace != "" {
+				rel.Namespace = r.Namespace
+			}
+		}
+	}
+	return rel
 }
 
 // chartValues returns a private copy of the caller's values for the chart at

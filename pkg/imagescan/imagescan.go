@@ -32,6 +32,14 @@ type Options struct {
 	// ChartValues are extra values per chart, keyed by the chart's
 	// rootfs-relative directory (or .tgz file), merged over its defaults.
 	ChartValues map[string]map[string]any
+	// ChartReleases name the release a chart is installed as (and its
+	// namespace), keyed like ChartValues; a chart without one renders as
+	// release "dryrun" in namespace "default", as sealer's build does.
+	ChartReleases map[string]Release
+	// ValuesFiles are rootfs-relative files that are chart values (read
+	// by a helm install), not manifests: they are not scanned for images,
+	// which they name only in the chart's own terms.
+	ValuesFiles []string
 	// ExtraImages are the lines of the --image-list file, as read (see
 	// ReadListFile): they are parsed as manifests/imageList is (comments,
 	// blank lines, quotes), and their provenance is SourceImageListFlag
@@ -42,8 +50,15 @@ type Options struct {
 	// Result.Ignored.
 	Ignored []string
 	// KubeVersion is .Capabilities.KubeVersion for charts (e.g. "v1.28.2");
-	// empty means Helm's default.
+	// empty means Helm's default. When set, a chart whose Chart.yaml
+	// kubeVersion excludes it is an error, as `helm install` refuses it.
 	KubeVersion string
+}
+
+// Release is how a chart is installed: its release name and namespace.
+type Release struct {
+	Name      string
+	Namespace string
 }
 
 // Source is one place an image reference was found.
@@ -199,12 +214,17 @@ func (r *Result) Refs() []string {
 // entry is an error.
 func Scan(ctx context.Context, root fs.FS, opts Options) (*Result, error) {
 	s := &scanner{
-		ctx:        ctx,
-		fsys:       root,
-		opts:       opts,
-		images:     map[string]*Image{},
-		usedValues: map[string]bool{},
-		usedApps:   map[string]bool{},
+		ctx:          ctx,
+		fsys:         root,
+		opts:         opts,
+		images:       map[string]*Image{},
+		usedValues:   map[string]bool{},
+		usedReleases: map[string]bool{},
+		valuesFiles:  map[string]bool{},
+		usedApps:     map[string]bool{},
+	}
+	for _, f := range opts.ValuesFiles {
+		s.valuesFiles[cleanKey(f)] = true
 	}
 	if opts.KubeVersion != "" {
 		kv, err := chartutil.ParseKubeVersion(opts.KubeVersion)
@@ -235,19 +255,30 @@ type scanner struct {
 	opts        Options
 	kubeVersion *chartutil.KubeVersion
 
-	images     map[string]*Image
-	warnings   []Warning
-	charts     []Chart
-	usedValues map[string]bool // ChartValues keys that matched a chart
-	usedApps   map[string]bool // AppEnv keys that matched an app
+	images       map[string]*Image
+	warnings     []Warning
+	charts       []Chart
+	usedValues   map[string]bool // ChartValues keys that matched a chart
+	usedReleases map[string]bool // ChartReleases keys that matched a chart
+	valuesFiles  map[string]bool // Options.ValuesFiles, cleaned
+	usedApps     map[string]bool // AppEnv keys that matched an app
 }
 
 func (s *scanner) warn(src Source, ref, msg string) {
 	s.warnings = append(s.warnings, Warning{Source: src, Ref: ref, Message: msg})
 }
 
+// injectedPlaceholder is the image Istio's gateway chart writes for its
+// proxy, which istiod's sidecar injector replaces when the pod is created:
+// no registry serves it, so it is no reference to collect.
+const injectedPlaceholder = "auto"
+
 // add records raw (as found) at src, or a warning if it is not a reference.
 func (s *scanner) add(raw string, src Source) {
+	if raw == injectedPlaceholder {
+		s.warn(src, raw, `"image: auto" is filled in by a mutating webhook (Istio's sidecar injector) when the pod is created; list the image it injects (istio/proxyv2) in the app's files or manifests/imageList`)
+		return
+	}
 	ref, err := normalizeFound(raw)
 	if err != nil {
 		s.warn(src, raw, err.Error()+missingEnvHint(raw))
@@ -328,6 +359,11 @@ func (s *scanner) result() (*Result, error) {
 	for _, key := range sortedKeys(s.opts.ChartValues) {
 		if !s.usedValues[cleanKey(key)] {
 			s.warn(Source{File: key}, "", "chart values given for a path that holds no chart")
+		}
+	}
+	for _, key := range sortedKeys(s.opts.ChartReleases) {
+		if !s.usedReleases[cleanKey(key)] {
+			s.warn(Source{File: key}, "", "a chart release given for a path that holds no chart")
 		}
 	}
 	for _, app := range sortedKeys(s.opts.AppEnv) {

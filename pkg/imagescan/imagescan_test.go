@@ -366,6 +366,15 @@ func TestScanErrors(t *testing.T) {
 			want: []string{"--ignored-image-list line 1"},
 		},
 		{
+			name: "chart that excludes the Kubernetes version",
+			fsys: fstest.MapFS{
+				"application/apps/p/p/Chart.yaml":         {Data: []byte("apiVersion: v2\nname: p\nversion: 88.5.3\nkubeVersion: '>=1.25.0-0'\n")},
+				"application/apps/p/p/templates/pod.yaml": {Data: []byte("kind: Pod\n")},
+			},
+			opts: Options{KubeVersion: "v1.22.15"},
+			want: []string{"chart p 88.5.3 requires Kubernetes >=1.25.0-0, but the image's Kubernetes is v1.22.15"},
+		},
+		{
 			name: "bad kube version",
 			fsys: fstest.MapFS{},
 			opts: Options{KubeVersion: "one.two"},
@@ -464,6 +473,31 @@ func TestScanSmall(t *testing.T) {
 				`manifests/m.yaml:7 (document 0, spec.containers[1].image): container has no image`,
 				`manifests/m.yaml:9 (document 0, spec.containers[2].image): "3": image field is !!int, not a string`,
 			},
+		},
+		{
+			name: "a chart app's release, namespace and values; its values files are not manifests",
+			fsys: fstest.MapFS{
+				"application/apps/a/c/Chart.yaml":         {Data: []byte("apiVersion: v2\nname: c\nversion: 1.0.0\nkubeVersion: '>=1.20.0-0'\n")},
+				"application/apps/a/c/values.yaml":        {Data: []byte("tag: default\n")},
+				"application/apps/a/c/templates/pod.yaml": {Data: []byte("kind: Pod\nspec: {containers: [{image: '{{ .Release.Namespace }}/{{ .Release.Name }}:{{ .Values.tag }}'}]}\n")},
+				"application/apps/a/a.values.yaml":        {Data: []byte("image: {repository: not/an-image}\n")},
+				"application/apps/a/b.values.yaml.tmpl":   {Data: []byte("image: {repository: not/either}\n")},
+				"application/apps/a/extra.yaml":           {Data: []byte("images: [{image: extra:1}]\n")},
+			},
+			opts: Options{
+				ChartValues:   map[string]map[string]any{"application/apps/a/c": {"tag": "set"}},
+				ChartReleases: map[string]Release{"application/apps/a/c": {Name: "rel", Namespace: "ns"}, "application/apps/a/nochart": {Name: "x"}},
+				ValuesFiles:   []string{"application/apps/a/a.values.yaml", "./application/apps/a/b.values.yaml"},
+				KubeVersion:   "v1.22.15",
+			},
+			refs:     []string{"docker.io/library/extra:1", "docker.io/ns/rel:set"},
+			warnings: []string{"application/apps/a/nochart: a chart release given for a path that holds no chart"},
+		},
+		{
+			name:     "Istio's injected proxy placeholder is no image",
+			fsys:     fstest.MapFS{"manifests/gw.yaml": {Data: []byte("kind: Deployment\nspec: {template: {spec: {containers: [{name: istio-proxy, image: auto}, {name: x, image: autox:1}]}}}\n")}},
+			refs:     []string{"docker.io/library/autox:1"},
+			warnings: []string{`manifests/gw.yaml:2 (document 0, spec.template.spec.containers[0].image): "auto": "image: auto" is filled in by a mutating webhook`},
 		},
 		{
 			name: "kube version reaches the chart",

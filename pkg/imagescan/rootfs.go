@@ -118,6 +118,10 @@ func (s *scanner) walkTree(dir, app string, env map[string]string, mode treeMode
 		switch {
 		case mode.charts && isChartArchive(name):
 			return s.scanChartArchive(p, app)
+		case s.valuesFiles[p] || s.valuesFiles[strings.TrimSuffix(p, tmplSuffix)]:
+			// Chart values name images in the chart's terms; the chart's
+			// rendering with them is what counts.
+			return nil
 		case !mode.manifests || p == imageListFile:
 			return nil
 		case strings.HasSuffix(name, tmplSuffix):

@@ -267,8 +267,12 @@ func TestDiagnostics(t *testing.T) {
 			`3:5 error: --checksum=$C expands to "sha256:1", which is not sha256:<64 hex digits>`}},
 		{"APP source without scheme", fs + "APP nginx nginx.yaml", EvalOptions{}, []string{
 			`2:11 error: APP source "nginx.yaml" has no scheme in "APP nginx nginx.yaml"; write local://nginx.yaml for a path in the build context (or an http(s):// URL with #sha256=<hex>)`}},
-		{"APP unknown scheme", fs + "APP nginx oci://x/y", EvalOptions{}, []string{
-			`2:11 error: APP source "oci://x/y" has the unknown scheme oci:// in "APP nginx oci://x/y"; sources start with local://, http:// or https://`}},
+		{"APP unknown scheme", fs + "APP nginx ftp://x/y", EvalOptions{}, []string{
+			`2:11 error: APP source "ftp://x/y" has the unknown scheme ftp:// in "APP nginx ftp://x/y"; sources start with local://, http:// or https:// (or, for a Helm chart, helm+https:// or oci://)`}},
+		{"APP chart without version", fs + "APP nginx oci://x/y", EvalOptions{}, []string{
+			`2:11 error: APP source "oci://x/y": the chart's version is missing; write oci://<registry>/<repository>/<chart>:<version>, in "APP nginx oci://x/y"`}},
+		{"APP chart range", fs + "APP nginx helm+https://charts.example.com/nginx:^1.2", EvalOptions{}, []string{
+			`2:11 error: APP source "helm+https://charts.example.com/nginx:^1.2": chart version "^1.2" is not a SemVer version`}},
 		{"APP empty local", fs + "APP nginx local://", EvalOptions{}, []string{`2:11 error: APP source "local://" names no path`}},
 		{"APP absolute local", fs + "APP nginx local:///etc/nginx.yaml", EvalOptions{}, []string{
 			`2:11 error: APP source "local:///etc/nginx.yaml" is an absolute path in "APP nginx local:///etc/nginx.yaml"; write a path relative to the build context, local://etc/nginx.yaml`}},
@@ -285,6 +289,20 @@ func TestDiagnostics(t *testing.T) {
 		{"untyped app with APPCMDS", fs + "APP m local://mixed\nAPPCMDS m [\"bash a.sh\"]", EvalOptions{}, nil},
 		{"untyped app with empty APPCMDS", fs + "APP m local://README.md\nAPPCMDS m []", EvalOptions{}, []string{`3:1 error: APPCMDS m is empty, and app m has no detectable type`}},
 		{"untyped remote app", fs + "APP x https://e.com/x.tgz#sha256=" + sha, EvalOptions{Context: nil}, []string{`2:1 error: app x has no detectable type`}},
+		{"chart app", fs + "APP d local://nginx.yaml helm+https://charts.example.com/dapr:1.16.19\nAPPCMDS d [\"helm upgrade --install dapr dapr.tgz -n dapr-system -f nginx.yaml\"]", EvalOptions{}, nil},
+		{"chart app without APPCMDS", fs + "APP d oci://r.example.com/charts/dapr:1.16.19", EvalOptions{}, []string{
+			`2:1 error: app d has no detectable type`}},
+		{"chart app without APPCMDS, no context", fs + "APP d local://v.yaml oci://r.example.com/charts/dapr:1.16.19", EvalOptions{Context: nil}, []string{
+			`2:1 error: app d carries the Helm chart dapr.tgz, so it needs APPCMDS to install it: APPCMDS d ["helm upgrade --install d dapr.tgz --namespace <namespace> --create-namespace -f <values file>"]`}},
+		{"chart app not installing its chart", fs + "APP d oci://r.example.com/charts/dapr:1.16.19\nAPPCMDS d [\"helm install d other.tgz\"]", EvalOptions{}, []string{
+			`3:1 error: app d carries the chart dapr.tgz, but its APPCMDS install no chart of that name`}},
+		{"chart app with an unreadable helm command", fs + "APP d oci://r.example.com/charts/dapr:1.16.19\nAPPCMDS d [\"helm install d dapr.tgz --magic x\"]", EvalOptions{}, []string{
+			`3:1 error: APPCMDS d: cannot read its helm command: helm install d dapr.tgz --magic x: cnstack does not know whether helm's flag --magic takes a value`}},
+		{"chart app with a values file it lacks", fs + "APP d local://nginx.yaml oci://r.example.com/charts/dapr:1.16.19\nAPPCMDS d [\"helm install d dapr.tgz -f nginx.yaml -f v.yaml\"]", EvalOptions{}, []string{
+			`3:1 error: APPCMDS d reads v.yaml, which is not one of the app's files`}},
+		{"chart app with values in a directory", fs + "APP d local://manifests oci://r.example.com/charts/dapr:1.16.19\nAPPCMDS d [\"helm install d dapr.tgz -f sub/b.yml\"]", EvalOptions{}, nil},
+		{"two charts of one name", fs + "APP d oci://r.example.com/a/dapr:1.0.0 oci://r.example.com/b/dapr:1.0.0\nAPPCMDS d [\"helm install d dapr.tgz\"]", EvalOptions{}, []string{
+			`2:1 error: app d has two charts named dapr.tgz`}},
 		{"APPCMDS unknown app", fs + "APPCMDS nginx [\"x\"]", EvalOptions{}, []string{
 			`2:9 error: unknown app "nginx" in "APPCMDS nginx [\"x\"]"; declare it with APP nginx local://<path> first (none are declared)`}},
 		{"APPCMDS before APP", fs + "APPCMDS nginx [\"x\"]\nAPP nginx local://nginx.yaml", EvalOptions{}, []string{
@@ -313,7 +331,7 @@ func TestDiagnostics(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			opts := tt.opts
-			if opts.Context == nil && !strings.Contains(tt.name, "remote app") {
+			if opts.Context == nil && !strings.Contains(tt.name, "remote app") && !strings.Contains(tt.name, "no context") {
 				opts.Context = testContext()
 			}
 			_, ds := Lint("Kubefile", []byte(tt.src), opts)

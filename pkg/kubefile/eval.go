@@ -2,6 +2,7 @@ package kubefile
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"net/url"
 	"path"
@@ -12,6 +13,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/cnstack/cnstack/pkg/chartref"
+	"github.com/cnstack/cnstack/pkg/helmcmd"
 	"github.com/cnstack/cnstack/pkg/oci"
 )
 
@@ -688,9 +691,12 @@ func (e *evaluator) app(in *Instruction, step Step) {
 	step.Kind, step.App, step.Sources, step.Dest = StepCopy, name, app.Sources, AppDir(name)
 	parts := []string{in.Keyword, name}
 	for _, s := range srcs {
-		if s.IsRemote() {
+		switch {
+		case s.Chart != nil:
+			parts = append(parts, shellQuote(s.URL))
+		case s.IsRemote():
 			parts = append(parts, shellQuote(s.URL+"#"+strings.Replace(s.Checksum, ":", "=", 1)))
-		} else {
+		default:
 			parts = append(parts, shellQuote("local://"+s.Path))
 		}
 	}
@@ -748,6 +754,13 @@ func (e *evaluator) appSource(in *Instruction, i int) (appSource, bool) {
 			}
 		}
 		return appSource{Source: Source{Path: c, Pos: p}, written: rel}, true
+	case chartref.IsChart(raw):
+		ref, err := chartref.Parse(raw)
+		if err != nil {
+			e.d.errorf(p, "%s source %v, in %s", kw, err, quote(in.Original))
+			return appSource{}, false
+		}
+		return appSource{Source: Source{URL: ref.String(), Chart: &ref, Pos: p}, fileName: ref.FileName()}, true
 	case isRemote(raw):
 		u, err := url.Parse(raw)
 		if err != nil || u.Host == "" {
@@ -774,7 +787,7 @@ func (e *evaluator) appSource(in *Instruction, i int) (appSource, bool) {
 		return appSource{Source: Source{URL: u.String(), Checksum: pin, Pos: p}, fileName: base}, true
 	case strings.Contains(raw, "://"):
 		scheme, _, _ := strings.Cut(raw, "://")
-		e.d.errorf(p, "%s source %s has the unknown scheme %s:// in %s; sources start with local://, http:// or https://", kw, quote(raw), scheme, quote(in.Original))
+		e.d.errorf(p, "%s source %s has the unknown scheme %s:// in %s; sources start with local://, http:// or https:// (or, for a Helm chart, helm+https:// or oci://)", kw, quote(raw), scheme, quote(in.Original))
 	default:
 		e.d.errorf(p, "%s source %s has no scheme in %s; write local://%s for a path in the build context (or an http(s):// URL with #sha256=<hex>)", kw, quote(raw), quote(in.Original), raw)
 	}
@@ -934,6 +947,7 @@ func (e *evaluator) finish() {
 				e.d.errorf(e.appCmdsPos[n], "APPCMDS %s is empty, and app %s has no detectable type; give the command that installs it", n, n)
 			}
 		}
+		e.checkChartApp(app)
 		e.img.Apps = append(e.img.Apps, *app)
 	}
 	// Updates to inherited apps, sorted by name.
@@ -966,4 +980,98 @@ func (e *evaluator) finish() {
 		e.img.UsedArgs = append(e.img.UsedArgs, k)
 	}
 	sort.Strings(e.img.UsedArgs)
+}
+
+// checkChartApp checks an app that carries Helm charts (chart sources, a
+// cnstack extension): sealer cannot detect its type, so APPCMDS must
+// install each chart with helm, and every values file the command reads
+// must be one of the app's files. Image discovery renders the chart with
+// that command's values (pkg/helmcmd).
+func (e *evaluator) checkChartApp(app *App) {
+	var charts []string
+	for _, s := range app.Sources {
+		if s.IsChart() {
+			charts = append(charts, s.Chart.FileName())
+		}
+	}
+	if len(charts) == 0 {
+		return
+	}
+	if dup := firstDuplicate(charts); dup != "" {
+		e.d.errorf(app.Pos, "app %s has two charts named %s in %s; each chart lands in the app directory as <chart>.tgz, so put them in separate apps", app.Name, dup, quote(e.appOrig[app.Name]))
+		return
+	}
+	cmds, ok := e.appCmds[app.Name]
+	example := fmt.Sprintf("APPCMDS %s [\"helm upgrade --install %s %s --namespace <namespace> --create-namespace -f <values file>\"]", app.Name, app.Name, charts[0])
+	if !ok {
+		if !app.TypeKnown && !e.badAppCmds[app.Name] {
+			e.d.errorf(app.Pos, "app %s carries the Helm chart %s, so it needs APPCMDS to install it: %s", app.Name, charts[0], example)
+		}
+		return
+	}
+	if len(cmds) == 0 {
+		return // reported as empty APPCMDS
+	}
+	installs, err := helmcmd.Parse(strings.Join(cmds, " "))
+	if err != nil {
+		e.d.errorf(e.appCmdsPos[app.Name], "APPCMDS %s: cannot read its helm command: %v", app.Name, err)
+		return
+	}
+	for _, c := range charts {
+		var in *helmcmd.Install
+		for i := range installs {
+			if installs[i].ChartPath() == c {
+				in = &installs[i]
+				break
+			}
+		}
+		if in == nil {
+			e.d.errorf(e.appCmdsPos[app.Name], "app %s carries the chart %s, but its APPCMDS install no chart of that name (image discovery renders a chart with the values of the helm command that installs it); write %s", app.Name, c, example)
+			continue
+		}
+		if e.opts.Context == nil {
+			continue
+		}
+		for _, f := range in.Files() {
+			if !e.appHasFile(app, f) {
+				e.d.errorf(e.appCmdsPos[app.Name], "APPCMDS %s reads %s, which is not one of the app's files; add it to the APP line: APP %s local://<path of %s> …", app.Name, f, app.Name, f)
+			}
+		}
+	}
+}
+
+// appHasFile reports whether a local source puts file f (a path relative
+// to the app directory) into the app: a file source by its base name, a
+// directory source by its contents.
+func (e *evaluator) appHasFile(app *App, f string) bool {
+	for _, s := range app.Sources {
+		if s.IsRemote() {
+			continue
+		}
+		st, err := fs.Stat(e.opts.Context, s.Path)
+		if err != nil {
+			continue
+		}
+		if !st.IsDir() {
+			if path.Base(s.Path) == f {
+				return true
+			}
+			continue
+		}
+		if _, err := fs.Stat(e.opts.Context, path.Join(s.Path, f)); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+func firstDuplicate(list []string) string {
+	seen := map[string]bool{}
+	for _, s := range list {
+		if seen[s] {
+			return s
+		}
+		seen[s] = true
+	}
+	return ""
 }

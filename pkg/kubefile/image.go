@@ -5,6 +5,8 @@ import (
 	"io/fs"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/cnstack/cnstack/pkg/chartref"
 )
 
 // Labels and paths of the sealer format that Kubefile instructions produce.
@@ -150,12 +152,20 @@ type Source struct {
 	// URL is a remote source (ADD, APP/CNI/CSI), without any #sha256= fragment.
 	URL string `json:"url,omitempty"`
 	// Checksum pins a remote source: "sha256:<64 lower-case hex digits>".
+	// A chart's pin is in the lock file, not here.
 	Checksum string `json:"checksum,omitempty"`
-	Pos      Pos    `json:"pos"`
+	// Chart is set for a Helm chart source (helm+https://…, oci://…: a
+	// cnstack extension, see pkg/chartref); URL is then its canonical
+	// reference, and the app directory gets the archive as Chart.FileName().
+	Chart *chartref.Ref `json:"chart,omitempty"`
+	Pos   Pos           `json:"pos"`
 }
 
-// IsRemote reports whether the source is downloaded.
+// IsRemote reports whether the source is downloaded (charts included).
 func (s Source) IsRemote() bool { return s.URL != "" }
+
+// IsChart reports whether the source is a Helm chart reference.
+func (s Source) IsChart() bool { return s.Chart != nil }
 
 // Step is one evaluated instruction, in file order.
 type Step struct {

@@ -1,6 +1,7 @@
 // Package lockfile reads and writes cnstack.lock, which pins every container
 // image a stack (or one build context) needs to a manifest digest, per
-// platform, and records the remote ADD/APP sources the Kubefiles pin.
+// platform, every Helm chart source to its archive's digest, and records
+// the remote ADD/APP sources the Kubefiles pin.
 //
 // The file is YAML, sorted and stable: the same inputs give the same bytes,
 // so it diffs well in review. `cnstack lock` writes it; builds read it (a
@@ -33,7 +34,7 @@ const FileName = "cnstack.lock"
 // Version is the format version written.
 const Version = 1
 
-const header = "# cnstack.lock: container images and remote sources pinned by digest.\n" +
+const header = "# cnstack.lock: container images, charts and remote sources pinned by digest.\n" +
 	"# Written by `cnstack lock`; run it again to update. Builds pull pinned images by digest.\n"
 
 // File is a lock file.
@@ -41,6 +42,22 @@ type File struct {
 	Version int      `yaml:"lockVersion"`
 	Images  []Image  `yaml:"images"`
 	Sources []Source `yaml:"sources,omitempty"`
+	Charts  []Chart  `yaml:"charts,omitempty"`
+}
+
+// Chart pins a Helm chart source (pkg/chartref) to its archive: where the
+// version was found and the archive's digest. Builds fetch exactly this.
+type Chart struct {
+	// Chart is the canonical chart reference, as the Kubefile names it
+	// (helm+https://charts.example.com/dapr:1.16.19, oci://…:1.0.0).
+	Chart string `yaml:"chart"`
+	// URL is the archive's URL (chart repositories and archive URLs).
+	URL string `yaml:"url,omitempty"`
+	// Manifest is the OCI manifest the version's tag named (OCI charts).
+	Manifest string `yaml:"manifest,omitempty"`
+	// Digest is the archive's sha256.
+	Digest string   `yaml:"digest"`
+	Layers []string `yaml:"layers,omitempty"`
 }
 
 // Image pins one container image reference.
@@ -128,7 +145,38 @@ func Parse(b []byte) (*File, error) {
 			}
 		}
 	}
+	seenCharts := map[string]bool{}
+	for _, c := range f.Charts {
+		if seenCharts[c.Chart] {
+			return nil, fmt.Errorf("chart %s is listed twice", c.Chart)
+		}
+		seenCharts[c.Chart] = true
+		if d, err := digest.Parse(c.Digest); err != nil || d.Algorithm() != digest.SHA256 {
+			return nil, fmt.Errorf("chart %s: digest %q is not a sha256 digest", c.Chart, c.Digest)
+		}
+		if (c.URL == "") == (c.Manifest == "") {
+			return nil, fmt.Errorf("chart %s: give either url (a chart repository or archive) or manifest (an OCI chart)", c.Chart)
+		}
+		if c.Manifest != "" {
+			if _, err := digest.Parse(c.Manifest); err != nil {
+				return nil, fmt.Errorf("chart %s: manifest: %w", c.Chart, err)
+			}
+		}
+	}
 	return &f, nil
+}
+
+// LookupChart finds the pin of a canonical chart reference.
+func (f *File) LookupChart(ref string) (*Chart, bool) {
+	if f == nil {
+		return nil, false
+	}
+	for i := range f.Charts {
+		if f.Charts[i].Chart == ref {
+			return &f.Charts[i], true
+		}
+	}
+	return nil, false
 }
 
 // Marshal renders f sorted and stable.
@@ -151,6 +199,11 @@ func (f *File) Marshal() ([]byte, error) {
 		}
 		return out.Sources[i].Checksum < out.Sources[j].Checksum
 	})
+	for _, c := range f.Charts {
+		c.Layers = sortedUnique(c.Layers)
+		out.Charts = append(out.Charts, c)
+	}
+	sort.Slice(out.Charts, func(i, j int) bool { return out.Charts[i].Chart < out.Charts[j].Chart })
 	var buf bytes.Buffer
 	buf.WriteString(header)
 	enc := yaml.NewEncoder(&buf)

@@ -25,6 +25,10 @@ func sample() *File {
 			{Image: "docker.io/library/redis:7.2", Digest: d2, MediaType: "application/vnd.docker.distribution.manifest.v2+json", Layers: []string{"middleware"}},
 		},
 		Sources: []Source{{URL: "https://example.com/b.tgz", Checksum: d3, Layers: []string{"mesh"}}, {URL: "https://example.com/a.tgz", Checksum: d1}},
+		Charts: []Chart{
+			{Chart: "oci://registry.example.com/charts/rocketmq:0.0.1", Manifest: d1, Digest: d2, Layers: []string{"middleware"}},
+			{Chart: "helm+https://dapr.github.io/helm-charts/dapr:1.16.19", URL: "https://github.com/dapr/helm-charts/raw/master/dapr-1.16.19.tgz", Digest: d3, Layers: []string{"mesh", "mesh"}},
+		},
 	}
 }
 
@@ -71,11 +75,14 @@ func TestMarshalGoldenAndStable(t *testing.T) {
 
 func TestParseRefuses(t *testing.T) {
 	for name, text := range map[string]string{
-		"unknown version": "lockVersion: 2\nimages: []\n",
-		"unknown key":     "lockVersion: 1\nimages: []\nextra: 1\n",
-		"not normalized":  "lockVersion: 1\nimages:\n  - image: redis\n    digest: " + d1 + "\n    mediaType: x\n",
-		"bad digest":      "lockVersion: 1\nimages:\n  - image: docker.io/library/redis:latest\n    digest: sha256:xyz\n    mediaType: x\n",
-		"duplicate":       "lockVersion: 1\nimages:\n  - image: docker.io/library/redis:latest\n    digest: " + d1 + "\n    mediaType: x\n  - image: docker.io/library/redis:latest\n    digest: " + d1 + "\n    mediaType: x\n",
+		"unknown version":      "lockVersion: 2\nimages: []\n",
+		"unknown key":          "lockVersion: 1\nimages: []\nextra: 1\n",
+		"not normalized":       "lockVersion: 1\nimages:\n  - image: redis\n    digest: " + d1 + "\n    mediaType: x\n",
+		"bad digest":           "lockVersion: 1\nimages:\n  - image: docker.io/library/redis:latest\n    digest: sha256:xyz\n    mediaType: x\n",
+		"chart twice":          "lockVersion: 1\nimages: []\ncharts:\n  - {chart: 'oci://r/c:1.0.0', manifest: " + d1 + ", digest: " + d2 + "}\n  - {chart: 'oci://r/c:1.0.0', manifest: " + d1 + ", digest: " + d2 + "}\n",
+		"chart without digest": "lockVersion: 1\nimages: []\ncharts:\n  - {chart: 'oci://r/c:1.0.0', manifest: " + d1 + "}\n",
+		"chart without place":  "lockVersion: 1\nimages: []\ncharts:\n  - {chart: 'oci://r/c:1.0.0', digest: " + d1 + "}\n",
+		"duplicate":            "lockVersion: 1\nimages:\n  - image: docker.io/library/redis:latest\n    digest: " + d1 + "\n    mediaType: x\n  - image: docker.io/library/redis:latest\n    digest: " + d1 + "\n    mediaType: x\n",
 	} {
 		if _, err := Parse([]byte(text)); err == nil {
 			t.Errorf("%s: accepted", name)
@@ -111,6 +118,12 @@ func TestPin(t *testing.T) {
 		if got := p.Digest.String() + " child " + p.Child.String(); got != tt.want {
 			t.Errorf("Pin(%s, %s) = %s, want %s", tt.ref, tt.platform, got, tt.want)
 		}
+	}
+	if c, ok := f.LookupChart("oci://registry.example.com/charts/rocketmq:0.0.1"); !ok || c.Digest != d2 {
+		t.Errorf("LookupChart = %+v, %v", c, ok)
+	}
+	if _, ok := f.LookupChart("oci://registry.example.com/charts/rocketmq:0.0.2"); ok {
+		t.Error("LookupChart of another version found a pin")
 	}
 	// A reference that carries its own digest must agree with the lock.
 	f.Images = append(f.Images, Image{Image: "docker.io/x/y:1@" + d1, Digest: d2, MediaType: "application/vnd.oci.image.manifest.v1+json"})

@@ -209,16 +209,9 @@ func attestOne(ctx context.Context, dst oras.Target, img Image, d Description, s
 	var results []Result
 	changed := false
 	for _, pt := range predicates {
-		st, err := attestation.GenerateStatement(attestation.GenerateOpts{
-			Predicate: bytes.NewReader(d.Predicates[pt]), Type: cosignType[pt],
-			Digest: s.Descriptor.Digest.Encoded(), Repo: id.Repository.Name(),
-		})
+		statement, err := statementOf(pt, d.Predicates[pt], s.Descriptor.Digest.Encoded(), id.Repository.Name())
 		if err != nil {
 			return results, fmt.Errorf("%s statement: %w", pt, err)
-		}
-		statement, err := json.Marshal(st)
-		if err != nil {
-			return results, err
 		}
 		res := Result{Subject: s, Kind: pt, Ref: ref}
 		var next []oci.Signature
@@ -260,6 +253,61 @@ func attestOne(ctx context.Context, dst oras.Target, img Image, d Description, s
 		results[i].Manifest, results[i].Total = desc, len(kept)
 	}
 	return results, nil
+}
+
+// statementOf is the in-toto statement of one predicate about a subject:
+// cosign's own generator for the types it knows (so the bytes are what
+// cosign attest writes), else an in-toto v0.1 statement carrying the
+// predicate JSON as it is (cosign's "custom" type would wrap it in a
+// string with a timestamp, and the statement would change every run).
+func statementOf(predicateType string, predicate []byte, hexDigest, repo string) ([]byte, error) {
+	if t, ok := cosignType[predicateType]; ok {
+		st, err := attestation.GenerateStatement(attestation.GenerateOpts{
+			Predicate: bytes.NewReader(predicate), Type: t, Digest: hexDigest, Repo: repo,
+		})
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(st)
+	}
+	if !json.Valid(predicate) {
+		return nil, fmt.Errorf("predicate of type %s is not JSON", predicateType)
+	}
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, predicate); err != nil {
+		return nil, err
+	}
+	type subject struct {
+		Name   string            `json:"name"`
+		Digest map[string]string `json:"digest"`
+	}
+	return json.Marshal(struct {
+		Type          string          `json:"_type"`
+		PredicateType string          `json:"predicateType"`
+		Subject       []subject       `json:"subject"`
+		Predicate     json.RawMessage `json:"predicate"`
+	}{"https://in-toto.io/Statement/v0.1", predicateType, []subject{{Name: repo, Digest: map[string]string{"sha256": hexDigest}}}, compact.Bytes()})
+}
+
+// AttestPredicate attaches one predicate (JSON) of predicateType to the
+// image's root manifest (its index, for a multi-platform image): a
+// statement about the image as a whole, such as the verdict of booting it.
+// Like Attest, an identical statement by the same key is left alone and an
+// outdated one replaced.
+func AttestPredicate(ctx context.Context, dst oras.Target, img Image, signer signature.SignerVerifier, predicateType string, predicate []byte) ([]Result, error) {
+	if predicateType == "" {
+		return nil, fmt.Errorf("attest %s: a predicate type is required", img.Name)
+	}
+	subjects, err := Subjects(ctx, dst, img)
+	if err != nil {
+		return nil, fmt.Errorf("attest %s: %w", img.Name, err)
+	}
+	d := Description{Subject: subjects[0], Predicates: map[string][]byte{predicateType: predicate}}
+	rs, err := attestOne(ctx, dst, img, d, signer, []string{predicateType})
+	if err != nil {
+		return rs, fmt.Errorf("attest %s %s: %w", img.Name, d.Subject, err)
+	}
+	return rs, nil
 }
 
 // nameOnly strips the tag or digest from an image reference.

@@ -190,3 +190,46 @@ func TestCnstackAcceptsRealCosignSignatures(t *testing.T) {
 		}
 	}
 }
+
+// TestAttestPredicateCustomType: a statement about the whole image (a boot
+// verdict) attached to its root with AttestPredicate verifies with cnstack
+// (RootOnly) and with the real cosign verify-attestation --type URI;
+// attaching it again adds nothing; a platform manifest does not carry it.
+func TestAttestPredicateCustomType(t *testing.T) {
+	ctx := t.Context()
+	cosign := newCosign(t)
+	reg := regproc.Start(t, regproc.Options{})
+	st, img, _ := storeImage(t)
+	k := newKey(t, "pw")
+	mustSign(t, st, img, k, true)
+	const pt = "https://cnstack.dev/attestations/boot/v1"
+	pred := []byte(`{"passed": true, "image": "x"}`)
+	res, err := sign.AttestPredicate(ctx, st, img, k.signer, pt, pred)
+	if err != nil || len(res) != 1 || !res[0].Added {
+		t.Fatalf("attest: %v %v", res, err)
+	}
+	if res, err := sign.AttestPredicate(ctx, st, img, k.signer, pt, pred); err != nil || res[0].Added {
+		t.Fatalf("attesting the same predicate again added one: %v %v", res, err)
+	}
+	if _, err := sign.AttestPredicate(ctx, st, img, k.signer, pt, []byte("not json")); err == nil {
+		t.Error("a predicate that is not JSON was attached")
+	}
+	opts := sign.VerifyOptions{Key: k.verifier, Attestations: true, PredicateTypes: []string{pt}, RootOnly: true}
+	if rep, err := sign.Verify(ctx, st, img, opts); err != nil || len(rep.Checks) != 2 {
+		t.Fatalf("verify root only: %v %v", err, rep)
+	}
+	opts.RootOnly = false
+	if _, err := sign.Verify(ctx, st, img, opts); !errors.Is(err, sign.ErrVerification) {
+		t.Errorf("the platform manifests verified a statement attached to the root only: %v", err)
+	}
+	got, err := sign.FindPredicate(ctx, st, img, img.Descriptor.Digest, pt, k.verifier)
+	if err != nil || !jsonEqual(t, got, pred) {
+		t.Fatalf("predicate read back: %s %v", got, err)
+	}
+	name := reg.Ref("cnstack/verified")
+	repo := repository(t, name)
+	copyWithCompanions(t, st, img, repo, func(tag string) string { return tag })
+	index := name + "@" + img.Descriptor.Digest.String()
+	cosign.mustPass("", "verify-attestation", "--key", k.pubPath, "--type", pt, "--insecure-ignore-tlog", "--allow-insecure-registry", index)
+	cosign.mustFail("verify-attestation", "--key", k.pubPath, "--type", "https://cnstack.dev/other/v1", "--insecure-ignore-tlog", "--allow-insecure-registry", index)
+}

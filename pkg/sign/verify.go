@@ -32,6 +32,10 @@ type VerifyOptions struct {
 	Attestations bool
 	// PredicateTypes required with Attestations (default SPDX and SLSA v1).
 	PredicateTypes []string
+	// RootOnly checks only the image's root manifest (its index, for a
+	// multi-platform image): for statements about the whole image, which
+	// AttestPredicate makes.
+	RootOnly bool
 }
 
 // Check is the outcome of one verification: a subject's signatures, or its
@@ -111,6 +115,9 @@ func Verify(ctx context.Context, src oras.ReadOnlyTarget, img Image, opts Verify
 	types := opts.PredicateTypes
 	if len(types) == 0 {
 		types = []string{PredicateSPDX, PredicateSLSA1}
+	}
+	if opts.RootOnly {
+		subjects = subjects[:1]
 	}
 	for _, s := range subjects {
 		c, err := verifySignatures(ctx, src, img, s, opts.Key)

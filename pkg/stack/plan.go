@@ -17,6 +17,10 @@ type PlanEntry struct {
 	// changed, it was never built, or its parent rebuilds.
 	Rebuild bool
 	Reason  string
+	// Inputs are, by platform, what each key is made of (input name →
+	// digest), when the planner tells: two plans compared say which
+	// input of a rebuilding layer changed.
+	Inputs map[string]map[string]string
 }
 
 // LayerPlanner computes one layer's keys and whether its image is in the

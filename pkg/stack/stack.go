@@ -41,6 +41,10 @@ type Spec struct {
 	Repository string `yaml:"repository"`
 	// Platforms to build ("linux/amd64"); default linux/amd64.
 	Platforms []string `yaml:"platforms,omitempty"`
+	// BuildArgs apply to every layer (a layer's own buildArgs, then
+	// --build-arg, override them): one place for the pins a stack's
+	// Kubefiles share, so an edition of the stack is one stack file.
+	BuildArgs map[string]string `yaml:"buildArgs,omitempty"`
 	// Layers lists the layers; when empty, every subdirectory holding a
 	// Kubefile is a layer named after it.
 	Layers []LayerSpec `yaml:"layers,omitempty"`
@@ -68,6 +72,9 @@ type Layer struct {
 	// Parent is the layer this one builds on, or "" for an external base or scratch.
 	Parent  string
 	FromPos kubefile.Pos
+	// Image is the Kubefile evaluated for the stack's first platform
+	// without its build context: its apps, sources and LAUNCH.
+	Image *kubefile.Image
 }
 
 // Stack is a loaded, validated stack.
@@ -218,6 +225,9 @@ func (s *Stack) layer(ls LayerSpec, extraArgs map[string]string) (*Layer, error)
 		return nil, fmt.Errorf("layer %s: %w", ls.Name, err)
 	}
 	args := map[string]string{}
+	for k, v := range s.Spec.BuildArgs {
+		args[k] = v
+	}
 	for k, v := range ls.BuildArgs {
 		args[k] = v
 	}
@@ -240,7 +250,7 @@ func (s *Stack) layer(ls LayerSpec, extraArgs map[string]string) (*Layer, error)
 	if img == nil {
 		return nil, fmt.Errorf("layer %s: %w", ls.Name, diags.Err())
 	}
-	l.From, l.FromPos = img.From.Ref, img.From.Pos
+	l.From, l.FromPos, l.Image = img.From.Ref, img.From.Pos, img
 	if l.From == "" {
 		return nil, fmt.Errorf("layer %s: %w", ls.Name, diags.Err())
 	}

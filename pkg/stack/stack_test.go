@@ -95,3 +95,30 @@ func TestSampleStack(t *testing.T) {
 		t.Fatalf("sample stack: %v", s.Names())
 	}
 }
+
+func TestBuildArgsPrecedence(t *testing.T) {
+	// An edition in its own directory: stack-wide pins, layers from the
+	// directory above, a layer's own args, then --build-arg.
+	dir := writeStack(t, header, map[string]string{
+		"base": "ARG BASE\nFROM ${BASE}\n",
+		"top":  "FROM base\n",
+	})
+	ed := filepath.Join(dir, "edition")
+	os.MkdirAll(ed, 0o755)
+	os.WriteFile(filepath.Join(ed, FileName), []byte(header+`buildArgs: {BASE: "reg.local/k8s:v1", PIN: stack, OTHER: stack}
+layers:
+  - {name: base, dir: ../base, buildArgs: {PIN: layer}}
+  - {name: top, dir: ../top}
+`), 0o644)
+	s, err := Load(ed, map[string]string{"OTHER": "flag"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, top := s.Layer("base"), s.Layer("top")
+	if b.From != "reg.local/k8s:v1" || b.Dir != filepath.Join(dir, "base") {
+		t.Fatalf("base: FROM %q in %s", b.From, b.Dir)
+	}
+	if b.BuildArgs["PIN"] != "layer" || b.BuildArgs["OTHER"] != "flag" || top.BuildArgs["PIN"] != "stack" || top.Parent != "base" {
+		t.Fatalf("base args %v, top args %v (parent %q)", b.BuildArgs, top.BuildArgs, top.Parent)
+	}
+}

@@ -27,6 +27,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/cnstack/cnstack/pkg/bundle"
+	"github.com/cnstack/cnstack/pkg/clusterimage"
 	"github.com/cnstack/cnstack/pkg/install"
 	"github.com/cnstack/cnstack/pkg/store"
 	"github.com/cnstack/cnstack/pkg/vm"
@@ -46,6 +47,11 @@ type Options struct {
 	// Installer is InstallerSealer or InstallerCnstack; default sealer for
 	// an image that brings Kubernetes (bin/kubeadm), cnstack otherwise.
 	Installer string
+	// Base is, for an app-installer image, the kube-installer image whose
+	// cluster it is installed onto (default: the image it was built FROM,
+	// when that is in the store). sealer run installs the base, then
+	// `sealer run REF` installs the app onto the running cluster.
+	Base string
 	// ProbeImage is the toolbox the Kubernetes assertions' pods run
 	// (default DefaultProbeImage); the image under test must carry it.
 	ProbeImage string
@@ -126,9 +132,10 @@ func boot(ctx context.Context, opts Options, r *Report) error {
 		defer os.RemoveAll(d)
 		work = d
 	}
-	var exp *expected
+	var exp, baseExp *expected
 	bundlePath := filepath.Join(work, "image.tar")
-	var bundleSum, sealerSum string
+	baseBundle := filepath.Join(work, "base-sealer.tar")
+	var bundleSum, sealerSum, baseSum string
 	if err := r.phase(opts.Log, "prepare: read the image, write the offline bundle", "", func() error {
 		var err error
 		exp, err = readExpected(ctx, opts.Store, opts.Ref, ocispec.Platform{OS: "linux", Architecture: "amd64"})
@@ -136,7 +143,13 @@ func boot(ctx context.Context, opts Options, r *Report) error {
 			return err
 		}
 		r.Digest, r.Platform = exp.Digest.String(), exp.Platform
-		if opts, err = withDefaults(opts, exp); err != nil {
+		if exp.Extension.Type == clusterimage.AppInstaller {
+			if baseExp, err = readBase(ctx, opts, exp); err != nil {
+				return err
+			}
+			opts.Base, r.Base = baseExp.Ref, baseExp.Ref
+		}
+		if opts, err = withDefaults(opts, clusterOf(exp, baseExp)); err != nil {
 			return err
 		}
 		r.Installer = opts.Installer
@@ -150,6 +163,14 @@ func boot(ctx context.Context, opts Options, r *Report) error {
 		}
 		if opts.Sealer == "" {
 			return nil
+		}
+		if baseExp != nil {
+			if _, err = bundle.Save(ctx, opts.Store, bundle.SaveOptions{Output: baseBundle, Refs: []string{opts.Base}, Format: bundle.FormatSealer}); err != nil {
+				return err
+			}
+			if baseSum, err = fileSHA256(baseBundle); err != nil {
+				return err
+			}
 		}
 		if _, err = bundle.Save(ctx, opts.Store, bundle.SaveOptions{Output: sealerBundlePath(bundlePath), Refs: []string{opts.Ref}, Format: bundle.FormatSealer}); err != nil {
 			return err
@@ -182,6 +203,26 @@ func boot(ctx context.Context, opts Options, r *Report) error {
 		}
 	}()
 
+	if baseExp != nil {
+		// The cluster first (the base, as an operator installs it), then
+		// the app onto it; the assertions judge the cluster with the app.
+		baseOpts := opts
+		baseOpts.Ref = opts.Base
+		if err := sealerInstall(ctx, baseOpts, nodes, baseBundle, baseSum, baseExp, r); err != nil {
+			return err
+		}
+		if installed(r) {
+			if err := sealerInstallApp(ctx, opts, nodes[0], sealerBundlePath(bundlePath), sealerSum, r); err != nil {
+				return err
+			}
+		}
+		r.phase(opts.Log, "assert: the cluster sealer installed, with the app", nodes[0].name, func() error {
+			assertSealerCluster(ctx, baseOpts, nodes, baseExp, r)
+			assertApp(ctx, nodes[0], exp, r)
+			return nil
+		})
+		return nil
+	}
 	if opts.Installer == InstallerSealer {
 		if err := sealerInstall(ctx, opts, nodes, sealerBundlePath(bundlePath), sealerSum, exp, r); err != nil {
 			return err
@@ -228,6 +269,9 @@ func boot(ctx context.Context, opts Options, r *Report) error {
 // sealer for an image that brings Kubernetes), and VMs sized for it —
 // kubeadm's preflight wants 2 CPUs and about 1.7 GB on a control-plane node.
 func withDefaults(opts Options, exp *expected) (Options, error) {
+	if opts.Base != "" && opts.Installer == InstallerCnstack {
+		return opts, fmt.Errorf("%s is an app-installer: it is installed onto %s's cluster by the real sealer run, not with --installer %s", opts.Ref, opts.Base, InstallerCnstack)
+	}
 	switch opts.Installer {
 	case "":
 		opts.Installer = InstallerCnstack
@@ -239,6 +283,9 @@ func withDefaults(opts Options, exp *expected) (Options, error) {
 		return opts, fmt.Errorf("installer %q: want %s or %s", opts.Installer, InstallerSealer, InstallerCnstack)
 	}
 	if opts.Installer == InstallerSealer && opts.Sealer == "" {
+		if opts.Base != "" {
+			return opts, fmt.Errorf("%s is an app-installer, installed onto %s's cluster with the real sealer run: give the sealer v0.11 binary (--sealer FILE; `make tools` builds it)", opts.Ref, opts.Base)
+		}
 		return opts, fmt.Errorf("%s brings Kubernetes, which boot installs with the real sealer run: give the sealer v0.11 binary (--sealer FILE; `make tools` builds it), or lay the image out without Kubernetes with --installer %s", opts.Ref, InstallerCnstack)
 	}
 	if opts.MemoryMiB == 0 {

@@ -25,7 +25,9 @@ import (
 // expected is what the image promises, read from the store on the host:
 // every file of its root with its sha256, and the registry tree's tags.
 type expected struct {
+	Ref       string
 	Digest    digest.Digest
+	BaseName  string // the image it was built FROM (org.opencontainers.image.base.name)
 	Platform  string
 	Extension *clusterimage.Extension
 	Images    []clusterimage.ContainerImage
@@ -55,7 +57,7 @@ func readExpected(ctx context.Context, s oras.ReadOnlyTarget, ref string, platfo
 	if err := json.Unmarshal(mb, &m); err != nil {
 		return nil, err
 	}
-	e := &expected{Digest: desc.Digest, Platform: oci.PlatformString(platform), Files: map[string]string{}, Tags: map[string]digest.Digest{}}
+	e := &expected{Ref: ref, BaseName: m.Annotations[ocispec.AnnotationBaseImageName], Digest: desc.Digest, Platform: oci.PlatformString(platform), Files: map[string]string{}, Tags: map[string]digest.Digest{}}
 	if e.Extension, err = clusterimage.ParseExtension(m.Annotations[clusterimage.AnnotationExtension]); err != nil {
 		return nil, fmt.Errorf("%s: %w", ref, err)
 	}

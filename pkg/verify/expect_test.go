@@ -2,6 +2,7 @@ package verify
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -44,5 +45,35 @@ func TestReadExpectedZstdAsGzip(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got.Tags, want.Tags) || !reflect.DeepEqual(got.Checks, want.Checks) || got.Kube != want.Kube {
 		t.Errorf("zstd image: tags %v checks %v kube %v; want %v %v %v", got.Tags, got.Checks, got.Kube, want.Tags, want.Checks, want.Kube)
+	}
+}
+
+// An app-installer needs a cluster to go onto: one FROM scratch must be
+// given --base, and the base must bring Kubernetes; both refusals say what
+// to do before any VM boots.
+func TestReadBaseRefusals(t *testing.T) {
+	ctx := t.Context()
+	repo, err := tooltest.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := sampleStack(t, ctx, repo)
+	const addon, top = "registry.cnstack.local/cnstack/addon-demo:v0.1.0", "registry.cnstack.local/cnstack/cnstack:v0.1.0"
+	app, err := readExpected(ctx, s, addon, ocispec.Platform{OS: "linux", Architecture: "amd64"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ base, want string }{
+		{"", "--base REF"},
+		{top, "brings no Kubernetes"},
+		{"registry.cnstack.local/cnstack/absent:v1", "the base registry.cnstack.local/cnstack/absent:v1"},
+	} {
+		_, err := readBase(ctx, Options{Store: s, Ref: addon, Base: tc.base}, app)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("base %q: error %v, want it to say %q", tc.base, err, tc.want)
+		}
+	}
+	if _, err := withDefaults(Options{Ref: addon, Base: top, Installer: InstallerCnstack}, app); err == nil || !strings.Contains(err.Error(), "app-installer") {
+		t.Errorf("--installer cnstack for an app-installer: %v", err)
 	}
 }

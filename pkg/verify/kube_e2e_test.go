@@ -153,3 +153,42 @@ func TestE2EKubeMissingImage(t *testing.T) {
 		t.Errorf("the missing image was looked for outside the VM: %s", a.Evidence)
 	}
 }
+
+// TestE2EKubeApp installs an app-installer onto the base's cluster as an
+// operator does: sealer run installs the base, then `sealer run APP` the app
+// (built FROM scratch, so its base is given as Options.Base); its pod must run
+// and its files land in the cluster rootfs.
+func TestE2EKubeApp(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 75*time.Minute)
+	defer cancel()
+	s, bin, img := kubeBase(t, ctx, kubeBaseRef)
+	dir := t.TempDir()
+	kubefile := "FROM scratch\nAPP hello local://hello.yaml\nLAUNCH [\"hello\"]\n"
+	pod := "apiVersion: v1\nkind: Pod\nmetadata:\n  name: hello-app\nspec:\n  containers:\n  - name: hello\n    image: " + DefaultProbeImage + "\n    command: [\"sleep\", \"3600\"]\n"
+	for name, body := range map[string]string{"Kubefile": kubefile, "hello.yaml": pod} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const app = "registry.cnstack.local/cnstack/hello-app:v1"
+	// The app's pod runs the toolbox the base already carries: lite mode
+	// collects no images (there is no registry to collect from here).
+	cmd := exec.CommandContext(ctx, bin, "build", "--offline", "--type", "app-installer", "--build-mode", "lite", "-t", app, ".")
+	cmd.Dir, cmd.Env = dir, append(os.Environ(), "CNSTACK_HOME="+filepath.Dir(s.Root()))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("cnstack build: %v\n%s", err, out)
+	}
+	rep, err := Boot(ctx, Options{Store: s, Ref: app, Base: kubeBaseRef, VMImage: img, Binary: bin,
+		Sealer: tooltest.Path(t, "sealer"), Log: testWriter{t}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range rep.Assertions {
+		t.Logf("%-8s %-6s %s", a.Status, a.Node, a.Name)
+	}
+	requirePassed(t, rep, "sealer run installs the image", "sealer run installs the app onto the cluster",
+		"kubernetes: every pod Running or Completed", "app: rootfs laid out as sealer does ("+rootfsDir+")")
+	if rep.Base != kubeBaseRef {
+		t.Errorf("report base %q, want %q", rep.Base, kubeBaseRef)
+	}
+}

@@ -23,6 +23,13 @@ const (
 	Skipped = "skipped" // does not apply to this image
 )
 
+// PredicateType is the in-toto predicate type of a boot verification
+// attestation: the Report's JSON, signed and attached to the image's root
+// ("cnstack sign --predicate report.json --type" this), so that a pipeline
+// recognises a digest already verified ("cnstack verify --attestations
+// --root-only --type" this, or cosign verify-attestation --type this).
+const PredicateType = "https://cnstack.dev/attestations/boot/v1"
+
 // Assertion is one checked promise, with its evidence.
 type Assertion struct {
 	Name     string        `json:"name"`
@@ -47,6 +54,7 @@ type Report struct {
 	Platform   string              `json:"platform"`
 	VMImage    string              `json:"vmImage"`
 	Installer  string              `json:"installer"`
+	Base       string              `json:"base,omitempty"` // the cluster an app-installer went onto
 	Accel      string              `json:"accel"`
 	Nodes      int                 `json:"nodes"`
 	Started    time.Time           `json:"started"`

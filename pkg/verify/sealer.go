@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
 	"github.com/cnstack/cnstack/pkg/clusterimage"
 )
 
@@ -88,6 +90,14 @@ func sealerInstall(ctx context.Context, opts Options, nodes []*node, sealerBundl
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if len(nodes) > 1 {
+				if err := record("network: the cluster network carries the default route", n.name, func() error {
+					_, err := n.vm.Run(ctx, defaultRouteOnClusterNetwork(n))
+					return err
+				}); err != nil {
+					add(Assertion{Name: "sealer run installs the image", Node: n.name, Status: Failed, Evidence: "could not move the default route to the cluster network: " + err.Error()})
+				}
+			}
 			if err := record("guard: count packets to non-local addresses (self-tested)", n.name, func() error {
 				_, err := n.vm.Run(ctx, egressSetup(nodes, exp))
 				return err
@@ -188,6 +198,20 @@ func sealerInstall(ctx context.Context, opts Options, nodes []*node, sealerBundl
 	return nil
 }
 
+// defaultRouteOnClusterNetwork moves the guest's nowhere-leading default
+// route from dummy0 to the NIC on the nodes' private network, as on a real
+// node whose main NIC is the cluster's: sealer v0.11 checks on each worker
+// that the default route's interface holds the node's address
+// (`seautil route check`, k8s ChooseHostInterface) and otherwise adds a
+// route to the API VIP via the node itself, which the kernel refuses.
+// The route still leads nowhere: the private network joins only the VMs,
+// and the egress guard counts whatever is sent along it.
+func defaultRouteOnClusterNetwork(n *node) string {
+	return fmt.Sprintf(`set -e; nic=$(ip -o -4 addr show | awk '$4 == "%s" { print $2; exit }'); `+
+		`[ -n "$nic" ] || { echo "no interface holds %s" >&2; exit 1; }; `+
+		`ip route del default dev dummy0 2>/dev/null || true; ip route replace default dev "$nic" scope link`, n.addr, n.addr)
+}
+
 // tailString is the last n lines of s.
 func tailString(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
@@ -201,13 +225,7 @@ func tailString(s string, n int) string {
 // node, the registry on master0 (over TLS, trusting sealer's CA), the
 // Kubernetes cluster, the image's own checks, and no egress anywhere.
 func assertSealerCluster(ctx context.Context, opts Options, nodes []*node, exp *expected, r *Report) {
-	installed := false
-	for _, a := range r.Assertions {
-		if a.Name == "sealer run installs the image" {
-			installed = a.Status == Passed
-		}
-	}
-	if !installed {
+	if !installed(r) {
 		for _, name := range append([]string{"kubernetes: every node Ready", "kubernetes: every pod Running or Completed"}, probeAssertionNames(len(nodes))...) {
 			r.add(Assertion{Name: name, Node: nodes[0].name, Status: Failed, Evidence: "sealer run did not install the cluster (see \"sealer run installs the image\")"})
 		}
@@ -230,4 +248,137 @@ func assertSealerCluster(ctx context.Context, opts Options, nodes []*node, exp *
 	for _, n := range nodes {
 		r.add(assertNoEgress(ctx, n))
 	}
+}
+
+// installed reports whether sealer run installed the cluster.
+func installed(r *Report) bool {
+	ok := false
+	for _, a := range r.Assertions {
+		if a.Name == "sealer run installs the image" {
+			ok = a.Status == Passed
+		}
+	}
+	return ok
+}
+
+// readBase reads the kube-installer image an app-installer goes onto:
+// opts.Base, else the image it was built FROM.
+func readBase(ctx context.Context, opts Options, app *expected) (*expected, error) {
+	base := opts.Base
+	if base == "" {
+		base = app.BaseName
+	}
+	if base == "" {
+		return nil, fmt.Errorf("%s is an app-installer built FROM scratch: say which cluster to install it onto with --base REF (a kube-installer image in the store)", opts.Ref)
+	}
+	exp, err := readExpected(ctx, opts.Store, base, ocispec.Platform{OS: "linux", Architecture: "amd64"})
+	if err != nil {
+		return nil, fmt.Errorf("the base %s of app-installer %s: %w", base, opts.Ref, err)
+	}
+	if !exp.Kube {
+		return nil, fmt.Errorf("the base %s of app-installer %s brings no Kubernetes (no bin/kubeadm): give a kube-installer image with --base", base, opts.Ref)
+	}
+	return exp, nil
+}
+
+// clusterOf is the image that brings the cluster: the base for an
+// app-installer, else the image itself.
+func clusterOf(exp, base *expected) *expected {
+	if base != nil {
+		return base
+	}
+	return exp
+}
+
+// sealerInstallApp installs an app-installer onto the running cluster as an
+// operator does: `sealer load -i` the bundle on master0, then
+// `sealer run REF`, which reads the cluster from its sealer-clusterfile
+// ConfigMap, merges the image's registry/ into the live registry and
+// launches the apps.
+func sealerInstallApp(ctx context.Context, opts Options, n0 *node, bundlePath, bundleSum string, r *Report) error {
+	record := func(name string, fn func() error) error {
+		return r.phase(opts.Log, name, n0.name, fn)
+	}
+	const guestAppBundle = "/root/app-sealer.tar"
+	a := Assertion{Name: "sealer run installs the app onto the cluster", Node: n0.name, Status: Passed}
+	err := record("deliver: copy the app's sealer-format bundle to master0", func() error {
+		if err := n0.vm.UploadFile(ctx, bundlePath, guestAppBundle); err != nil {
+			return err
+		}
+		out, err := n0.vm.Run(ctx, "sha256sum "+guestAppBundle)
+		if err != nil {
+			return err
+		}
+		if got := strings.Fields(string(out.Stdout) + " ")[0]; got != bundleSum {
+			return fmt.Errorf("the app bundle arrived damaged: sha256 %q in the VM, %s on the host", got, bundleSum)
+		}
+		return nil
+	})
+	if err == nil {
+		err = record("sealer load: store the app image from its bundle", func() error {
+			out, err := n0.vm.Run(ctx, guestSealer+" --log-to-file=false load -i "+guestAppBundle)
+			r.logText["sealer-load-app"] = append(out.Stdout, out.Stderr...)
+			if err != nil {
+				return fmt.Errorf("sealer load: %w\n%s", err, tailString(string(r.logText["sealer-load-app"]), 20))
+			}
+			return nil
+		})
+	}
+	if err == nil {
+		err = record("sealer run: install the app onto the cluster (sealer run REF)", func() error {
+			rctx, cancel := context.WithTimeout(ctx, sealerTimeout)
+			defer cancel()
+			out, err := n0.vm.Run(rctx, guestSealer+" --log-to-file=false run "+shellQuote(opts.Ref)+" 2>&1")
+			r.logText["sealer-run-app"] = append(out.Stdout, out.Stderr...)
+			if err != nil {
+				return fmt.Errorf("sealer run %s: %w\n%s", opts.Ref, err, tailString(string(r.logText["sealer-run-app"]), 40))
+			}
+			return nil
+		})
+	}
+	if err != nil {
+		a.Status, a.Evidence = Failed, err.Error()
+	} else {
+		a.Evidence = fmt.Sprintf("sealer run %s on the cluster of %s exited 0; the log is sealer-run-app", opts.Ref, opts.Base)
+	}
+	r.add(a)
+	return nil
+}
+
+// assertApp checks what the app-installer added to the running cluster: its
+// files in the cluster rootfs on master0, its images in the live registry,
+// its own checks. The cluster-wide assertions (every pod Running, pulls from
+// the registry, no egress) already cover its workloads.
+func assertApp(ctx context.Context, n0 *node, app *expected, r *Report) {
+	if !installedApp(r) {
+		r.add(Assertion{Name: "app: files and images in the cluster", Node: n0.name, Status: Failed, Evidence: "the app was not installed (see \"sealer run installs the app onto the cluster\")"})
+		return
+	}
+	a := assertRootfs(ctx, n0, app)
+	a.Name = "app: " + a.Name
+	r.add(a)
+	if len(app.Images) > 0 {
+		reg, err := newRegistryProbe(ctx, n0, "sea.hub")
+		if err != nil {
+			r.add(Assertion{Name: "app: the live registry serves its container images", Node: n0.name, Status: Failed, Evidence: err.Error()})
+		} else {
+			a := assertRegistry(ctx, n0, reg, app)
+			a.Name = "app: " + a.Name
+			r.add(a)
+		}
+	}
+	for _, c := range app.Checks {
+		a := runImageCheck(ctx, n0, c)
+		a.Name = "app: " + a.Name
+		r.add(a)
+	}
+}
+
+func installedApp(r *Report) bool {
+	for _, a := range r.Assertions {
+		if a.Name == "sealer run installs the app onto the cluster" {
+			return a.Status == Passed
+		}
+	}
+	return false
 }

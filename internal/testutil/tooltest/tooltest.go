@@ -41,6 +41,8 @@ const (
 	Cosign   = "cosign"
 	Registry = "registry"
 	Crane    = "crane"
+	// Actionlint lints GitHub Actions workflows.
+	Actionlint = "actionlint"
 )
 
 // BinDir returns the directory the tools are installed in: $CNSTACK_TOOLS_BIN,

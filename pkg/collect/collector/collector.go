@@ -34,7 +34,10 @@ type Request struct {
 	Root      fs.FS // the image root (manifests/, charts/, application/ of every layer)
 	Extension *clusterimage.Extension
 	Env       map[string]string // image env, for *.tmpl rendering
-	Base      []clusterimage.ContainerImage
+	// KubeVersion is the Kubernetes the image installs (its
+	// cluster-runtime-version label), which charts are rendered for.
+	KubeVersion string
+	Base        []clusterimage.ContainerImage
 	// BaseLayers are the base image's layers.
 	BaseLayers []ocispec.Descriptor
 	// BaseHas reports whether the base image already carries a file (for

@@ -23,6 +23,13 @@ install -d "$R/usr/local/bin" "$R/opt/cni/bin" "$R/etc/containerd" "$R/etc/cni/n
 for f in "$cri"/bin/*; do install -m 0755 "$f" "$R/usr/local/bin/"; done
 for f in "$cri"/cni/*; do install -m 0755 "$f" "$R/opt/cni/bin/"; done
 
+# With workers, sealer v0.11 puts the registry behind a VIP on each worker
+# (`seautil ipvs --vs 10.103.97.2:5000 …`) right after this script and before
+# init-kube.sh: seautil must be on PATH now, and the IPVS modules loaded.
+[ -x "$rootfs/bin/seautil" ] || die "$rootfs/bin/seautil is missing: the image was built without its payload"
+install -D -m 0755 "$rootfs/bin/seautil" "$R/usr/bin/seautil"
+for m in ip_vs ip_vs_rr ip_vs_wrr ip_vs_sh nf_conntrack; do modprobe "$m" 2>/dev/null || log "modprobe $m failed (built into the kernel?)"; done
+
 # containerd 2.x config (version 3). Every image comes from the embedded registry:
 # kubeadm's under $reg directly, others (docker.io/..., registry.cnstack.local/...)
 # through the _default mirror, which has no fallback to the internet.
