@@ -7,6 +7,7 @@ import (
 
 	"github.com/cnstack/cnstack/pkg/reference"
 	"github.com/cnstack/cnstack/pkg/regclient"
+	"github.com/cnstack/cnstack/pkg/regserver"
 	"github.com/cnstack/cnstack/pkg/store"
 )
 
@@ -122,5 +123,65 @@ func TestMountCandidates(t *testing.T) {
 	}
 	if got := MountCandidates(t.Context(), s, "127.0.0.1:5000"); len(got) != 0 {
 		t.Errorf("another registry: %v, want none", got)
+	}
+}
+
+// TestRetag pins how tag --remote promotes a digest: a tag in the same
+// repository moves nothing; another repository gets a copy whose blobs are
+// mounted, with the signature; the digest stays; across registries and to
+// a digest it refuses.
+func TestRetag(t *testing.T) {
+	s := sample(t)
+	srv, err := regserver.New(regserver.Options{Addr: "127.0.0.1:0", Root: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	rc := client(t)
+	staging := mustRef(t, srv.Addr()+"/staging/cnstack:v1")
+	pushed, err := Push(ctx, s, rc, mustRef(t, top), staging, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	desc, rep, err := Retag(ctx, rc, staging, mustRef(t, srv.Addr()+"/staging/cnstack:stable"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep != nil || desc.Digest != pushed.Root.Digest {
+		t.Errorf("same repository: report %v, digest %s; want no copy, digest %s", rep, desc.Digest, pushed.Root.Digest)
+	}
+
+	desc, rep, err = Retag(ctx, rc, staging, mustRef(t, srv.Addr()+"/release/cnstack:stable"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep == nil || desc.Digest != pushed.Root.Digest || rep.Root.Digest != pushed.Root.Digest {
+		t.Fatalf("other repository: report %+v, digest %s; want a copy of %s", rep, desc.Digest, pushed.Root.Digest)
+	}
+	if rep.Mounted == 0 || rep.Bytes >= pushed.Bytes || len(rep.Companions) == 0 {
+		t.Errorf("other repository: %d blobs mounted, %d bytes sent (push sent %d), companions %v; want mounts and the signature", rep.Mounted, rep.Bytes, pushed.Bytes, rep.Companions)
+	}
+	for _, stable := range []string{"/staging/cnstack:stable", "/release/cnstack:stable"} {
+		loc, err := Locate(ctx, Places{Registry: func() (*regclient.Client, error) { return rc, nil }}, srv.Addr()+stable, InRegistry)
+		if err != nil {
+			t.Fatal(err)
+		}
+		loc.Close()
+		if loc.Descriptor.Digest != pushed.Root.Digest {
+			t.Errorf("%s names %s, want %s", stable, loc.Descriptor.Digest, pushed.Root.Digest)
+		}
+	}
+
+	for _, tc := range []struct{ dst, want string }{
+		{"other.test/release/cnstack:stable", "different registries"},
+		{srv.Addr() + "/release/cnstack@" + pushed.Root.Digest.String(), "name a tag"},
+	} {
+		if _, _, err := Retag(ctx, rc, staging, mustRef(t, tc.dst), Options{}); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Retag to %s: err = %v, want %q", tc.dst, err, tc.want)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/cnstack/cnstack/pkg/oci"
 	"github.com/cnstack/cnstack/pkg/reference"
@@ -83,4 +84,43 @@ func MountCandidates(ctx context.Context, s *store.Store, registry string) []str
 		}
 	}
 	return out
+}
+
+// Retag points dst at the image src names, both in one registry, without
+// rebuilding or re-sending it: in the same repository a manifest PUT under
+// dst's tag; in another repository a Copy whose blobs are mounted from
+// src's, with the image's cosign signatures and attestations. It returns
+// the image's root and, for a copy, the Copy's report (nil for a tag).
+// This is how a nightly promotes a verified digest.
+func Retag(ctx context.Context, rc *regclient.Client, src, dst reference.Reference, opts Options) (ocispec.Descriptor, *Report, error) {
+	if src.Registry != dst.Registry {
+		return ocispec.Descriptor{}, nil, fmt.Errorf("%s and %s are in different registries; push or copy across registries", src, dst)
+	}
+	if dst.Tag == "" || dst.Digest != "" {
+		return ocispec.Descriptor{}, nil, fmt.Errorf("target %s: name a tag (NAME:TAG), not a digest", dst)
+	}
+	srcRepo, err := rc.Repository(ctx, src)
+	if err != nil {
+		return ocispec.Descriptor{}, nil, err
+	}
+	desc, err := srcRepo.Resolve(ctx, src.Identifier())
+	if err != nil {
+		return ocispec.Descriptor{}, nil, fmt.Errorf("resolve %s in %s: %w", src, rc.Endpoint(src.Registry), err)
+	}
+	if src.Repository == dst.Repository {
+		if err := srcRepo.Tag(ctx, desc, dst.Tag); err != nil {
+			return desc, nil, fmt.Errorf("tag %s as %s in %s: %w", src, dst.Tag, rc.Endpoint(src.Registry), err)
+		}
+		return desc, nil, nil
+	}
+	dstRepo, err := rc.Repository(ctx, dst)
+	if err != nil {
+		return desc, nil, err
+	}
+	opts.MountFrom = []string{src.Repository}
+	rep, err := Copy(ctx, Remote(srcRepo, src), Remote(dstRepo, dst), opts)
+	if err != nil {
+		return desc, rep, fmt.Errorf("tag %s as %s: %w", src, dst, err)
+	}
+	return desc, rep, nil
 }

@@ -8,8 +8,10 @@
 // already arrived; partial blobs in the store resume).
 //
 // Push and Pull are Copy between the store and a registry (Pull names a
-// digest-only pull NAME:sha256-<hex>); Locate is the one lookup of an image
-// by name in the store, its registry, or the store and then the registry.
+// digest-only pull NAME:sha256-<hex>); Retag points a tag at a registry
+// image without re-sending it (a tag in its repository, or a Copy whose
+// blobs are mounted into another); Locate is the one lookup of an image by
+// name in the store, its registry, or the store and then the registry.
 package transfer
 
 import (
