@@ -65,7 +65,7 @@ type Layer struct {
 	Dir       string // build context (absolute)
 	Kubefile  string // absolute path
 	Ref       string // the image reference it is tagged with
-	Type      string
+	Type      string // kube-installer or app-installer; Load fills in the default
 	BuildArgs map[string]string
 	// From is the FROM reference as written (expanded for the default platform).
 	From string
