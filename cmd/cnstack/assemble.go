@@ -48,12 +48,9 @@ sealer's embedded registry and --registry-mirror use.
 			if err != nil {
 				return err
 			}
-			vars, err := assembleVars(c.StringSlice("var"))
+			vars, err := parseKV("var", c.StringSlice("var"))
 			if err != nil {
 				return err
-			}
-			if _, ok := r.Vars["PAYLOAD"]; !ok && vars["PAYLOAD"] == "" {
-				vars["PAYLOAD"] = assemble.DefaultPayload()
 			}
 			var plats []string
 			for _, p := range c.StringSlice("platform") {
@@ -94,33 +91,17 @@ sealer's embedded registry and --registry-mirror use.
 				if err != nil {
 					return err
 				}
-				dst, err := reference.Parse(c.String("push") + "/" + src.Repository + ":" + src.Tag)
+				dst, err := src.Relocate(c.String("push"))
 				if err != nil {
 					return fmt.Errorf("--push: %w", err)
 				}
-				repo, err := rc.Repository(ctx, dst)
+				rep, err := transfer.Push(ctx, s, rc, src, dst, transfer.Options{Progress: c.ErrWriter})
 				if err != nil {
 					return err
-				}
-				rep, err := transfer.Copy(ctx, transfer.Store(s, src), transfer.Remote(repo, dst), transfer.Options{Progress: c.ErrWriter})
-				if err != nil {
-					return fmt.Errorf("push %s to %s: %w", src, rc.Endpoint(dst.Registry), err)
 				}
 				fmt.Fprintf(c.ErrWriter, "pushed %s (%s)\n", dst, rep.Summary)
 			}
 			return nil
 		},
 	}
-}
-
-func assembleVars(list []string) (map[string]string, error) {
-	vars := map[string]string{}
-	for _, kv := range list {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
-			return nil, fmt.Errorf("--var %q: want NAME=VALUE", kv)
-		}
-		vars[k] = v
-	}
-	return vars, nil
 }

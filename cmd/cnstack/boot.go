@@ -3,21 +3,20 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 
 	"github.com/urfave/cli/v3"
 
-	"github.com/cnstack/cnstack/images"
 	"github.com/cnstack/cnstack/pkg/bundle"
 	"github.com/cnstack/cnstack/pkg/install"
-	"github.com/cnstack/cnstack/pkg/store"
+	"github.com/cnstack/cnstack/pkg/transfer"
 	"github.com/cnstack/cnstack/pkg/verify"
 	"github.com/cnstack/cnstack/pkg/vm/vmimage"
+
+	"github.com/cnstack/cnstack/internal/atomicfile"
 )
 
 func bootCommand() *cli.Command {
@@ -74,12 +73,11 @@ content under $CNSTACK_HOME/vm.`,
 				return err
 			}
 			// A missing image fails now, not after minutes of VM image building.
-			if _, err := s.Resolve(ctx, c.Args().First()); err != nil {
-				if errors.Is(err, store.ErrNotFound) {
-					return fmt.Errorf("image %s is not in the local store", c.Args().First())
-				}
+			loc, err := locate(ctx, c, c.Args().First(), transfer.InStore)
+			if err != nil {
 				return err
 			}
+			loc.Close()
 			img, err := vmImage(ctx, c, c.String("vm-image"))
 			if err != nil {
 				return err
@@ -117,24 +115,13 @@ content under $CNSTACK_HOME/vm.`,
 	}
 }
 
-// vmImage builds (once, cached by content) a recipe directory, or wraps a
-// qcow2; "" is the built-in debian12 recipe.
+// vmImage is the VM image --vm-image names (see vmimage.Resolve).
 func vmImage(ctx context.Context, c *cli.Command, path string) (*vmimage.Image, error) {
-	if path == "" {
-		dir, err := vmimage.MaterializeRecipe(images.Debian12, "debian12", vmimage.CacheRoot())
-		if err != nil {
-			return nil, fmt.Errorf("built-in VM recipe: %w", err)
-		}
-		return vmimage.Build(ctx, dir, vmimage.DefaultImageCache(), vmimage.Options{Output: c.ErrWriter})
-	}
-	fi, err := os.Stat(path)
-	if err != nil {
+	img, err := vmimage.Resolve(ctx, path, vmimage.Options{Output: c.ErrWriter})
+	if err != nil && path != "" {
 		return nil, fmt.Errorf("--vm-image %s: %w", path, err)
 	}
-	if !fi.IsDir() {
-		return vmimage.CloudImage(path, strings.TrimPrefix(filepath.Ext(path), "."))
-	}
-	return vmimage.Build(ctx, path, vmimage.DefaultImageCache(), vmimage.Options{Output: c.ErrWriter})
+	return img, err
 }
 
 func vmCommand() *cli.Command {
@@ -210,8 +197,11 @@ runtime, Kubernetes and application steps are reported as not run: use the real 
 				return err
 			}
 			if p := c.String("report"); p != "" {
-				b, _ := json.MarshalIndent(res, "", "  ")
-				if err := os.WriteFile(p, b, 0o644); err != nil {
+				b, err := json.MarshalIndent(res, "", "  ")
+				if err != nil {
+					return err
+				}
+				if err := atomicfile.WriteFile(p, b, 0o644); err != nil {
 					return err
 				}
 			}

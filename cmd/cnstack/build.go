@@ -2,20 +2,17 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/urfave/cli/v3"
 
 	"github.com/cnstack/cnstack/pkg/build"
+	"github.com/cnstack/cnstack/pkg/buildcontext"
 	"github.com/cnstack/cnstack/pkg/clusterimage"
 	"github.com/cnstack/cnstack/pkg/collect/collector"
 	"github.com/cnstack/cnstack/pkg/imagescan"
-	"github.com/cnstack/cnstack/pkg/kubefile"
 	"github.com/cnstack/cnstack/pkg/lockfile"
 	"github.com/cnstack/cnstack/pkg/oci"
 	"github.com/cnstack/cnstack/pkg/reference"
@@ -66,7 +63,7 @@ Examples:
 			// Every check that needs no work comes first: the tags, the flags, the Kubefile.
 			tags := c.StringSlice("tag")
 			for _, t := range tags {
-				if err := validateTag(t); err != nil {
+				if _, err := reference.ParseTag(t); err != nil {
 					return usageError(c, "-t %q: %v", t, err)
 				}
 			}
@@ -105,41 +102,14 @@ Examples:
 	}
 }
 
-// validateTag checks a -t value: a valid reference that names a tag.
-func validateTag(t string) error {
-	r, err := reference.Parse(t)
-	if err != nil {
-		return err
-	}
-	if r.Tag == "" || r.Digest != "" {
-		return errors.New("want NAME:TAG (a digest cannot be a build's name)")
-	}
-	return nil
-}
-
 // lintBeforeBuild checks the Kubefile as "cnstack lint" does and, when it
 // has errors, prints every finding and stops before any work: a build
 // would stop at the first one.
 func lintBeforeBuild(c *cli.Command, req build.Request) error {
-	fi, err := os.Stat(req.Kubefile)
+	ds, err := buildcontext.Lint(displayName(req.Kubefile), req.Kubefile, req.Context, req.BuildArgs, req.Platforms...)
 	if err != nil {
-		return fmt.Errorf("Kubefile: %w", err)
+		return err
 	}
-	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("Kubefile %s is not a regular file", req.Kubefile)
-	}
-	if fi, err := os.Stat(req.Context); err != nil || !fi.IsDir() {
-		return fmt.Errorf("build context %q is not a directory", req.Context)
-	}
-	src, err := os.ReadFile(req.Kubefile)
-	if err != nil {
-		return fmt.Errorf("Kubefile: %w", err)
-	}
-	plats := req.Platforms
-	if len(plats) == 0 {
-		plats = []ocispec.Platform{oci.DefaultPlatform}
-	}
-	_, ds := kubefile.Lint(displayName(req.Kubefile), src, kubefile.EvalOptions{BuildArgs: req.BuildArgs, Context: os.DirFS(req.Context)}, plats...)
 	errs := ds.Errors()
 	if len(errs) == 0 {
 		return nil // warnings: the build logs them
@@ -195,15 +165,21 @@ func buildRequest(c *cli.Command) (build.Request, error) {
 	req.Mode = c.String("build-mode")
 	req.NoCache = c.Bool("no-cache")
 	req.Collect = collector.Options{MaxProcs: c.Int("max-pull-procs"), Locked: c.Bool("locked")}
+	req.Collect.ImageList, req.Collect.Ignored, err = imageLists(c)
+	return req, err
+}
+
+// imageLists reads the files --image-list and --ignored-image-list name.
+func imageLists(c *cli.Command) (list, ignored []string, err error) {
 	if f := c.String("image-list"); f != "" && f != "filepath" { // sealer's default value is the literal "filepath"
-		if req.Collect.ImageList, err = imagescan.ReadListFile(f); err != nil {
-			return req, fmt.Errorf("--image-list: %w", err)
+		if list, err = imagescan.ReadListFile(f); err != nil {
+			return nil, nil, fmt.Errorf("--image-list: %w", err)
 		}
 	}
 	if f := c.String("ignored-image-list"); f != "" {
-		if req.Collect.Ignored, err = imagescan.ReadListFile(f); err != nil {
-			return req, fmt.Errorf("--ignored-image-list: %w", err)
+		if ignored, err = imagescan.ReadListFile(f); err != nil {
+			return nil, nil, fmt.Errorf("--ignored-image-list: %w", err)
 		}
 	}
-	return req, nil
+	return list, ignored, nil
 }

@@ -74,7 +74,7 @@ the repository root as the workflow will name it. --check FILE exits 1 when FILE
 				}
 				dir := filepath.ToSlash(filepath.Clean(c.Args().First()))
 				if c.Args().First() == "" {
-					dir = filepath.ToSlash(defaultDir())
+					dir = filepath.ToSlash(stack.DefaultDir())
 				}
 				wf, err := ci.Workflow(s, ci.WorkflowOptions{StackDir: dir, Cron: c.String("cron"), Command: "cnstack ci workflow " + dir})
 				if err != nil {
@@ -104,7 +104,7 @@ func ciStack(c *cli.Command) (*stack.Stack, error) {
 	}
 	dir := c.Args().First()
 	if dir == "" {
-		dir = defaultDir()
+		dir = stack.DefaultDir()
 	}
 	return stack.Load(dir, nil)
 }

@@ -8,12 +8,12 @@ import (
 	"log"
 	"net"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/urfave/cli/v3"
 
+	"github.com/cnstack/cnstack/internal/atomicfile"
 	"github.com/cnstack/cnstack/internal/sampleimages"
 )
 
@@ -80,7 +80,7 @@ its address (and writes it to --addr-file), then serves until SIGINT/SIGTERM.`,
 						return err
 					}
 					if f := c.String("addr-file"); f != "" {
-						if err := os.WriteFile(f, []byte(addr+"\n"), 0o644); err != nil {
+						if err := atomicfile.WriteFile(f, []byte(addr+"\n"), 0o644); err != nil {
 							srv.Close()
 							return err
 						}

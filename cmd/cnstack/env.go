@@ -3,19 +3,21 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 
 	"github.com/urfave/cli/v3"
 
 	"github.com/cnstack/cnstack/pkg/build"
-	"github.com/cnstack/cnstack/pkg/remote"
-	"github.com/cnstack/cnstack/pkg/stack"
+	"github.com/cnstack/cnstack/pkg/regclient"
 	"github.com/cnstack/cnstack/pkg/store"
+	"github.com/cnstack/cnstack/pkg/transfer"
 )
 
 // home is cnstack's data directory.
@@ -59,7 +61,7 @@ func registryFlags() []cli.Flag {
 	}
 }
 
-func remoteClient(c *cli.Command) (*remote.Client, error) {
+func remoteClient(c *cli.Command) (*regclient.Client, error) {
 	mirrors := map[string]string{}
 	for _, m := range c.StringSlice("registry-mirror") {
 		for _, one := range strings.Split(m, ",") {
@@ -74,13 +76,56 @@ func remoteClient(c *cli.Command) (*remote.Client, error) {
 	for _, h := range c.StringSlice("insecure-registry") {
 		insecure = append(insecure, strings.Split(h, ",")...)
 	}
-	return remote.New(remote.Options{
+	return regclient.New(regclient.Options{
 		Insecure: insecure, CAFile: c.String("ca-file"), Mirrors: mirrors,
 		DockerConfig: c.String("docker-config"), UserAgent: "cnstack/" + version(),
 		// The root's --offline too: stack plan has its own --offline, which
 		// shadows the global one (and CNSTACK_OFFLINE) in c.
 		Offline: c.Bool("offline") || c.Root().Bool("offline"),
 	})
+}
+
+// places are where transfer.Locate looks: the store of --home, and
+// registries as the registry flags say.
+func places(c *cli.Command) transfer.Places {
+	return transfer.Places{
+		Store:    func() (*store.Store, error) { return openStore(c) },
+		Registry: func() (*regclient.Client, error) { return remoteClient(c) },
+	}
+}
+
+// lookup is where a command with a --remote flag finds REF: only in its
+// registry with --remote, else in the store, and then in the registry when
+// fallback is allowed.
+func lookup(c *cli.Command, fallback bool) transfer.Lookup {
+	switch {
+	case c.Bool("remote"):
+		return transfer.InRegistry
+	case fallback:
+		return transfer.InStoreThenRegistry
+	}
+	return transfer.InStore
+}
+
+// locate finds REF (see transfer.Locate); a command that has --remote says
+// so when REF is not in the store.
+func locate(ctx context.Context, c *cli.Command, ref string, how transfer.Lookup) (*transfer.Located, error) {
+	loc, err := transfer.Locate(ctx, places(c), ref, how)
+	var missing *transfer.NotInStoreError
+	if errors.As(err, &missing) && hasFlag(c, "remote") {
+		return nil, fmt.Errorf("%w (pull it, or pass --remote to read it from its registry)", err)
+	}
+	return loc, err
+}
+
+// hasFlag reports whether c defines the flag name.
+func hasFlag(c *cli.Command, name string) bool {
+	for _, f := range c.Flags {
+		if slices.Contains(f.Names(), name) {
+			return true
+		}
+	}
+	return false
 }
 
 // buildInfo is what the Go toolchain stamped into this binary.
@@ -244,17 +289,4 @@ func parseKV(flag string, vals []string) (map[string]string, error) {
 		m[k] = val
 	}
 	return m, nil
-}
-
-// defaultDir is the directory lint, stack, lock and images why work on when
-// none is named: "." when it holds a stack.yaml or a Kubefile, else
-// "Kubefiles" (the repository layout) when that exists, else ".".
-func defaultDir() string {
-	if exists(stack.FileName) || exists("Kubefile") {
-		return "."
-	}
-	if fi, err := os.Stat("Kubefiles"); err == nil && fi.IsDir() {
-		return "Kubefiles"
-	}
-	return "."
 }

@@ -6,12 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/urfave/cli/v3"
-	"oras.land/oras-go/v2/content"
 
 	"github.com/cnstack/cnstack/pkg/clusterimage"
 	"github.com/cnstack/cnstack/pkg/oci"
@@ -54,7 +53,7 @@ by "cnstack sign") and untagged roots are hidden unless --all. -q prints referen
 			}
 			var shown []store.Entry
 			for _, e := range entries {
-				if c.Bool("all") || isImageTag(e.Ref) {
+				if c.Bool("all") || e.IsImage() {
 					shown = append(shown, e)
 				}
 			}
@@ -78,8 +77,9 @@ by "cnstack sign") and untagged roots are hidden unless --all. -q prints referen
 			}
 			list := []imageJSON{}
 			for _, e := range shown {
-				info := describe(ctx, s, e.Descriptor)
-				im := imageJSON{Ref: e.Ref, Digest: e.Descriptor.Digest.String(), MediaType: e.Descriptor.MediaType, Type: info.typ, Platforms: info.platforms, Size: info.size}
+				images, _ := oci.FetchImages(ctx, s, e.Descriptor) // an image missing platforms shows those it has
+				sum := clusterimage.Summarize(images)
+				im := imageJSON{Ref: e.Ref, Digest: e.Descriptor.Digest.String(), MediaType: e.Descriptor.MediaType, Type: sum.Type, Platforms: sum.Platforms, Size: sum.Size}
 				if r, err := reference.Parse(e.Ref); err == nil && e.Ref != "" {
 					im.Name, im.Tag = r.Name(), r.Tag
 				}
@@ -99,68 +99,11 @@ by "cnstack sign") and untagged roots are hidden unless --all. -q prints referen
 	}
 }
 
-// isImageTag reports whether a store reference names an image, not a
-// cosign signature, attestation or SBOM, nor an untagged root.
-func isImageTag(ref string) bool {
-	if ref == "" {
-		return false
-	}
-	r, err := reference.Parse(ref)
-	return err != nil || !oci.IsCompanionTag(r.Tag)
-}
-
 func orNone(s string) string {
 	if s == "" {
 		return "<none>"
 	}
 	return s
-}
-
-type imageInfo struct {
-	typ       string
-	platforms []string
-	size      int64
-}
-
-// describe summarises a stored image: its sealer type, platforms and the
-// size of its blobs.
-func describe(ctx context.Context, s *store.Store, d ocispec.Descriptor) imageInfo {
-	var info imageInfo
-	var manifests []ocispec.Descriptor
-	if store.IsIndex(d.MediaType) {
-		children, err := s.Children(ctx, d)
-		if err != nil {
-			return info
-		}
-		manifests = children
-	} else {
-		manifests = []ocispec.Descriptor{d}
-	}
-	for _, m := range manifests {
-		b, err := s.ReadBlob(ctx, m.Digest)
-		if err != nil {
-			continue
-		}
-		var man ocispec.Manifest
-		if json.Unmarshal(b, &man) != nil {
-			continue
-		}
-		if ext, err := clusterimage.ParseExtension(man.Annotations[clusterimage.AnnotationExtension]); err == nil {
-			info.typ = ext.Type
-		} else if man.ArtifactType != "" {
-			info.typ = man.ArtifactType
-		}
-		for _, l := range man.Layers {
-			info.size += l.Size
-		}
-		if cb, err := s.ReadBlob(ctx, man.Config.Digest); err == nil {
-			var cfg ocispec.Image
-			if json.Unmarshal(cb, &cfg) == nil && cfg.OS != "" {
-				info.platforms = append(info.platforms, oci.PlatformString(cfg.Platform))
-			}
-		}
-	}
-	return info
 }
 
 func inspectCommand() *cli.Command {
@@ -186,11 +129,11 @@ stored). For an index, --platform picks the manifest shown.`,
 				return badOutput(c, "json", "table")
 			}
 			ref := c.Args().First()
-			_, _, mb, cb, err := readImage(ctx, c, ref)
+			im, err := readImage(ctx, c, ref)
 			if err != nil {
 				return err
 			}
-			spec, err := clusterimage.Inspect(ref, mb, cb)
+			spec, err := clusterimage.Inspect(ref, im.ManifestBytes, im.ConfigBytes)
 			if err != nil {
 				return err
 			}
@@ -205,70 +148,23 @@ stored). For an index, --platform picks the manifest shown.`,
 	}
 }
 
-// readImage finds REF (store, or registry with --remote), picks the
-// --platform manifest of an index, and reads that manifest and its config.
-func readImage(ctx context.Context, c *cli.Command, ref string) (content.Fetcher, ocispec.Manifest, []byte, []byte, error) {
-	var m ocispec.Manifest
+// readImage reads REF's image for --platform from the store, or with
+// --remote from its registry.
+func readImage(ctx context.Context, c *cli.Command, ref string) (*oci.Image, error) {
 	p, err := oci.ParsePlatform(c.String("platform"))
 	if err != nil {
-		return nil, m, nil, nil, fmt.Errorf("--platform: %w", err)
+		return nil, fmt.Errorf("--platform: %w", err)
 	}
-	src, desc, err := locate(ctx, c, ref)
+	loc, err := locate(ctx, c, ref, lookup(c, false))
 	if err != nil {
-		return nil, m, nil, nil, err
+		return nil, err
 	}
-	desc, err = oci.SelectPlatform(ctx, src, desc, p)
+	defer loc.Close()
+	im, err := oci.FetchImage(ctx, loc.Target, loc.Descriptor, p)
 	if err != nil {
-		return nil, m, nil, nil, fmt.Errorf("%s: %w", ref, err)
+		return nil, fmt.Errorf("%s: %w", ref, err)
 	}
-	mb, err := content.FetchAll(ctx, src, desc)
-	if err != nil {
-		return nil, m, nil, nil, fmt.Errorf("%s: %w", ref, err)
-	}
-	if err := json.Unmarshal(mb, &m); err != nil {
-		return nil, m, nil, nil, fmt.Errorf("%s: manifest: %w", ref, err)
-	}
-	cb, err := content.FetchAll(ctx, src, m.Config)
-	if err != nil {
-		return nil, m, nil, nil, fmt.Errorf("%s: config: %w", ref, err)
-	}
-	return src, m, mb, cb, nil
-}
-
-// locate finds REF in the store, or with --remote in its registry (read
-// only). A name missing from the store never silently goes to a registry.
-func locate(ctx context.Context, c *cli.Command, ref string) (content.Fetcher, ocispec.Descriptor, error) {
-	if c.Bool("remote") {
-		r, err := reference.Parse(ref)
-		if err != nil {
-			return nil, ocispec.Descriptor{}, err
-		}
-		rc, err := remoteClient(c)
-		if err != nil {
-			return nil, ocispec.Descriptor{}, err
-		}
-		repo, err := rc.Repository(ctx, r)
-		if err != nil {
-			return nil, ocispec.Descriptor{}, err
-		}
-		desc, err := repo.Resolve(ctx, r.Identifier())
-		if err != nil {
-			return nil, ocispec.Descriptor{}, fmt.Errorf("%s at %s: %w", r, rc.Endpoint(r.Registry), err)
-		}
-		return repo, desc, nil
-	}
-	s, err := openStore(c)
-	if err != nil {
-		return nil, ocispec.Descriptor{}, err
-	}
-	desc, err := s.Resolve(ctx, ref)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, ocispec.Descriptor{}, fmt.Errorf("image %s is not in the local store (pull it, or pass --remote to read it from its registry)", ref)
-	}
-	if err != nil {
-		return nil, ocispec.Descriptor{}, err
-	}
-	return s, desc, nil
+	return im, nil
 }
 
 // historyCommand prints the build steps recorded in an image's config.
@@ -296,13 +192,9 @@ For an index, --platform picks the manifest.`,
 				return badOutput(c, "table", "json")
 			}
 			ref := c.Args().First()
-			_, m, _, cb, err := readImage(ctx, c, ref)
+			im, err := readImage(ctx, c, ref)
 			if err != nil {
 				return err
-			}
-			var cfg ocispec.Image
-			if err := json.Unmarshal(cb, &cfg); err != nil {
-				return fmt.Errorf("%s: config: %w", ref, err)
 			}
 			type step struct {
 				CreatedBy  string `json:"createdBy"`
@@ -313,21 +205,15 @@ For an index, --platform picks the manifest.`,
 				Size       int64  `json:"size"`
 			}
 			steps := []step{}
-			layer := 0
-			for _, h := range cfg.History {
+			for _, h := range slices.Backward(im.History()) { // newest first, as docker history prints
 				st := step{CreatedBy: h.CreatedBy, Comment: h.Comment, EmptyLayer: h.EmptyLayer}
 				if h.Created != nil && !h.Created.IsZero() && h.Created.Unix() != 0 {
 					st.Created = h.Created.UTC().Format("2006-01-02T15:04:05Z")
 				}
-				if !h.EmptyLayer && layer < len(m.Layers) {
-					st.Layer, st.Size = m.Layers[layer].Digest.String(), m.Layers[layer].Size
-					layer++
+				if h.Layer != nil {
+					st.Layer, st.Size = h.Layer.Digest.String(), h.Layer.Size
 				}
 				steps = append(steps, st)
-			}
-			// Newest first, as docker history prints.
-			for i, j := 0, len(steps)-1; i < j; i, j = i+1, j-1 {
-				steps[i], steps[j] = steps[j], steps[i]
 			}
 			if format == "json" {
 				return writeJSON(c.Writer, steps)
@@ -375,12 +261,9 @@ with its signatures and attestations. The digest stays: nothing is rebuilt or re
 				return usageError(c, "takes SOURCE and TARGET, got %d arguments", c.NArg())
 			}
 			src, dst := c.Args().Get(0), c.Args().Get(1)
-			r, err := reference.Parse(dst)
+			r, err := reference.ParseTag(dst)
 			if err != nil {
 				return fmt.Errorf("target %s: %w", dst, err)
-			}
-			if r.Tag == "" {
-				return fmt.Errorf("target %s: name a tag (NAME:TAG), not a digest", dst)
 			}
 			if c.Bool("remote") {
 				sr, err := reference.Parse(src)
@@ -389,21 +272,17 @@ with its signatures and attestations. The digest stays: nothing is rebuilt or re
 				}
 				return retagRemote(ctx, c, sr, r)
 			}
-			s, err := openStore(c)
+			// Not locate: tag's --remote retags in a registry, it does not
+			// read SOURCE from one, so a store miss gets no hint about it.
+			loc, err := transfer.Locate(ctx, places(c), src, transfer.InStore)
 			if err != nil {
 				return err
 			}
-			desc, err := s.Resolve(ctx, src)
-			if errors.Is(err, store.ErrNotFound) {
-				return fmt.Errorf("image %s is not in the local store", src)
-			}
-			if err != nil {
+			defer loc.Close()
+			if err := loc.Target.Tag(ctx, loc.Descriptor, r.String()); err != nil {
 				return err
 			}
-			if err := s.Tag(ctx, desc, dst); err != nil {
-				return err
-			}
-			fmt.Fprintf(c.Writer, "tagged %s@%s as %s\n", src, desc.Digest, r.Name()+":"+r.Tag)
+			fmt.Fprintf(c.Writer, "tagged %s@%s as %s\n", src, loc.Descriptor.Digest, r)
 			return nil
 		},
 	}
@@ -470,22 +349,17 @@ of the untagged image when no other tag names it.`,
 			force := c.Bool("force")
 			var errs []error
 			for _, ref := range c.Args().Slice() {
-				desc, rerr := s.Resolve(ctx, ref)
-				if err := s.Untag(ctx, ref); err != nil {
-					if force && errors.Is(err, store.ErrNotFound) {
-						continue
-					}
-					if errors.Is(err, store.ErrNotFound) {
-						err = fmt.Errorf("image %s is not in the local store", ref)
-					}
-					errs = append(errs, err)
-					continue
+				removed, err := s.Remove(ctx, ref, force)
+				for _, t := range removed {
+					fmt.Fprintln(c.Writer, "untagged", t)
 				}
-				fmt.Fprintln(c.Writer, "untagged", ref)
-				if force && rerr == nil {
-					if err := removeCompanions(ctx, c, s, ref, desc); err != nil {
-						errs = append(errs, err)
-					}
+				switch {
+				case err == nil:
+				case len(removed) == 0 && errors.Is(err, store.ErrNotFound) && force:
+				case len(removed) == 0 && errors.Is(err, store.ErrNotFound):
+					errs = append(errs, fmt.Errorf("image %s is not in the local store", ref))
+				default:
+					errs = append(errs, err)
 				}
 			}
 			if c.Bool("prune") && len(errs) == 0 {
@@ -494,37 +368,6 @@ of the untagged image when no other tag names it.`,
 			return errors.Join(errs...)
 		},
 	}
-}
-
-// removeCompanions untags the cosign companions of an image no tag names
-// any more.
-func removeCompanions(ctx context.Context, c *cli.Command, s *store.Store, ref string, root ocispec.Descriptor) error {
-	entries, err := s.List(ctx)
-	if err != nil {
-		return err
-	}
-	for _, e := range entries {
-		if e.Descriptor.Digest == root.Digest && isImageTag(e.Ref) {
-			return nil // still tagged: its signatures stay
-		}
-	}
-	r, err := reference.Parse(ref)
-	if err != nil {
-		return err
-	}
-	manifests, err := transfer.ManifestDigests(ctx, s, root)
-	if err != nil {
-		return err
-	}
-	for _, d := range manifests {
-		for _, suffix := range oci.CompanionSuffixes {
-			cref := r.Name() + ":" + oci.CompanionTag(d, suffix)
-			if err := s.Untag(ctx, cref); err == nil {
-				fmt.Fprintln(c.Writer, "untagged", cref)
-			}
-		}
-	}
-	return nil
 }
 
 func pruneCommand() *cli.Command {

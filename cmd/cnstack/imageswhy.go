@@ -4,14 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/urfave/cli/v3"
 
 	"github.com/cnstack/cnstack/pkg/collect"
-	"github.com/cnstack/cnstack/pkg/imagescan"
-	"github.com/cnstack/cnstack/pkg/oci"
 	"github.com/cnstack/cnstack/pkg/reference"
 )
 
@@ -39,61 +36,32 @@ With -o json the image's record from the scan is printed as JSON.`,
 			if err != nil {
 				return err
 			}
-			t, err := scanTargetAt(c, c.Args().Get(1))
+			t, views, opts, err := scanViews(ctx, c, c.Args().Get(1), false)
 			if err != nil {
 				return err
 			}
-			type hit struct {
-				Layer    string          `json:"layer"`
-				Platform string          `json:"platform"`
-				Image    imagescan.Image `json:"image"`
-				Ignored  bool            `json:"ignored,omitempty"`
-				Carried  []string        `json:"carriedBy"`
+			defer views.Close()
+			res, err := collect.Why(ctx, views.Platforms, want, opts)
+			if err != nil {
+				return err
 			}
-			var hits []hit
-			var near []string
-			for _, p := range t.platforms {
-				views, cleanup, err := t.views(ctx, c, p)
-				if err != nil {
-					return err
-				}
-				defer cleanup()
-				var cur *hit
-				for _, v := range views {
-					res, err := collect.Discover(ctx, os.DirFS(v.Dir), collect.DiscoverOptions{Env: v.Env(), Extension: v.Extension, ImageList: t.imageList, Ignored: t.ignored, KubeVersion: v.KubeVersion()})
-					if err != nil {
-						return fmt.Errorf("layer %s (%s): %w", v.Name, p, err)
-					}
-					img, ignored, err := res.Lookup(want)
-					if err != nil {
-						near = append(near, similar(res, want)...)
-						continue
-					}
-					if cur != nil && v.Parent != "" && contains(cur.Carried, v.Parent) {
-						cur.Carried = append(cur.Carried, v.Name)
-						continue
-					}
-					hits = append(hits, hit{Layer: v.Name, Platform: oci.PlatformString(p), Image: img, Ignored: ignored, Carried: []string{v.Name}})
-					cur = &hits[len(hits)-1]
-				}
-			}
-			if len(hits) == 0 {
-				msg := fmt.Sprintf("%s is not referenced in %s", want, t.dir)
-				if len(near) > 0 {
-					msg += "; similar: " + strings.Join(uniq(near), ", ")
+			if len(res.Hits) == 0 {
+				msg := fmt.Sprintf("%s is not referenced in %s", want, t.Dir)
+				if len(res.Similar) > 0 {
+					msg += "; similar: " + strings.Join(res.Similar, ", ")
 				}
 				return cli.Exit(msg, 1)
 			}
 			if c.String("output") == "json" {
 				enc := json.NewEncoder(c.Writer)
 				enc.SetIndent("", "  ")
-				return enc.Encode(hits)
+				return enc.Encode(res.Hits)
 			}
 			fmt.Fprintln(c.Writer, want)
-			for _, h := range hits {
+			for _, h := range res.Hits {
 				where := "layer " + h.Layer
-				if t.stack == nil {
-					where = "build context " + t.dir
+				if t.Stack == nil {
+					where = "build context " + t.Dir
 				}
 				fmt.Fprintf(c.Writer, "  %s (%s) brings it in", where, h.Platform)
 				if len(h.Carried) > 1 {
@@ -113,40 +81,4 @@ With -o json the image's record from the scan is printed as JSON.`,
 			return nil
 		},
 	}
-}
-
-// similar lists found images of the same repository, for a helpful miss.
-func similar(res *imagescan.Result, want string) []string {
-	repo := want
-	if i := strings.LastIndexAny(want, ":@"); i > strings.LastIndex(want, "/") {
-		repo = want[:i]
-	}
-	var out []string
-	for _, im := range res.Images {
-		if strings.HasPrefix(im.Ref, repo+":") || strings.HasPrefix(im.Ref, repo+"@") {
-			out = append(out, im.Ref)
-		}
-	}
-	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-func uniq(in []string) []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, s := range in {
-		if !seen[s] {
-			seen[s] = true
-			out = append(out, s)
-		}
-	}
-	return out
 }

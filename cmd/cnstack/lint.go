@@ -33,7 +33,7 @@ and for stacks: duplicate layers, missing layers and FROM cycles.`,
 		Action: func(ctx context.Context, c *cli.Command) error {
 			paths := c.Args().Slice()
 			if len(paths) == 0 {
-				paths = []string{defaultDir()}
+				paths = []string{stack.DefaultDir()}
 			}
 			args, err := parseKV("build-arg", c.StringSlice("build-arg"))
 			if err != nil {
@@ -52,26 +52,21 @@ and for stacks: duplicate layers, missing layers and FROM cycles.`,
 				warns += len(ds.Warnings())
 			}
 			for _, p := range paths {
-				files, stackErr := lintTargets(p, args)
-				if stackErr != nil {
-					fmt.Fprintf(c.Writer, "%s: error: %v\n", p, stackErr)
+				t, err := stack.OpenTarget(p, args)
+				if err != nil {
+					fmt.Fprintf(c.Writer, "%s: error: %v\n", p, err)
 					errs++
 				}
-				for _, f := range files {
-					src, err := kubefile.ReadFile(f.kubefile)
+				if t == nil {
+					continue
+				}
+				for _, k := range t.Kubefiles {
+					ds, err := buildcontext.Lint(displayName(k.Path), k.Path, k.Context, k.BuildArgs, plats...)
 					if err != nil {
-						fmt.Fprintf(c.Writer, "%s: error: %v\n", f.kubefile, err)
+						fmt.Fprintf(c.Writer, "%s: error: %v\n", k.Path, err)
 						errs++
 						continue
 					}
-					bc, err := buildcontext.Open(f.context)
-					if err != nil {
-						fmt.Fprintf(c.Writer, "%s: error: %v\n", f.kubefile, err)
-						errs++
-						continue
-					}
-					_, ds := kubefile.Lint(displayName(f.kubefile), src, kubefile.EvalOptions{BuildArgs: f.args, Context: bc.FS()}, plats...)
-					bc.Close()
 					report(ds)
 				}
 			}
@@ -84,41 +79,8 @@ and for stacks: duplicate layers, missing layers and FROM cycles.`,
 	}
 }
 
-type lintTarget struct {
-	kubefile, context string
-	args              map[string]string
-}
-
-// lintTargets expands a PATH into Kubefiles; a stack directory is also
-// checked as a stack.
-func lintTargets(p string, args map[string]string) ([]lintTarget, error) {
-	fi, err := os.Stat(p)
-	if err != nil {
-		return nil, err
-	}
-	if !fi.IsDir() {
-		return []lintTarget{{kubefile: p, context: filepath.Dir(p), args: args}}, nil
-	}
-	if _, err := os.Stat(filepath.Join(p, stack.FileName)); err == nil {
-		s, err := stack.Load(p, args)
-		if err != nil {
-			// Still lint each layer's Kubefile so every finding shows.
-			var out []lintTarget
-			matches, _ := filepath.Glob(filepath.Join(p, "*", "Kubefile"))
-			for _, m := range matches {
-				out = append(out, lintTarget{kubefile: m, context: filepath.Dir(m), args: args})
-			}
-			return out, err
-		}
-		var out []lintTarget
-		for _, l := range s.Layers {
-			out = append(out, lintTarget{kubefile: l.Kubefile, context: l.Dir, args: l.BuildArgs})
-		}
-		return out, nil
-	}
-	return []lintTarget{{kubefile: filepath.Join(p, "Kubefile"), context: p, args: args}}, nil
-}
-
+// displayName is how findings name a Kubefile: relative to the working
+// directory when that is shorter.
 func displayName(p string) string {
 	if wd, err := os.Getwd(); err == nil {
 		if rel, err := filepath.Rel(wd, p); err == nil && len(rel) < len(p) {

@@ -12,7 +12,7 @@ import (
 	"golang.org/x/term"
 	"oras.land/oras-go/v2/registry/remote/auth"
 
-	"github.com/cnstack/cnstack/pkg/remote"
+	"github.com/cnstack/cnstack/pkg/regclient"
 )
 
 func loginCommand() *cli.Command {
@@ -52,7 +52,7 @@ The password comes from --password-stdin (recommended: echo "$TOKEN" | cnstack l
 			if err := rc.Login(ctx, registry, auth.Credential{Username: user, Password: pass}); err != nil {
 				return err
 			}
-			fmt.Fprintf(c.Writer, "logged in to %s (credentials in %s)\n", remote.RegistryHost(registry), rc.ConfigPath())
+			fmt.Fprintf(c.Writer, "logged in to %s (credentials in %s)\n", regclient.RegistryHost(registry), rc.ConfigPath())
 			return nil
 		},
 	}
@@ -98,7 +98,7 @@ func logoutCommand() *cli.Command {
 			if c.NArg() != 1 {
 				return usageError(c, "takes one registry, got %d arguments", c.NArg())
 			}
-			rc, err := remote.New(remote.Options{DockerConfig: c.String("docker-config"), Offline: true})
+			rc, err := regclient.New(regclient.Options{DockerConfig: c.String("docker-config"), Offline: true})
 			if err != nil {
 				return err
 			}
@@ -106,7 +106,7 @@ func logoutCommand() *cli.Command {
 			if err := rc.Logout(ctx, registry); err != nil {
 				return err
 			}
-			fmt.Fprintf(c.Writer, "removed the credentials of %s from %s\n", remote.RegistryHost(registry), rc.ConfigPath())
+			fmt.Fprintf(c.Writer, "removed the credentials of %s from %s\n", regclient.RegistryHost(registry), rc.ConfigPath())
 			return nil
 		},
 	}

@@ -16,7 +16,7 @@ import (
 
 	"github.com/urfave/cli/v3"
 
-	"github.com/cnstack/cnstack/pkg/remote"
+	"github.com/cnstack/cnstack/pkg/regclient"
 	"github.com/cnstack/cnstack/pkg/vm"
 )
 
@@ -50,7 +50,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 // userMessage is the error as a user should read it.
 func userMessage(err error) string {
 	msg := err.Error()
-	if errors.Is(err, remote.ErrOffline) {
+	if errors.Is(err, regclient.ErrOffline) {
 		msg += " (--offline or CNSTACK_OFFLINE is set)"
 	}
 	return msg

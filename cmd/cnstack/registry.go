@@ -11,6 +11,8 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"github.com/cnstack/cnstack/pkg/regserver"
+
+	"github.com/cnstack/cnstack/internal/atomicfile"
 )
 
 func registryCommand() *cli.Command {
@@ -66,7 +68,7 @@ The registry has no authentication and no TLS, so it listens on loopback only un
 			}
 			defer srv.Close()
 			if f := c.String("addr-file"); f != "" {
-				if err := writeAddrFile(f, []byte(srv.Addr()+"\n")); err != nil {
+				if err := atomicfile.WriteFile(f, []byte(srv.Addr()+"\n"), 0o644); err != nil {
 					return fmt.Errorf("--addr-file: %w", err)
 				}
 			}
@@ -76,22 +78,4 @@ The registry has no authentication and no TLS, so it listens on loopback only un
 			return srv.Serve(ctx)
 		},
 	}
-}
-
-// writeAddrFile writes data to path through a temporary file and a rename,
-// so a reader never sees a partial address.
-func writeAddrFile(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

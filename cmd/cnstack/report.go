@@ -96,7 +96,7 @@ the report (as "cnstack report") into --output.`,
 				}
 				dir := c.Args().First()
 				if dir == "" {
-					dir = defaultDir()
+					dir = stack.DefaultDir()
 				}
 				s, err := stack.Load(dir, nil)
 				if err != nil {

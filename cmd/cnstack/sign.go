@@ -1,23 +1,18 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
-	"reflect"
 	"strings"
 
 	"github.com/sigstore/cosign/v2/pkg/cosign"
 	"github.com/urfave/cli/v3"
-	"oras.land/oras-go/v2"
 
-	"github.com/cnstack/cnstack/pkg/reference"
 	"github.com/cnstack/cnstack/pkg/sign"
 	"github.com/cnstack/cnstack/pkg/sign/provenance"
-	"github.com/cnstack/cnstack/pkg/sign/sbom"
+	"github.com/cnstack/cnstack/pkg/transfer"
 )
 
 func generateKeyPairCommand() *cli.Command {
@@ -104,20 +99,20 @@ spdxjson / slsaprovenance1" accepts.`,
 				return attestPredicate(ctx, c, signer, p)
 			}
 			for _, raw := range c.Args().Slice() {
-				loc, err := locateImage(ctx, c, raw, true)
+				loc, img, err := locateSigned(ctx, c, raw, lookup(c, true))
 				if err != nil {
 					return err
 				}
 				err = func() error {
-					defer loc.release()
-					results, err := sign.Sign(ctx, loc.target, loc.image, signer)
+					defer loc.Close()
+					results, err := sign.Sign(ctx, loc.Target, img, signer)
 					for _, r := range results {
 						fmt.Fprintf(c.Writer, "%s\n", r)
 					}
 					if err != nil || !c.Bool("attest") {
 						return err
 					}
-					results, err = sign.Attest(ctx, loc.target, loc.image, signer, attestOptions())
+					results, err = sign.Attest(ctx, loc.Target, img, signer, attestOptions())
 					for _, r := range results {
 						fmt.Fprintf(c.Writer, "%s\n", r)
 					}
@@ -126,7 +121,7 @@ spdxjson / slsaprovenance1" accepts.`,
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(c.Writer, "signed %s@%s in %s\n", loc.image.Name, loc.image.Descriptor.Digest, loc.where)
+				fmt.Fprintf(c.Writer, "signed %s@%s in %s\n", img.Name, img.Descriptor.Digest, loc.Where)
 			}
 			return nil
 		},
@@ -147,19 +142,19 @@ func attestPredicate(ctx context.Context, c *cli.Command, signer sign.Signer, fi
 		return fmt.Errorf("--predicate: %w", err)
 	}
 	for _, raw := range c.Args().Slice() {
-		loc, err := locateImage(ctx, c, raw, true)
+		loc, img, err := locateSigned(ctx, c, raw, lookup(c, true))
 		if err != nil {
 			return err
 		}
-		results, err := sign.AttestPredicate(ctx, loc.target, loc.image, signer, predicateURI(typ), pred)
-		loc.release()
+		results, err := sign.AttestPredicate(ctx, loc.Target, img, signer, sign.PredicateType(typ), pred)
+		loc.Close()
 		for _, r := range results {
 			fmt.Fprintf(c.Writer, "%s\n", r)
 		}
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(c.Writer, "attested %s@%s in %s\n", loc.image.Name, loc.image.Descriptor.Digest, loc.where)
+		fmt.Fprintf(c.Writer, "attested %s@%s in %s\n", img.Name, img.Descriptor.Digest, loc.Where)
 	}
 	return nil
 }
@@ -196,16 +191,16 @@ Prints one line per check and fails naming the first manifest that did not verif
 			}
 			var types []string
 			for _, t := range c.StringSlice("type") {
-				types = append(types, predicateURI(t))
+				types = append(types, sign.PredicateType(t))
 			}
 			var failed []string
 			for _, raw := range c.Args().Slice() {
-				loc, err := locateImage(ctx, c, raw, true)
+				loc, img, err := locateSigned(ctx, c, raw, lookup(c, true))
 				if err != nil {
 					return err
 				}
-				rep, err := sign.Verify(ctx, loc.target, loc.image, sign.VerifyOptions{Key: key, Attestations: c.Bool("attestations"), PredicateTypes: types, RootOnly: c.Bool("root-only")})
-				loc.release()
+				rep, err := sign.Verify(ctx, loc.Target, img, sign.VerifyOptions{Key: key, Attestations: c.Bool("attestations"), PredicateTypes: types, RootOnly: c.Bool("root-only")})
+				loc.Close()
 				if rep != nil {
 					for _, ch := range rep.Checks {
 						fmt.Fprintln(c.Writer, ch)
@@ -218,7 +213,7 @@ Prints one line per check and fails naming the first manifest that did not verif
 					failed = append(failed, err.Error())
 					continue
 				}
-				fmt.Fprintf(c.Writer, "verified %s@%s in %s\n", loc.image.Name, loc.image.Descriptor.Digest, loc.where)
+				fmt.Fprintf(c.Writer, "verified %s@%s in %s\n", img.Name, img.Descriptor.Digest, loc.Where)
 			}
 			if len(failed) > 0 {
 				return cli.Exit(strings.Join(failed, "\n"), 1)
@@ -226,17 +221,6 @@ Prints one line per check and fails naming the first manifest that did not verif
 			return nil
 		},
 	}
-}
-
-// predicateURI maps cosign's --type names to predicate URIs.
-func predicateURI(t string) string {
-	switch t {
-	case "spdxjson", "spdx":
-		return sign.PredicateSPDX
-	case "slsaprovenance1":
-		return sign.PredicateSLSA1
-	}
-	return t
 }
 
 func sbomCommand() *cli.Command {
@@ -258,146 +242,44 @@ REF is read from the local store; with --remote from its registry instead.`,
 			if c.NArg() != 1 {
 				return usageError(c, "takes one image reference, got %d arguments", c.NArg())
 			}
-			loc, err := locateImage(ctx, c, c.Args().First(), false)
-			if err != nil {
-				return err
-			}
-			defer loc.release()
-			subjects, err := sign.Subjects(ctx, loc.target, loc.image)
-			if err != nil {
-				return err
-			}
-			subject := subjects[0]
-			if p := c.String("platform"); p != "" {
-				found := false
-				for _, s := range subjects {
-					if s.Platform == strings.TrimSuffix(p, "/") {
-						subject, found = s, true
-						break
-					}
-				}
-				if !found {
-					var have []string
-					for _, s := range subjects {
-						have = append(have, s.Platform)
-					}
-					return fmt.Errorf("%s has no platform %s (it has %s)", loc.image.Name, p, strings.Join(have, ", "))
-				}
-			}
-			if !c.Bool("compute") {
-				var key sign.Verifier
-				if k := c.String("key"); k != "" {
-					if key, err = sign.LoadPublicKey(k); err != nil {
-						return err
-					}
-				}
-				doc, err := sign.FindPredicate(ctx, loc.target, loc.image, subject.Descriptor.Digest, sign.PredicateSPDX, key)
-				if err == nil {
-					if key == nil {
-						fmt.Fprintf(c.ErrWriter, "cnstack: SBOM of %s %s read from its attestation, not verified (pass --key to verify it)\n", loc.image.Name, subject)
-					}
-					_, err = c.Writer.Write(formatSPDX(doc))
-					return err
-				}
-				if !errors.Is(err, sign.ErrNoAttestation) {
-					return err
-				}
-				if key != nil {
-					return fmt.Errorf("sbom: %w", err)
-				}
-				fmt.Fprintf(c.ErrWriter, "cnstack: %s %s has no SBOM attestation; computing it from the layers\n", loc.image.Name, subject)
-			}
-			descs, err := sign.Describe(ctx, loc.target, loc.image, sign.AttestOptions{
-				Builder: attestOptions().Builder, Tool: attestOptions().Tool, Predicates: []string{sign.PredicateSPDX},
-			})
-			if err != nil {
-				return err
-			}
-			for _, d := range descs {
-				if d.Subject.Descriptor.Digest == subject.Descriptor.Digest {
-					_, err = c.Writer.Write(d.Predicates[sign.PredicateSPDX])
+			opts := sign.SBOMOptions{Platform: c.String("platform"), Compute: c.Bool("compute"), Attest: attestOptions()}
+			if k := c.String("key"); k != "" {
+				var err error
+				if opts.Key, err = sign.LoadPublicKey(k); err != nil {
 					return err
 				}
 			}
-			return fmt.Errorf("sbom: no document for %s", subject)
+			loc, img, err := locateSigned(ctx, c, c.Args().First(), lookup(c, false))
+			if err != nil {
+				return err
+			}
+			defer loc.Close()
+			res, err := sign.SBOM(ctx, loc.Target, img, opts)
+			if err != nil {
+				return err
+			}
+			switch {
+			case res.Source == sign.SBOMUnverified:
+				fmt.Fprintf(c.ErrWriter, "cnstack: SBOM of %s %s read from its attestation, not verified (pass --key to verify it)\n", img.Name, res.Subject)
+			case res.Source == sign.SBOMComputed && !opts.Compute:
+				fmt.Fprintf(c.ErrWriter, "cnstack: %s %s has no SBOM attestation; computing it from the layers\n", img.Name, res.Subject)
+			}
+			_, err = c.Writer.Write(res.Document)
+			return err
 		},
 	}
 }
 
-// located is an image found in the store or a registry.
-type located struct {
-	target  oras.Target
-	image   sign.Image
-	where   string
-	release func()
-}
-
-// locateImage finds raw in the local store (unless --remote), else, with
-// fallback, in its registry repository.
-func locateImage(ctx context.Context, c *cli.Command, raw string, fallback bool) (*located, error) {
-	ref, err := reference.Parse(raw)
+// locateSigned finds REF for sign, verify and sbom, which need its name:
+// signatures live in its repository.
+func locateSigned(ctx context.Context, c *cli.Command, raw string, how transfer.Lookup) (*transfer.Located, sign.Image, error) {
+	loc, err := locate(ctx, c, raw, how)
 	if err != nil {
-		return nil, err
+		return nil, sign.Image{}, err
 	}
-	if !c.Bool("remote") {
-		s, err := openStore(c)
-		if err != nil {
-			return nil, err
-		}
-		desc, err := s.Resolve(ctx, ref.String())
-		switch {
-		case err == nil:
-			release, err := s.Use(ctx)
-			if err != nil {
-				return nil, err
-			}
-			return &located{target: s, where: "the local store", release: release,
-				image: sign.Image{Name: ref.Name(), Tag: ref.Tag, Descriptor: desc}}, nil
-		case !sign.IsNotFound(err):
-			return nil, err
-		case !fallback:
-			return nil, fmt.Errorf("image %s is not in the local store (pull it, or pass --remote to read it from its registry)", ref)
-		}
+	if loc.Ref.Repository == "" {
+		loc.Close()
+		return nil, sign.Image{}, fmt.Errorf("%s: name the image (NAME:TAG or NAME@DIGEST): its signatures live in its repository", raw)
 	}
-	rc, err := remoteClient(c)
-	if err != nil {
-		return nil, err
-	}
-	repo, err := rc.Repository(ctx, ref)
-	if err != nil {
-		return nil, err
-	}
-	desc, err := repo.Resolve(ctx, ref.Identifier())
-	if err != nil {
-		if sign.IsNotFound(err) && !c.Bool("remote") {
-			return nil, fmt.Errorf("%s is neither in the local store nor in its registry: %w", ref, err)
-		}
-		return nil, fmt.Errorf("resolve %s: %w", ref, err)
-	}
-	return &located{target: repo, where: rc.Endpoint(ref.Registry), release: func() {},
-		image: sign.Image{Name: ref.Name(), Tag: ref.Tag, Descriptor: desc, BareTags: true}}, nil
-}
-
-// formatSPDX prints an attested document as cnstack writes a computed one
-// (field order, indentation) when that loses nothing, else indented as is.
-func formatSPDX(raw []byte) []byte {
-	var doc sbom.Document
-	if json.Unmarshal(raw, &doc) == nil {
-		if b, err := doc.Marshal(); err == nil && sameJSON(b, raw) {
-			return b
-		}
-	}
-	var buf bytes.Buffer
-	if json.Indent(&buf, raw, "", "  ") != nil {
-		return append(raw, '\n')
-	}
-	return append(buf.Bytes(), '\n')
-}
-
-func sameJSON(a, b []byte) bool {
-	var x, y any
-	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
-		return false
-	}
-	return reflect.DeepEqual(x, y)
+	return loc, sign.Image{Name: loc.Ref.Name(), Tag: loc.Ref.Tag, Descriptor: loc.Descriptor, BareTags: loc.InRegistry}, nil
 }

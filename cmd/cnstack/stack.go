@@ -11,7 +11,6 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"github.com/cnstack/cnstack/pkg/build"
-	"github.com/cnstack/cnstack/pkg/clusterimage"
 	"github.com/cnstack/cnstack/pkg/lockfile"
 	"github.com/cnstack/cnstack/pkg/oci"
 	"github.com/cnstack/cnstack/pkg/stack"
@@ -124,7 +123,7 @@ func loadStack(c *cli.Command) (*stack.Stack, error) {
 	}
 	dir := c.Args().First()
 	if dir == "" {
-		dir = defaultDir()
+		dir = stack.DefaultDir()
 	}
 	args, err := parseKV("build-arg", c.StringSlice("build-arg"))
 	if err != nil {
@@ -231,17 +230,9 @@ func printPlanJSON(w io.Writer, s *stack.Stack, plan []stack.PlanEntry) error {
 		Layers  []layerJSON `json:"layers"`
 	}{Name: s.Spec.Name, Version: s.Spec.Version}
 	for _, e := range plan {
-		out.Layers = append(out.Layers, layerJSON{Name: e.Layer.Name, Image: e.Layer.Ref, Type: layerType(e.Layer), From: e.Layer.From, Parent: e.Layer.Parent, Keys: e.Keys, Rebuild: e.Rebuild, Reason: e.Reason, Inputs: e.Inputs})
+		out.Layers = append(out.Layers, layerJSON{Name: e.Layer.Name, Image: e.Layer.Ref, Type: e.Layer.Type, From: e.Layer.From, Parent: e.Layer.Parent, Keys: e.Keys, Rebuild: e.Rebuild, Reason: e.Reason, Inputs: e.Inputs})
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
-}
-
-// layerType is a layer's image type, kube-installer unless stack.yaml says otherwise.
-func layerType(l *stack.Layer) string {
-	if l.Type == "" {
-		return clusterimage.KubeInstaller
-	}
-	return l.Type
 }

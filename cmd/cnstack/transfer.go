@@ -7,18 +7,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/urfave/cli/v3"
 
-	"github.com/opencontainers/go-digest"
-
 	"github.com/cnstack/cnstack/pkg/bundle"
 	"github.com/cnstack/cnstack/pkg/oci"
 	"github.com/cnstack/cnstack/pkg/reference"
-	"github.com/cnstack/cnstack/pkg/remote"
-	"github.com/cnstack/cnstack/pkg/store"
 	"github.com/cnstack/cnstack/pkg/transfer"
 
 	"github.com/cnstack/cnstack/internal/progress"
@@ -58,38 +53,14 @@ Cosign signatures and attestations made with "cnstack sign" travel along.`,
 			if err != nil {
 				return err
 			}
-			repo, err := rc.Repository(ctx, dst)
+			rep, err := transfer.Push(ctx, s, rc, src, dst, transfer.Options{Concurrency: c.Int("jobs"), Progress: c.ErrWriter})
 			if err != nil {
 				return err
-			}
-			mount := mountCandidates(ctx, s, dst.Registry)
-			rep, err := transfer.Copy(ctx, transfer.Store(s, src), transfer.Remote(repo, dst),
-				transfer.Options{Concurrency: c.Int("jobs"), Progress: c.ErrWriter, MountFrom: mount})
-			if err != nil {
-				return fmt.Errorf("push %s to %s: %w", src, rc.Endpoint(dst.Registry), err)
 			}
 			fmt.Fprintf(c.Writer, "pushed %s@%s (%s; %s)\n", dst, rep.Root.Digest, rep.Summary, companions(len(rep.Companions)))
 			return nil
 		},
 	}
-}
-
-// mountCandidates are the repositories of registry that store tags name:
-// the registry may already hold shared blobs there.
-func mountCandidates(ctx context.Context, s *store.Store, registry string) []string {
-	entries, err := s.List(ctx)
-	if err != nil {
-		return nil
-	}
-	seen := map[string]bool{}
-	var out []string
-	for _, e := range entries {
-		if repo, ok := transfer.SplitRepository(e.Ref, registry); ok && !seen[repo] {
-			seen[repo] = true
-			out = append(out, repo)
-		}
-	}
-	return out
 }
 
 func pullCommand() *cli.Command {
@@ -118,32 +89,17 @@ by digest is tagged NAME:sha256-<hex> in the store.`,
 			if err != nil {
 				return err
 			}
-			rc, err := remoteClient(c)
-			if err != nil {
-				return err
-			}
-			repo, err := rc.Repository(ctx, ref)
-			if err != nil {
-				return err
-			}
 			plats, err := oci.ParsePlatforms(c.StringSlice("platform"))
 			if err != nil {
 				return fmt.Errorf("--platform: %w", err)
 			}
-			release, err := s.Use(ctx)
+			rc, err := remoteClient(c)
 			if err != nil {
 				return err
 			}
-			defer release()
-			storeRef := ref
-			if storeRef.Tag == "" {
-				storeRef.Tag = oci.DigestTag(digest.Digest(ref.Digest))
-			}
-			storeRef.Digest = ""
-			rep, err := transfer.Copy(ctx, transfer.Remote(repo, ref), transfer.Store(s, storeRef),
-				transfer.Options{Concurrency: c.Int("jobs"), Progress: c.ErrWriter, Platforms: plats})
+			storeRef, rep, err := transfer.Pull(ctx, rc, ref, s, transfer.Options{Concurrency: c.Int("jobs"), Progress: c.ErrWriter, Platforms: plats})
 			if err != nil {
-				return fmt.Errorf("pull %s from %s: %w", ref, rc.Endpoint(ref.Registry), err)
+				return err
 			}
 			fmt.Fprintf(c.Writer, "pulled %s@%s (%s; %s)\n", storeRef, rep.Root.Digest, rep.Summary, companions(len(rep.Companions)))
 			return nil
@@ -175,7 +131,7 @@ as a bundle is written atomically) and the summary to standard error:
 			if c.NArg() == 0 {
 				return usageError(c, "needs at least one image reference")
 			}
-			split, err := parseSize(c.String("split"))
+			split, err := bundle.ParseSize(c.String("split"))
 			if err != nil {
 				return usageError(c, "--split: %v", err)
 			}
@@ -203,12 +159,7 @@ as a bundle is written atomically) and the summary to standard error:
 				Compress: c.String("compress"), Split: split, Progress: c.ErrWriter}
 			if since := c.StringSlice("since"); len(since) > 0 {
 				opts.SinceName = strings.Join(since, ",")
-				if len(since) == 1 && isFile(since[0]) {
-					opts.Since, err = bundle.BlobsOfBundle(ctx, since[0])
-				} else {
-					opts.Since, err = bundle.BlobsOfRefs(ctx, s, since)
-				}
-				if err != nil {
+				if opts.Since, err = bundle.BlobsOfSince(ctx, s, since); err != nil {
 					return err
 				}
 			}
@@ -232,37 +183,6 @@ as a bundle is written atomically) and the summary to standard error:
 			return nil
 		},
 	}
-}
-
-func isFile(p string) bool {
-	if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
-		return true
-	}
-	_, err := os.Stat(p + ".000")
-	return err == nil
-}
-
-func parseSize(s string) (int64, error) {
-	if s == "" {
-		return 0, nil
-	}
-	mult := int64(1)
-	u := strings.ToUpper(strings.TrimSuffix(strings.TrimSuffix(strings.ToUpper(s), "B"), "I"))
-	switch {
-	case strings.HasSuffix(u, "K"):
-		mult, u = 1<<10, strings.TrimSuffix(u, "K")
-	case strings.HasSuffix(u, "M"):
-		mult, u = 1<<20, strings.TrimSuffix(u, "M")
-	case strings.HasSuffix(u, "G"):
-		mult, u = 1<<30, strings.TrimSuffix(u, "G")
-	case strings.HasSuffix(u, "T"):
-		mult, u = 1<<40, strings.TrimSuffix(u, "T")
-	}
-	n, err := strconv.ParseInt(u, 10, 64)
-	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("%q is not a size like 700M or 4G", s)
-	}
-	return n * mult, nil
 }
 
 func loadCommand() *cli.Command {
@@ -321,41 +241,13 @@ With -i - the bundle is read from standard input (spooled through $CNSTACK_HOME/
 			if err != nil {
 				return err
 			}
-			return relocate(ctx, c, s, rc, rep.Images, to)
+			done, err := bundle.Relocate(ctx, s, rc, rep.Images, to, transfer.Options{Concurrency: c.Int("jobs"), Progress: c.ErrWriter})
+			for _, r := range done {
+				fmt.Fprintf(c.Writer, "relocated %s -> %s@%s (%s)\n", r.Source, r.Destination, r.Report.Root.Digest, companions(len(r.Report.Companions)))
+			}
+			return err
 		},
 	}
-}
-
-func relocate(ctx context.Context, c *cli.Command, s *store.Store, rc *remote.Client, images []bundle.LoadedImage, prefix string) error {
-	var errs []error
-	for _, im := range images {
-		if im.Companion || im.Ref == "" {
-			continue
-		}
-		src, err := reference.Parse(im.Ref)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		dst, err := src.Relocate(prefix)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		repo, err := rc.Repository(ctx, dst)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		rep, err := transfer.Copy(ctx, transfer.Store(s, src), transfer.Remote(repo, dst),
-			transfer.Options{Concurrency: c.Int("jobs"), Progress: c.ErrWriter, MountFrom: mountCandidates(ctx, s, dst.Registry)})
-		if err != nil {
-			errs = append(errs, fmt.Errorf("relocate %s to %s: %w", src, dst, err))
-			continue
-		}
-		fmt.Fprintf(c.Writer, "relocated %s -> %s@%s (%s)\n", src, dst, rep.Root.Digest, companions(len(rep.Companions)))
-	}
-	return errors.Join(errs...)
 }
 
 // companions counts cosign signatures and attestations for a summary line.

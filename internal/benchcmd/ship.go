@@ -11,8 +11,8 @@ import (
 
 	"github.com/cnstack/cnstack/pkg/bundle"
 	"github.com/cnstack/cnstack/pkg/reference"
+	"github.com/cnstack/cnstack/pkg/regclient"
 	"github.com/cnstack/cnstack/pkg/regserver"
-	"github.com/cnstack/cnstack/pkg/remote"
 	"github.com/cnstack/cnstack/pkg/store"
 	"github.com/cnstack/cnstack/pkg/transfer"
 )
@@ -68,7 +68,7 @@ func benchPush(ctx context.Context, work string, s *store.Store) {
 	addr := srv.Addr()
 	_, total := blobsOf(ctx, s)
 
-	rc, err := remote.New(remote.Options{DockerConfig: filepath.Join(work, "docker-config.json")})
+	rc, err := regclient.New(regclient.Options{DockerConfig: filepath.Join(work, "docker-config.json")})
 	check(err)
 	src, _ := reference.Parse(syntheticRef)
 	dst, _ := reference.Parse(addr + "/bench/cnstack-push:v1")

@@ -1,5 +1,6 @@
-// Package filelock takes advisory flock(2) locks on lock files: the store's
-// index and blob locks and the VM image cache's build locks. They guard
+// Package filelock takes advisory flock(2) locks: on lock files (the
+// store's index and blob locks, the VM image cache's build locks) and on
+// open files whose lock says their writer lives (the store's temp files). They guard
 // against other cnstack processes; goroutines of one process need their own
 // mutex as well (flock locks belong to the open file, not the goroutine).
 package filelock
@@ -68,6 +69,25 @@ func TryAcquire(path string) (l *Lock, ok bool, err error) {
 		return nil, false, nil
 	}
 	return &Lock{f: f}, true, nil
+}
+
+// LockFile takes an exclusive lock on the open file f itself, waiting for
+// it; closing f releases it. The store marks its temp files this way while
+// their writer lives: a temp file whose lock is free belongs to a writer
+// that died (TryLockFile).
+func LockFile(f *os.File) error {
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
+		if !errors.Is(err, syscall.EINTR) {
+			return err
+		}
+	}
+}
+
+// TryLockFile takes an exclusive lock on the open file f if no one holds
+// it; ok is false, with no error, when someone does. Closing f releases it.
+func TryLockFile(f *os.File) (ok bool, err error) {
+	return try(f, syscall.LOCK_EX)
 }
 
 // try attempts the lock once: held, busy (false, nil), or an error.

@@ -3,6 +3,7 @@ package filelock
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -89,5 +90,31 @@ func TestExclusiveSerializes(t *testing.T) {
 	wg.Wait()
 	if maxInside.Load() != 1 {
 		t.Errorf("%d holders at once", maxInside.Load())
+	}
+}
+
+// TestLockFile: a lock on an open file is held until the file closes, and
+// seen by TryLockFile on another open of it (as the store's cleaner sees a
+// live writer's temp file).
+func TestLockFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "new-1.tmp")
+	w, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := LockFile(w); err != nil {
+		t.Fatal(err)
+	}
+	c, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if ok, err := TryLockFile(c); ok || err != nil {
+		t.Fatalf("a live writer's file: TryLockFile = %v, %v; want busy", ok, err)
+	}
+	w.Close() // the writer dies
+	if ok, err := TryLockFile(c); !ok || err != nil {
+		t.Fatalf("a dead writer's file: TryLockFile = %v, %v; want the lock", ok, err)
 	}
 }

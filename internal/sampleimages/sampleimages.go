@@ -109,10 +109,7 @@ func Load(dir string) ([]*Sample, error) {
 	if err != nil {
 		return nil, err
 	}
-	results, err := assemble.Assemble(context.Background(), s, r, assemble.Options{
-		Vars:     map[string]string{"PAYLOAD": assemble.DefaultPayload()},
-		CacheDir: filepath.Join(cache, "layers"),
-	})
+	results, err := assemble.Assemble(context.Background(), s, r, assemble.Options{CacheDir: filepath.Join(cache, "layers")})
 	if err != nil {
 		return nil, fmt.Errorf("sample images: %w", err)
 	}

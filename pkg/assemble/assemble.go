@@ -40,7 +40,8 @@ const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbi
 
 // Options control an assembly.
 type Options struct {
-	// Vars override the recipe's vars.
+	// Vars override the recipe's vars (which override PAYLOAD's default,
+	// DefaultPayload).
 	Vars map[string]string
 	// Platforms, if set, limits every image to these of its platforms.
 	Platforms []ocispec.Platform

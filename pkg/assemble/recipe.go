@@ -198,10 +198,11 @@ func (r *Recipe) Refs(vars map[string]string) ([]string, error) {
 	return out, nil
 }
 
-// vars merges the recipe defaults, the caller's overrides and the platform's
-// own variables (OS, ARCH, VARIANT, PLATFORM), which win.
+// vars merges cnstack's defaults (PAYLOAD: DefaultPayload), the recipe's
+// vars, the caller's overrides and the platform's own variables (OS, ARCH,
+// VARIANT, PLATFORM), which win.
 func (r *Recipe) vars(overrides, platform map[string]string) map[string]string {
-	all := map[string]string{}
+	all := map[string]string{"PAYLOAD": DefaultPayload()}
 	for _, m := range []map[string]string{r.Vars, overrides, platform} {
 		for k, v := range m {
 			all[k] = v

@@ -19,7 +19,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/cnstack/cnstack/pkg/clusterimage"
-	"github.com/cnstack/cnstack/pkg/remote"
+	"github.com/cnstack/cnstack/pkg/regclient"
 )
 
 // rawManifest is a manifest pushed as written (go-containerregistry's
@@ -109,7 +109,7 @@ func TestBaseDetection(t *testing.T) {
 		t.Fatal("the built base has no extension annotation")
 	}
 
-	rc, err := remote.New(remote.Options{DockerConfig: filepath.Join(t.TempDir(), "config.json")})
+	rc, err := regclient.New(regclient.Options{DockerConfig: filepath.Join(t.TempDir(), "config.json")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,7 +34,7 @@ import (
 	"github.com/cnstack/cnstack/pkg/kubefile"
 	"github.com/cnstack/cnstack/pkg/layer"
 	"github.com/cnstack/cnstack/pkg/oci"
-	"github.com/cnstack/cnstack/pkg/remote"
+	"github.com/cnstack/cnstack/pkg/regclient"
 	"github.com/cnstack/cnstack/pkg/store"
 )
 
@@ -52,7 +52,7 @@ const (
 type Builder struct {
 	Store     *store.Store
 	Cache     *Cache
-	Remote    *remote.Client      // FROM images in registries; nil: local store only
+	Remote    *regclient.Client   // FROM images in registries; nil: local store only
 	Collector collector.Collector // container images (collect.Collector); nil: none collected
 	HTTP      *http.Client        // remote ADD/APP sources; nil: http.DefaultClient
 	Out       io.Writer           // one line per step and per image; nil: quiet

@@ -29,7 +29,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/cnstack/cnstack/pkg/clusterimage"
-	"github.com/cnstack/cnstack/pkg/remote"
+	"github.com/cnstack/cnstack/pkg/regclient"
 	"github.com/cnstack/cnstack/pkg/stack"
 	"github.com/cnstack/cnstack/pkg/store"
 )
@@ -370,7 +370,7 @@ func TestFromRegistry(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	rc, err := remote.New(remote.Options{DockerConfig: filepath.Join(t.TempDir(), "config.json")})
+	rc, err := regclient.New(regclient.Options{DockerConfig: filepath.Join(t.TempDir(), "config.json")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -523,7 +523,7 @@ func TestPlanKeysOfARegistryBase(t *testing.T) {
 	if err := ggcrremote.Write(mustRef(t, baseRef), img); err != nil {
 		t.Fatal(err)
 	}
-	rc, err := remote.New(remote.Options{DockerConfig: filepath.Join(t.TempDir(), "config.json")})
+	rc, err := regclient.New(regclient.Options{DockerConfig: filepath.Join(t.TempDir(), "config.json")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,14 +1,12 @@
 package build
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"io/fs"
 
 	"github.com/cnstack/cnstack/pkg/chartrepo"
 	"github.com/cnstack/cnstack/pkg/lockfile"
-	"github.com/cnstack/cnstack/pkg/reference"
 )
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
@@ -26,13 +24,7 @@ func (b *Builder) sources(req *Request) (*chartrepo.Sources, error) {
 	}
 	f := &chartrepo.Fetcher{HTTP: b.HTTP, CacheDir: b.Cache.DownloadDir()}
 	if b.Remote != nil {
-		f.OpenOCI = func(ctx context.Context, r reference.Reference) (chartrepo.Repository, error) {
-			repo, err := b.Remote.Repository(ctx, r)
-			if err != nil {
-				return nil, err // not a typed nil in the interface
-			}
-			return repo, nil
-		}
+		f.OpenOCI = chartrepo.OpenRegistry(b.Remote)
 	}
 	return &chartrepo.Sources{Charts: f, HTTP: b.HTTP, Lock: lf, Locked: req.Collect.Locked}, nil
 }

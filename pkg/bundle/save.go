@@ -29,7 +29,6 @@ import (
 	"github.com/cnstack/cnstack/pkg/oci"
 	"github.com/cnstack/cnstack/pkg/reference"
 	"github.com/cnstack/cnstack/pkg/store"
-	"github.com/cnstack/cnstack/pkg/transfer"
 )
 
 // File names inside a bundle.
@@ -142,7 +141,7 @@ func Save(ctx context.Context, s *store.Store, opts SaveOptions) (*SaveReport, e
 			return nil, fmt.Errorf("save %s: %w", raw, err)
 		}
 		idx.Manifests = append(idx.Manifests, named(root, ref.String()))
-		manifests, err := transfer.ManifestDigests(ctx, s, root)
+		manifests, err := oci.ManifestDigests(ctx, s, root)
 		if err != nil {
 			return nil, err
 		}
@@ -359,7 +358,7 @@ func BlobsOfRefs(ctx context.Context, s *store.Store, refs []string) (map[digest
 		if err := collectBlobs(ctx, s, root, out); err != nil {
 			return nil, err
 		}
-		manifests, _ := transfer.ManifestDigests(ctx, s, root)
+		manifests, _ := oci.ManifestDigests(ctx, s, root)
 		for _, d := range manifests {
 			for _, suffix := range oci.CompanionSuffixes {
 				if cd, err := s.Resolve(ctx, ref.Name()+":"+oci.CompanionTag(d, suffix)); err == nil {

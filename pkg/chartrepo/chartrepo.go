@@ -60,7 +60,7 @@ type Pin struct {
 	Digest string
 }
 
-// Repository is an OCI repository to read a chart from (pkg/remote's
+// Repository is an OCI repository to read a chart from (pkg/regclient's
 // Repository: registry credentials, mirrors, retries, the offline guard).
 type Repository interface {
 	Resolve(ctx context.Context, reference string) (ocispec.Descriptor, error)

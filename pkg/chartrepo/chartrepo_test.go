@@ -22,8 +22,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/cnstack/cnstack/pkg/chartref"
-	"github.com/cnstack/cnstack/pkg/reference"
-	"github.com/cnstack/cnstack/pkg/remote"
+	"github.com/cnstack/cnstack/pkg/regclient"
 )
 
 // repoServer serves a chart repository: index.yaml naming demo 1.0.0 (with
@@ -130,13 +129,11 @@ func TestOCI(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	client, err := remote.New(remote.Options{DockerConfig: t.TempDir() + "/config.json"})
+	client, err := regclient.New(regclient.Options{DockerConfig: t.TempDir() + "/config.json"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &Fetcher{CacheDir: t.TempDir(), OpenOCI: func(ctx context.Context, r reference.Reference) (Repository, error) {
-		return client.Repository(ctx, r)
-	}}
+	f := &Fetcher{CacheDir: t.TempDir(), OpenOCI: OpenRegistry(client)}
 	ref, err := chartref.Parse("oci://" + host + "/charts/demo:1.0.0+build.1")
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,8 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/cnstack/cnstack/pkg/oci"
 )
 
 // ImageSpec is the JSON `sealer inspect` v0.11 prints for an image.
@@ -59,4 +61,30 @@ func Inspect(name string, manifest, config []byte) (*ImageSpec, error) {
 		ImageExtension:     *ext,
 		ContainerImageList: images,
 	}, nil
+}
+
+// Summary is what `cnstack images` shows of an image.
+type Summary struct {
+	// Type is the sealer image type (kube-installer, app-installer) its
+	// extension names, else its manifest's artifact type, else "".
+	Type      string
+	Platforms []string // os/arch[/variant] of each platform image whose config says
+	Size      int64    // the layers of every platform image
+}
+
+// Summarize describes an image from its platform images (oci.FetchImages).
+func Summarize(images []*oci.Image) Summary {
+	var s Summary
+	for _, im := range images {
+		if ext, err := ParseExtension(im.Manifest.Annotations[AnnotationExtension]); err == nil {
+			s.Type = ext.Type
+		} else if im.Manifest.ArtifactType != "" {
+			s.Type = im.Manifest.ArtifactType
+		}
+		s.Size += im.Size()
+		if im.Config.OS != "" {
+			s.Platforms = append(s.Platforms, oci.PlatformString(im.Config.Platform))
+		}
+	}
+	return s
 }

@@ -33,7 +33,7 @@ import (
 	"github.com/cnstack/cnstack/pkg/collect"
 	"github.com/cnstack/cnstack/pkg/collect/collector"
 	"github.com/cnstack/cnstack/pkg/layer"
-	"github.com/cnstack/cnstack/pkg/remote"
+	"github.com/cnstack/cnstack/pkg/regclient"
 	"github.com/cnstack/cnstack/pkg/store"
 )
 
@@ -208,7 +208,7 @@ func BenchmarkCollect(b *testing.B) {
 		}
 		cfg := filepath.Join(work, "config.json")
 		os.WriteFile(cfg, []byte(`{"auths":{}}`), 0o600)
-		rc, err := remote.New(remote.Options{DockerConfig: cfg})
+		rc, err := regclient.New(regclient.Options{DockerConfig: cfg})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -7,11 +7,15 @@
 // mirror), and downloads every blob into the local store, which is the one
 // blob cache for every image, layer and build: a blob there is never
 // downloaded again. Downloads run in parallel, largest first, each blob
-// once, through cnstack's one pull path (pkg/remote's resumable blob reader
+// once, through cnstack's one pull path (pkg/regclient's resumable blob reader
 // into the store's verifying writer: broken transfers resume with HTTP
 // Range, retry with backoff, digests are checked while streaming). The
 // result is the list of registry tree files (pkg/registrytree) the builder
 // writes as one layer.
+//
+// Without building, views (View, TargetViews) lay out what each Kubefile of
+// a stack would put into its image (pkg/contents, as the build does), and
+// Lock pins and Why explains the container images found there.
 package collect
 
 import (
@@ -34,8 +38,8 @@ import (
 	"github.com/cnstack/cnstack/pkg/layer"
 	"github.com/cnstack/cnstack/pkg/lockfile"
 	"github.com/cnstack/cnstack/pkg/reference"
+	"github.com/cnstack/cnstack/pkg/regclient"
 	"github.com/cnstack/cnstack/pkg/registrytree"
-	"github.com/cnstack/cnstack/pkg/remote"
 	"github.com/cnstack/cnstack/pkg/store"
 
 	units "github.com/cnstack/cnstack/internal/progress"
@@ -48,7 +52,7 @@ const DefaultMaxProcs = 8
 // builder's collector.Collector.
 type Collector struct {
 	Store  *store.Store
-	Remote *remote.Client // registry access; nil: only what the store has
+	Remote *regclient.Client // registry access; nil: only what the store has
 	// Out receives progress: one line per image, and a bar on a terminal.
 	Out io.Writer
 }

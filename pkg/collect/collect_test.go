@@ -25,8 +25,8 @@ import (
 	"github.com/cnstack/cnstack/pkg/collect/collector"
 	"github.com/cnstack/cnstack/pkg/lockfile"
 	"github.com/cnstack/cnstack/pkg/manifest"
+	"github.com/cnstack/cnstack/pkg/regclient"
 	"github.com/cnstack/cnstack/pkg/registrytree"
-	"github.com/cnstack/cnstack/pkg/remote"
 	"github.com/cnstack/cnstack/pkg/store"
 )
 
@@ -56,7 +56,7 @@ func TestCollectSelectsPlatformFromIndex(t *testing.T) {
 		{"linux/arm64/v7", "linux/arm64/v8"}, // sealer ignores arm64 variants
 	} {
 		t.Run(tt.build, func(t *testing.T) {
-			r := newRig(t, remote.Options{})
+			r := newRig(t, regclient.Options{})
 			res, err := r.collect(rootWith(t, ref), tt.build)
 			if err != nil {
 				t.Fatal(err)
@@ -98,7 +98,7 @@ func TestCollectSelectsPlatformFromIndex(t *testing.T) {
 	}
 
 	t.Run("missing platform", func(t *testing.T) {
-		r := newRig(t, remote.Options{})
+		r := newRig(t, regclient.Options{})
 		_, err := r.collect(rootWith(t, ref), "linux/s390x")
 		var ie *ImageError
 		var pe *PlatformError
@@ -160,7 +160,7 @@ func TestBlobDedupe(t *testing.T) {
 	one, two, three := up.Addr+"/team/one:v1", up.Addr+"/team/two:v1", up.Addr+"/team/three:v1"
 	sharedDigest, _ := shared.Digest()
 
-	r := newRig(t, remote.Options{})
+	r := newRig(t, regclient.Options{})
 	parent, err := r.collect(rootWith(t, one, two), "linux/amd64")
 	if err != nil {
 		t.Fatal(err)
@@ -292,7 +292,7 @@ func TestResumePartialBlob(t *testing.T) {
 		}
 		return false
 	})
-	r := newRig(t, remote.Options{})
+	r := newRig(t, regclient.Options{})
 	if _, err := r.collect(rootWith(t, up.Addr+"/big/img:v1"), "linux/amd64"); err != nil {
 		t.Fatal(err)
 	}
@@ -334,7 +334,7 @@ func TestRetryOn500(t *testing.T) {
 		}
 		return false
 	})
-	r := newRig(t, remote.Options{})
+	r := newRig(t, regclient.Options{})
 	if _, err := r.collect(rootWith(t, up.Addr+"/flaky/img:v1"), "linux/amd64"); err != nil {
 		t.Fatalf("collection failed despite retries: %v", err)
 	}
@@ -367,7 +367,7 @@ func TestAuth(t *testing.T) {
 		{"right password", dockerConfig(t, up.Addr, "alice", "s3cret"), ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			r := newRig(t, remote.Options{DockerConfig: tt.config})
+			r := newRig(t, regclient.Options{DockerConfig: tt.config})
 			_, err := r.collect(rootWith(t, ref), "linux/amd64")
 			if tt.wantErr == "" {
 				if err != nil {
@@ -375,7 +375,7 @@ func TestAuth(t *testing.T) {
 				}
 				return
 			}
-			var ae *remote.AuthError
+			var ae *regclient.AuthError
 			if !errors.As(err, &ae) {
 				t.Fatalf("err = %v, want an AuthError", err)
 			}
@@ -401,7 +401,7 @@ func TestDigestMismatchRefused(t *testing.T) {
 		}
 		return false
 	})
-	r := newRig(t, remote.Options{})
+	r := newRig(t, regclient.Options{})
 	ref := up.Addr + "/evil/img:v1"
 	res, err := r.collect(rootWith(t, ref), "linux/amd64")
 	if !errors.Is(err, store.ErrDigestMismatch) || !errors.Is(err, content.ErrMismatchedDigest) || res != nil {
@@ -445,13 +445,13 @@ func TestErrorsNameImageEndpointAndCause(t *testing.T) {
 	tests := []struct {
 		name    string
 		ref     string
-		opts    remote.Options
+		opts    regclient.Options
 		want    []string
 		errType any
 	}{
-		{"unknown image", up.Addr + "/nope/missing:v1", remote.Options{}, []string{up.Addr + "/nope/missing:v1", up.Addr, "manifest unknown"}, new(*remote.NotFoundError)},
-		{"unreachable registry", gone + "/x/y:1", remote.Options{}, []string{gone + "/x/y:1", gone, "registry unreachable"}, new(*remote.UnreachableError)},
-		{"unreachable mirror", "docker.io/library/redis:7.2", remote.Options{Mirrors: map[string]string{"docker.io": gone}}, []string{"docker.io/library/redis:7.2", gone, "registry unreachable"}, new(*remote.UnreachableError)},
+		{"unknown image", up.Addr + "/nope/missing:v1", regclient.Options{}, []string{up.Addr + "/nope/missing:v1", up.Addr, "manifest unknown"}, new(*regclient.NotFoundError)},
+		{"unreachable registry", gone + "/x/y:1", regclient.Options{}, []string{gone + "/x/y:1", gone, "registry unreachable"}, new(*regclient.UnreachableError)},
+		{"unreachable mirror", "docker.io/library/redis:7.2", regclient.Options{Mirrors: map[string]string{"docker.io": gone}}, []string{"docker.io/library/redis:7.2", gone, "registry unreachable"}, new(*regclient.UnreachableError)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -485,7 +485,7 @@ func TestLockedBuilds(t *testing.T) {
 	unpinned := up.Addr + "/locked/other:v1"
 	up.push("locked/other:v1", randomImage(t, 2048, 1, "linux/amd64"))
 
-	r := newRig(t, remote.Options{})
+	r := newRig(t, regclient.Options{})
 	lf := &lockfile.File{Version: lockfile.Version}
 	for _, ref := range []string{multi, single} {
 		im, err := r.c.LockImage(context.Background(), ref, []ocispec.Platform{{OS: "linux", Architecture: "amd64"}})
@@ -506,7 +506,7 @@ func TestLockedBuilds(t *testing.T) {
 		req.Options.LockFile = lockPath
 	}
 	t.Run("unpinned refused, each named", func(t *testing.T) {
-		r := newRig(t, remote.Options{})
+		r := newRig(t, regclient.Options{})
 		_, err := r.collect(rootWith(t, multi, unpinned, up.Addr+"/locked/third:v2"), "linux/amd64", locked)
 		if err == nil || !errors.Is(err, lockfile.ErrUnpinned) && !strings.Contains(err.Error(), "not pinned") {
 			t.Fatalf("err = %v", err)
@@ -518,7 +518,7 @@ func TestLockedBuilds(t *testing.T) {
 		}
 	})
 	t.Run("platform not locked is drift", func(t *testing.T) {
-		r := newRig(t, remote.Options{})
+		r := newRig(t, regclient.Options{})
 		_, err := r.collect(rootWith(t, multi), "linux/arm64", locked)
 		if err == nil || !strings.Contains(err.Error(), "differs from the lock file") || !strings.Contains(err.Error(), multi) {
 			t.Fatalf("err = %v, want drift naming %s", err, multi)
@@ -526,7 +526,7 @@ func TestLockedBuilds(t *testing.T) {
 	})
 	t.Run("pinned pulls by digest only", func(t *testing.T) {
 		up.reset()
-		r := newRig(t, remote.Options{})
+		r := newRig(t, regclient.Options{})
 		res, err := r.collect(rootWith(t, multi, single), "linux/amd64", locked)
 		if err != nil {
 			t.Fatal(err)
@@ -542,7 +542,7 @@ func TestLockedBuilds(t *testing.T) {
 		}
 	})
 	t.Run("without --locked, unpinned images resolve their tags", func(t *testing.T) {
-		r := newRig(t, remote.Options{})
+		r := newRig(t, regclient.Options{})
 		_, err := r.collect(rootWith(t, single, unpinned), "linux/amd64", func(req *collector.Request) { req.Options.LockFile = lockPath })
 		if err != nil {
 			t.Fatal(err)
@@ -568,7 +568,7 @@ func TestLockImage(t *testing.T) {
 	up := newUpstream(t)
 	idx, imgs := multiArch(t, "linux/amd64", "linux/arm64/v8")
 	idxDigest := up.pushIndex("lk/multi:v1", idx)
-	r := newRig(t, remote.Options{})
+	r := newRig(t, regclient.Options{})
 	ref := up.Addr + "/lk/multi:v1"
 	im, err := r.c.LockImage(context.Background(), ref, []ocispec.Platform{{OS: "linux", Architecture: "arm64"}, {OS: "linux", Architecture: "amd64"}})
 	if err != nil {
@@ -608,7 +608,7 @@ func TestManifestJudgedByContent(t *testing.T) {
 		}
 		return false
 	})
-	r := newRig(t, remote.Options{})
+	r := newRig(t, regclient.Options{})
 	old := up.Addr + "/judge/old:v1"
 	_, err := r.collect(rootWith(t, old), "linux/amd64")
 	for _, want := range []string{"Docker schema 1", old, up.Addr} {
@@ -666,7 +666,7 @@ func TestStalledBlobFails(t *testing.T) {
 		}
 		return true
 	})
-	r := newRig(t, remote.Options{IdleTimeout: 200 * time.Millisecond})
+	r := newRig(t, regclient.Options{IdleTimeout: 200 * time.Millisecond})
 	start := time.Now()
 	errc := make(chan error, 1)
 	go func() {

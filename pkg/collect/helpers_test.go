@@ -28,8 +28,8 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/cnstack/cnstack/pkg/collect/collector"
+	"github.com/cnstack/cnstack/pkg/regclient"
 	"github.com/cnstack/cnstack/pkg/registrytree"
-	"github.com/cnstack/cnstack/pkg/remote"
 	"github.com/cnstack/cnstack/pkg/store"
 )
 
@@ -183,7 +183,7 @@ type rig struct {
 	out   *strings.Builder
 }
 
-func newRig(t *testing.T, opts remote.Options) *rig {
+func newRig(t *testing.T, opts regclient.Options) *rig {
 	t.Helper()
 	s, err := store.Open(filepath.Join(t.TempDir(), "store"))
 	if err != nil {
@@ -194,7 +194,7 @@ func newRig(t *testing.T, opts remote.Options) *rig {
 		os.WriteFile(opts.DockerConfig, []byte(`{"auths":{}}`), 0o600)
 	}
 	opts.MaxRetry = 3
-	rc, err := remote.New(opts)
+	rc, err := regclient.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

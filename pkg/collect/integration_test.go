@@ -28,8 +28,8 @@ import (
 	"github.com/cnstack/cnstack/pkg/build"
 	"github.com/cnstack/cnstack/pkg/clusterimage"
 	"github.com/cnstack/cnstack/pkg/collect"
+	"github.com/cnstack/cnstack/pkg/regclient"
 	"github.com/cnstack/cnstack/pkg/registrytree"
-	"github.com/cnstack/cnstack/pkg/remote"
 	"github.com/cnstack/cnstack/pkg/stack"
 	"github.com/cnstack/cnstack/pkg/store"
 )
@@ -116,7 +116,7 @@ func TestBuildSampleStack(t *testing.T) {
 	}
 	cfg := filepath.Join(home, "config.json")
 	os.WriteFile(cfg, []byte(`{"auths":{}}`), 0o600)
-	rc, err := remote.New(remote.Options{DockerConfig: cfg, Mirrors: map[string]string{"docker.io": addr, "registry.k8s.io": addr}})
+	rc, err := regclient.New(regclient.Options{DockerConfig: cfg, Mirrors: map[string]string{"docker.io": addr, "registry.k8s.io": addr}})
 	if err != nil {
 		t.Fatal(err)
 	}

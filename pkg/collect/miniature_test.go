@@ -36,8 +36,7 @@ import (
 	"github.com/cnstack/cnstack/pkg/collect"
 	"github.com/cnstack/cnstack/pkg/collect/collector"
 	"github.com/cnstack/cnstack/pkg/lockfile"
-	"github.com/cnstack/cnstack/pkg/reference"
-	"github.com/cnstack/cnstack/pkg/remote"
+	"github.com/cnstack/cnstack/pkg/regclient"
 	"github.com/cnstack/cnstack/pkg/stack"
 	"github.com/cnstack/cnstack/pkg/store"
 )
@@ -267,7 +266,7 @@ func TestMiniatureEditions(t *testing.T) {
 	}
 	cfg := filepath.Join(home, "config.json")
 	os.WriteFile(cfg, []byte(`{"auths":{}}`), 0o600)
-	rc, err := remote.New(remote.Options{DockerConfig: cfg, Mirrors: map[string]string{"docker.io": u.regAddr, "quay.io": u.regAddr, "ghcr.io": u.regAddr}, Offline: true})
+	rc, err := regclient.New(regclient.Options{DockerConfig: cfg, Mirrors: map[string]string{"docker.io": u.regAddr, "quay.io": u.regAddr, "ghcr.io": u.regAddr}, Offline: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -426,7 +425,7 @@ func collectorOptions(lockPath string) collector.Options {
 	return collector.Options{LockFile: lockPath, Locked: true}
 }
 
-func lockEdition(t *testing.T, ctx context.Context, s *stack.Stack, st *store.Store, rc *remote.Client, cacheDir string) *lockfile.File {
+func lockEdition(t *testing.T, ctx context.Context, s *stack.Stack, st *store.Store, rc *regclient.Client, cacheDir string) *lockfile.File {
 	t.Helper()
 	lf, err := lockEditionErr(ctx, s, st, rc, cacheDir)
 	if err != nil {
@@ -435,15 +434,9 @@ func lockEdition(t *testing.T, ctx context.Context, s *stack.Stack, st *store.St
 	return lf
 }
 
-func lockEditionErr(ctx context.Context, s *stack.Stack, st *store.Store, rc *remote.Client, cacheDir string) (*lockfile.File, error) {
+func lockEditionErr(ctx context.Context, s *stack.Stack, st *store.Store, rc *regclient.Client, cacheDir string) (*lockfile.File, error) {
 	src := &chartrepo.Sources{HTTP: rc.HTTPClient(), Charts: &chartrepo.Fetcher{HTTP: rc.HTTPClient(), CacheDir: cacheDir,
-		OpenOCI: func(ctx context.Context, r reference.Reference) (chartrepo.Repository, error) {
-			repo, err := rc.Repository(ctx, r)
-			if err != nil {
-				return nil, err
-			}
-			return repo, nil
-		}}}
+		OpenOCI: chartrepo.OpenRegistry(rc)}}
 	tmp, err := os.MkdirTemp("", "mini-views-")
 	if err != nil {
 		return nil, err

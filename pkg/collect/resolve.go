@@ -17,7 +17,7 @@ import (
 	"github.com/cnstack/cnstack/pkg/manifest"
 	"github.com/cnstack/cnstack/pkg/oci"
 	"github.com/cnstack/cnstack/pkg/reference"
-	"github.com/cnstack/cnstack/pkg/remote"
+	"github.com/cnstack/cnstack/pkg/regclient"
 )
 
 // wanted is one image to carry, as discovery found it.
@@ -34,7 +34,7 @@ type resolved struct {
 	ref       reference.Reference
 	host      string // the endpoint content comes from, for messages
 	repoMu    sync.Mutex
-	repo      *remote.Repository
+	repo      *regclient.Repository
 	top       ocispec.Descriptor
 	manifests []ocispec.Descriptor
 	blobs     []ocispec.Descriptor
@@ -187,7 +187,7 @@ func (c *Collector) fetchManifest(ctx context.Context, res *resolved, ref string
 }
 
 // repository opens the registry repository res comes from, once.
-func (c *Collector) repository(ctx context.Context, res *resolved) (*remote.Repository, error) {
+func (c *Collector) repository(ctx context.Context, res *resolved) (*regclient.Repository, error) {
 	res.repoMu.Lock()
 	defer res.repoMu.Unlock()
 	if res.repo != nil {

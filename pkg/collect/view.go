@@ -238,6 +238,48 @@ func StackViews(ctx context.Context, s *stack.Stack, dir string, platform ocispe
 	return out, nil
 }
 
+// Views are the views of every Kubefile of a target, per platform, laid
+// out under a temporary directory that Close removes.
+type Views struct {
+	Platforms []PlatformViews
+	dir       string
+}
+
+// Close removes the files of the views.
+func (v *Views) Close() error { return os.RemoveAll(v.dir) }
+
+// TargetViews lays out every Kubefile of t for each platform: a stack's
+// layers parents first (StackViews), or the lone build context as the view
+// ".". download fetches remote sources (nil leaves them out).
+func TargetViews(ctx context.Context, t *stack.Target, platforms []ocispec.Platform, download func(context.Context, kubefile.Source) (string, error)) (*Views, error) {
+	tmp, err := os.MkdirTemp("", "cnstack-views-")
+	if err != nil {
+		return nil, err
+	}
+	out := &Views{dir: tmp}
+	for i, p := range platforms {
+		dir := filepath.Join(tmp, fmt.Sprint(i))
+		var views []*View
+		switch {
+		case t.Stack != nil:
+			views, err = StackViews(ctx, t.Stack, dir, p, download)
+		case len(t.Kubefiles) == 1:
+			k := t.Kubefiles[0]
+			var v *View
+			v, err = ContextView(ctx, ".", k.Path, k.Context, nil, filepath.Join(dir, "view"), ViewOptions{Platform: p, BuildArgs: k.BuildArgs, Download: download})
+			views = []*View{v}
+		default:
+			err = fmt.Errorf("%s is neither a stack nor a build context", t.Dir)
+		}
+		if err != nil {
+			out.Close()
+			return nil, err
+		}
+		out.Platforms = append(out.Platforms, PlatformViews{Platform: p, Views: views})
+	}
+	return out, nil
+}
+
 // Downloader returns a ViewOptions.Download that shares the build's
 // download cache (cacheDir, files named by checksum) and its pin checks.
 func Downloader(cacheDir string, client *http.Client) func(context.Context, kubefile.Source) (string, error) {

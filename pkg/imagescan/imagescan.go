@@ -182,6 +182,22 @@ func (r *Result) Lookup(ref string) (img Image, ignored bool, err error) {
 	return Image{}, false, fmt.Errorf("%s: %w", norm, ErrNotFound)
 }
 
+// SameRepository lists the images found whose repository is ref's (any
+// tag or digest): what a miss of Lookup may have meant.
+func (r *Result) SameRepository(ref string) []string {
+	repo := ref
+	if i := strings.LastIndexAny(ref, ":@"); i > strings.LastIndex(ref, "/") {
+		repo = ref[:i]
+	}
+	var out []string
+	for _, im := range r.Images {
+		if strings.HasPrefix(im.Ref, repo+":") || strings.HasPrefix(im.Ref, repo+"@") {
+			out = append(out, im.Ref)
+		}
+	}
+	return out
+}
+
 // Refs returns the normalized references of the images, sorted.
 func (r *Result) Refs() []string {
 	refs := make([]string, len(r.Images))

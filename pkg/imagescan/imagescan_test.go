@@ -533,3 +533,19 @@ func TestScanSmall(t *testing.T) {
 		})
 	}
 }
+
+func TestSameRepository(t *testing.T) {
+	r := &Result{Images: []Image{
+		{Ref: "docker.io/library/redis:7.2"},
+		{Ref: "docker.io/library/redis@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"},
+		{Ref: "docker.io/library/redis-exporter:1"},
+		{Ref: "127.0.0.1:5000/redis:7.2"},
+	}}
+	got := r.SameRepository("docker.io/library/redis:7.4")
+	if len(got) != 2 || got[0] != r.Images[0].Ref || got[1] != r.Images[1].Ref {
+		t.Errorf("SameRepository = %v, want the two docker.io/library/redis images", got)
+	}
+	if got := r.SameRepository("127.0.0.1:5000/redis"); len(got) != 1 {
+		t.Errorf("a registry port is not a tag: %v", got)
+	}
+}

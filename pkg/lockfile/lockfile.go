@@ -6,7 +6,8 @@
 // The file is YAML, sorted and stable: the same inputs give the same bytes,
 // so it diffs well in review. `cnstack lock` writes it; builds read it (a
 // pinned image is pulled by digest; with --locked an unpinned or drifted
-// reference is an error).
+// reference is an error). Compare and Diff say how a lock on disk stands
+// against a fresh one (`cnstack lock --check`).
 package lockfile
 
 import (
@@ -15,12 +16,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/opencontainers/go-digest"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/cnstack/cnstack/internal/atomicfile"
 	"github.com/cnstack/cnstack/pkg/reference"
 )
 
@@ -220,28 +223,85 @@ func Write(path string, f *File) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+FileName+".*")
+	return atomicfile.WriteFile(path, b, 0o644)
+}
+
+// State is how the lock file on disk stands against a fresh lock.
+type State int
+
+const (
+	Missing   State = iota // there is no lock file (or it cannot be read)
+	UpToDate               // it holds exactly the fresh lock's bytes
+	OutOfDate              // it differs
+)
+
+// Compare reads the lock file at path and says how it stands against f.
+// For an out-of-date file, changes lists what differs (Diff), or why the
+// file does not parse.
+func Compare(path string, f *File) (state State, changes []string, err error) {
+	b, err := f.Marshal()
 	if err != nil {
-		return err
+		return 0, nil, err
 	}
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
+	old, err := os.ReadFile(path)
+	switch {
+	case err != nil:
+		return Missing, nil, nil
+	case bytes.Equal(old, b):
+		return UpToDate, nil, nil
 	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
+	prev, err := Parse(old)
+	if err != nil {
+		return OutOfDate, []string{"  " + err.Error()}, nil
 	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		os.Remove(tmp.Name())
-		return err
+	return OutOfDate, Diff(prev, f), nil
+}
+
+// Diff names, one line each, the images added (+), re-pinned (~) or
+// removed (-) between two lock files; when only remote sources or the
+// layers an image is found in changed, it says so.
+func Diff(old, cur *File) []string {
+	var out []string
+	for _, im := range cur.Images {
+		prev, ok := old.Lookup(im.Image)
+		switch {
+		case !ok:
+			out = append(out, "  + "+im.Image+" "+im.Digest)
+		case prev.Digest != im.Digest || !samePlatforms(prev.Platforms, im.Platforms):
+			out = append(out, "  ~ "+im.Image+" "+prev.Digest+" -> "+im.Digest)
+		}
 	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		os.Remove(tmp.Name())
-		return err
+	for _, im := range old.Images {
+		if _, ok := cur.Lookup(im.Image); !ok {
+			out = append(out, "  - "+im.Image)
+		}
 	}
-	return nil
+	if len(out) == 0 {
+		out = append(out, "  (remote sources or layers changed)")
+	}
+	return out
+}
+
+// samePlatforms reports whether two images pin the same platform digests,
+// in whatever order (a parsed file has them sorted, a fresh lock may not).
+func samePlatforms(a, b []Platform) bool {
+	sorted := func(ps []Platform) []Platform {
+		ps = slices.Clone(ps)
+		slices.SortFunc(ps, func(x, y Platform) int { return strings.Compare(x.Platform, y.Platform) })
+		return ps
+	}
+	return slices.Equal(sorted(a), sorted(b))
+}
+
+// MultiArch counts the images pinned per platform (an index).
+func (f *File) MultiArch() int {
+	n := 0
+	for _, im := range f.Images {
+		if len(im.Platforms) > 0 {
+			n++
+		}
+	}
+	return n
 }
 
 // Lookup finds the pin of a normalized reference.

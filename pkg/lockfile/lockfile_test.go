@@ -131,3 +131,49 @@ func TestPin(t *testing.T) {
 		t.Errorf("digest disagreeing with the lock: err = %v", err)
 	}
 }
+
+// TestCompare pins what `cnstack lock --check` reports: missing, up to
+// date, or out of date with one line per image added, re-pinned or
+// removed.
+func TestCompare(t *testing.T) {
+	path := filepath.Join(t.TempDir(), FileName)
+	cur := sample()
+	if st, _, err := Compare(path, cur); err != nil || st != Missing {
+		t.Fatalf("no file: %v, %v; want Missing", st, err)
+	}
+	if err := Write(path, cur); err != nil {
+		t.Fatal(err)
+	}
+	if st, changes, err := Compare(path, cur); err != nil || st != UpToDate || changes != nil {
+		t.Fatalf("same lock: %v %v %v; want UpToDate", st, changes, err)
+	}
+	next := sample()
+	next.Images[0].Digest = d3                                                                      // re-pinned
+	next.Images = append(next.Images[:1], Image{Image: "docker.io/library/nginx:1.27", Digest: d1}) // redis removed, nginx added
+	_, changes, err := Compare(path, next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"  ~ registry.k8s.io/pause:3.10.1 " + d1 + " -> " + d3,
+		"  + docker.io/library/nginx:1.27 " + d1,
+		"  - docker.io/library/redis:7.2",
+	}
+	if strings.Join(changes, "\n") != strings.Join(want, "\n") {
+		t.Errorf("changes:\n%s\nwant:\n%s", strings.Join(changes, "\n"), strings.Join(want, "\n"))
+	}
+	sourcesOnly := sample()
+	sourcesOnly.Sources = sourcesOnly.Sources[:1]
+	if _, changes, _ := Compare(path, sourcesOnly); len(changes) != 1 || !strings.Contains(changes[0], "remote sources or layers changed") {
+		t.Errorf("sources only: %q", changes)
+	}
+	if err := os.WriteFile(path, []byte("not: [a lock"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if st, changes, err := Compare(path, cur); err != nil || st != OutOfDate || len(changes) != 1 {
+		t.Errorf("unparsable file: %v %q %v; want OutOfDate saying why", st, changes, err)
+	}
+	if n := cur.MultiArch(); n != 1 {
+		t.Errorf("MultiArch = %d, want 1", n)
+	}
+}

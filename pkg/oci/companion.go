@@ -1,10 +1,16 @@
 package oci
 
 import (
+	"context"
+	"fmt"
 	"slices"
 	"strings"
 
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/content"
+
+	"github.com/cnstack/cnstack/pkg/manifest"
 )
 
 // Cosign keeps what belongs to a manifest beside it in the same repository,
@@ -50,4 +56,23 @@ func IsCompanionTag(tag string) bool {
 		return false
 	}
 	return slices.Contains(CompanionSuffixes, suffix)
+}
+
+// ManifestDigests lists root and, for an index, its child manifests: the
+// digests an image's cosign companions are tagged for.
+func ManifestDigests(ctx context.Context, f content.Fetcher, root ocispec.Descriptor) ([]digest.Digest, error) {
+	out := []digest.Digest{root.Digest}
+	if !manifest.IsIndexType(root.MediaType) {
+		return out, nil
+	}
+	succ, err := content.Successors(ctx, f, root)
+	if err != nil {
+		return nil, fmt.Errorf("read index %s: %w", root.Digest, err)
+	}
+	for _, s := range succ {
+		if manifest.IsManifestType(s.MediaType) {
+			out = append(out, s.Digest)
+		}
+	}
+	return out, nil
 }

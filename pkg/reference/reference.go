@@ -71,6 +71,20 @@ func Parse(ref string) (Reference, error) {
 	return r, nil
 }
 
+// ParseTag parses the name a command gives an image (build -t, tag
+// TARGET): NAME or NAME:TAG, never a digest, which only the content can
+// have.
+func ParseTag(ref string) (Reference, error) {
+	r, err := Parse(ref)
+	if err != nil {
+		return r, err
+	}
+	if r.Tag == "" || r.Digest != "" {
+		return Reference{}, fmt.Errorf("want NAME:TAG, not a digest: a digest names content, not an image to be tagged")
+	}
+	return r, nil
+}
+
 // invalid explains a refused reference; the parser's message quotes the
 // bad part raw, so it is escaped before anyone prints it.
 func invalid(ref string, err error) error {

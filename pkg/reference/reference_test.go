@@ -83,3 +83,20 @@ func TestParseRefusesHostileNames(t *testing.T) {
 		}
 	}
 }
+
+func TestParseTag(t *testing.T) {
+	const d = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	for in, ok := range map[string]bool{
+		"x/app:v1":           true,
+		"x/app":              true, // :latest, as docker tags
+		"x/app@" + d:         false,
+		"x/app:v1@" + d:      false,
+		"X/App:v1":           false,
+		"127.0.0.1:5000/a:b": true,
+	} {
+		_, err := ParseTag(in)
+		if (err == nil) != ok {
+			t.Errorf("ParseTag(%q): err = %v, want ok %v", in, err, ok)
+		}
+	}
+}

@@ -15,7 +15,6 @@ import (
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2"
-	"oras.land/oras-go/v2/content"
 
 	"github.com/cnstack/cnstack/pkg/clusterimage"
 	"github.com/cnstack/cnstack/pkg/oci"
@@ -204,19 +203,13 @@ func describe(ctx context.Context, opts CollectOptions, layer *Layer) error {
 
 func describePlatform(ctx context.Context, opts CollectOptions, img sign.Image, sub sign.Subject) (Platform, error) {
 	p := Platform{Platform: sub.Platform, Digest: sub.Descriptor.Digest.String()}
-	raw, err := content.FetchAll(ctx, opts.Source, sub.Descriptor)
+	// oci reads the manifest (size-limited, digest-checked), and Size is its layers'.
+	im, err := oci.FetchImage(ctx, opts.Source, sub.Descriptor, ocispec.Platform{})
 	if err != nil {
 		return p, err
 	}
-	var m ocispec.Manifest
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return p, fmt.Errorf("manifest %s: %w", sub.Descriptor.Digest, err)
-	}
-	p.Size = m.Config.Size
-	for _, l := range m.Layers {
-		p.Size += l.Size
-	}
-	list, err := clusterimage.ParseContainerImages(m.Annotations[clusterimage.AnnotationContainerImages])
+	p.Size = im.Manifest.Config.Size + im.Size()
+	list, err := clusterimage.ParseContainerImages(im.Manifest.Annotations[clusterimage.AnnotationContainerImages])
 	if err != nil {
 		return p, err
 	}

@@ -8,7 +8,9 @@
 // `cosign verify` / `cosign verify-attestation` accept them after a push.
 // The index of a multi-platform image and each platform manifest are signed;
 // attestations (an SPDX 2.3 SBOM and a SLSA v1 provenance, as DSSE
-// envelopes) are attached to each as well.
+// envelopes) are attached to each as well. SBOM is the policy of `cnstack
+// sbom`: the attested document (verified with a key), else one computed
+// from the layers.
 package sign
 
 import (

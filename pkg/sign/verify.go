@@ -11,6 +11,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 	"github.com/sigstore/cosign/v2/pkg/cosign"
 	"github.com/sigstore/cosign/v2/pkg/oci"
@@ -19,6 +20,7 @@ import (
 	"oras.land/oras-go/v2/errdef"
 
 	cnoci "github.com/cnstack/cnstack/pkg/oci"
+	"github.com/cnstack/cnstack/pkg/reference"
 )
 
 // VerifyOptions configure Verify.
@@ -307,3 +309,25 @@ func FindPredicate(ctx context.Context, src oras.ReadOnlyTarget, img Image, d di
 
 // IsNotFound reports whether err means a missing image or tag.
 func IsNotFound(err error) bool { return errors.Is(err, errdef.ErrNotFound) }
+
+// VerifyNamed verifies the image ref names, whose root is root, in a target
+// with name:tag tags (the store, a bundle): its signatures, and its
+// attestations when src holds any for root (an image signed without
+// --attest has none to check). It returns one line per check, for a
+// report, and Verify's error.
+func VerifyNamed(ctx context.Context, src oras.ReadOnlyTarget, ref string, root ocispec.Descriptor, key Verifier) ([]string, error) {
+	r, err := reference.Parse(ref)
+	if err != nil {
+		return nil, err
+	}
+	img := Image{Name: r.Name(), Tag: r.Tag, Descriptor: root}
+	_, attErr := src.Resolve(ctx, img.Ref(cnoci.AttestationTag(root.Digest)))
+	rep, err := Verify(ctx, src, img, VerifyOptions{Key: key, Attestations: attErr == nil})
+	var lines []string
+	if rep != nil {
+		for _, c := range rep.Checks {
+			lines = append(lines, c.String())
+		}
+	}
+	return lines, err
+}

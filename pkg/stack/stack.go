@@ -5,7 +5,9 @@
 // layers (parents first, independent ones in parallel, nothing new after a
 // failure) and Plan chains their keys (a child's through its parent's; a
 // child of a rebuilding layer rebuilds). What one layer's keys are, and how
-// its image is written, is pkg/build's.
+// its image is written, is pkg/build's. OpenTarget is what the commands
+// that read Kubefiles without building (lint, lock, images why) work on: a
+// stack, or one build context.
 package stack
 
 import (
@@ -63,7 +65,7 @@ type Layer struct {
 	Dir       string // build context (absolute)
 	Kubefile  string // absolute path
 	Ref       string // the image reference it is tagged with
-	Type      string
+	Type      string // kube-installer or app-installer; Load fills in the default
 	BuildArgs map[string]string
 	// From is the FROM reference as written (expanded for the default platform).
 	From string

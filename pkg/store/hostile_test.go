@@ -215,3 +215,38 @@ func TestLiveCreateSurvivesCleanup(t *testing.T) {
 		t.Fatalf("commit after a cleanup: %v", err)
 	}
 }
+
+// A writer killed in the middle of an Add leaves a torn last line: the
+// files recorded before it are still removed.
+func TestTempRecordSurvivesATornAdd(t *testing.T) {
+	root, outside := t.TempDir(), t.TempDir()
+	s, _ := Open(root)
+	tmp := filepath.Join(outside, ".bundle.tar.0.tmp")
+	os.WriteFile(tmp, []byte("x"), 0o644)
+	r, err := s.TrackTemps()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Add(tmp); err != nil {
+		t.Fatal(err)
+	}
+	r.f.Write([]byte(`"` + filepath.Join(outside, ".bundle.tar.1")))
+	r.f.Close()
+	Open(root)
+	if _, err := os.Stat(tmp); err == nil {
+		t.Fatal("a torn last line lost the files recorded before it")
+	}
+}
+
+func TestRecordedPaths(t *testing.T) {
+	for in, want := range map[string]string{
+		"\"/a/.x.tmp\"\n\"/a/.y.tmp\"\n": "/a/.x.tmp,/a/.y.tmp",
+		"\"/a/.x.tmp\"\n\"/a/.y":         "/a/.x.tmp",
+		`["/a/.x.tmp","/a/.y.tmp"]`:      "/a/.x.tmp,/a/.y.tmp", // as earlier versions wrote it
+		"":                               "",
+	} {
+		if got := strings.Join(recordedPaths([]byte(in)), ","); got != want {
+			t.Errorf("recordedPaths(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -1,13 +1,15 @@
 package store
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
+
+	"github.com/cnstack/cnstack/internal/filelock"
 )
 
 // outsidePrefix names the records of temp files kept outside the store.
@@ -18,10 +20,14 @@ const outsidePrefix = "outside-"
 // a small file in the store's ingest/ that the writer holds locked; when
 // the writer is killed, the lock is free and the next Open or Prune of the
 // store removes the files it lists.
+//
+// The record is appended to, one JSON string a line, never rewritten: a
+// writer killed in the middle of Add leaves at worst a torn last line
+// (whose file it had not created yet), never a record emptied by a
+// truncate whose rewrite did not happen.
 type TempRecord struct {
-	mu    sync.Mutex
-	f     *os.File
-	paths []string
+	mu sync.Mutex
+	f  *os.File
 }
 
 // TrackTemps starts a record. Call Add for each temp file before writing
@@ -32,7 +38,7 @@ func (s *Store) TrackTemps() (*TempRecord, error) {
 		if err != nil {
 			return nil, fmt.Errorf("record temp files: %w", err)
 		}
-		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		if err := filelock.LockFile(f); err != nil {
 			f.Close()
 			os.Remove(f.Name())
 			return nil, fmt.Errorf("record temp files: %w", err)
@@ -56,14 +62,13 @@ func (r *TempRecord) Add(path string) error {
 	if err != nil {
 		return err
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.paths = append(r.paths, abs)
-	b, _ := json.Marshal(r.paths)
-	if err := r.f.Truncate(0); err != nil {
+	line, err := json.Marshal(abs)
+	if err != nil {
 		return err
 	}
-	if _, err := r.f.WriteAt(b, 0); err != nil {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, err := r.f.Write(append(line, '\n')); err != nil {
 		return err
 	}
 	return r.f.Sync()
@@ -103,15 +108,12 @@ func (s *Store) cleanOutside() (n int, bytes int64) {
 		if err != nil {
 			continue
 		}
-		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil || !sameFile(f) {
+		if ok, _ := filelock.TryLockFile(f); !ok || !sameFile(f) {
 			f.Close()
 			continue
 		}
-		var paths []string
-		if b, err := os.ReadFile(p); err == nil {
-			_ = json.Unmarshal(b, &paths)
-		}
-		for _, t := range paths {
+		b, _ := os.ReadFile(p)
+		for _, t := range recordedPaths(b) {
 			fi, err := os.Lstat(t)
 			if err != nil || !fi.Mode().IsRegular() || !isOutsideTemp(t) {
 				continue
@@ -125,4 +127,21 @@ func (s *Store) cleanOutside() (n int, bytes int64) {
 		f.Close()
 	}
 	return n, bytes
+}
+
+// recordedPaths reads a record: one JSON string a line (a torn last line
+// is skipped), or the JSON array earlier versions rewrote on every Add.
+func recordedPaths(b []byte) []string {
+	var paths []string
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		var one string
+		var many []string
+		switch {
+		case json.Unmarshal(line, &one) == nil:
+			paths = append(paths, one)
+		case json.Unmarshal(line, &many) == nil:
+			paths = append(paths, many...)
+		}
+	}
+	return paths
 }

@@ -24,7 +24,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -155,7 +154,7 @@ func (s *Store) ReadBlob(ctx context.Context, d digest.Digest) ([]byte, error) {
 // is read and those bytes dropped. If the resumed blob then fails its
 // digest check, the partial bytes were the culprit: they are dropped and,
 // when r can seek, the blob is written once more from the start. A source
-// that breaks mid-stream resumes itself (pkg/remote's blob reader does).
+// that breaks mid-stream resumes itself (pkg/regclient's blob reader does).
 func (s *Store) Push(ctx context.Context, expected ocispec.Descriptor, r io.Reader) error {
 	for restarted := false; ; restarted = true {
 		resumed, err := s.push(ctx, expected, r)
@@ -290,7 +289,7 @@ func (s *Store) Create() (*BlobWriter, error) {
 		if err != nil {
 			return nil, fmt.Errorf("create blob: %w", err)
 		}
-		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		if err := filelock.LockFile(f); err != nil {
 			f.Close()
 			os.Remove(f.Name())
 			return nil, fmt.Errorf("create blob: lock %s: %w", f.Name(), err)
@@ -335,7 +334,7 @@ func (s *Store) cleanTemps() (n int, bytes int64) {
 		if err != nil {
 			continue
 		}
-		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil && sameFile(f) {
+		if ok, _ := filelock.TryLockFile(f); ok && sameFile(f) {
 			if fi, err := f.Stat(); err == nil && os.Remove(p) == nil {
 				n++
 				bytes += fi.Size()

@@ -12,7 +12,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/registry"
 
 	"github.com/cnstack/cnstack/internal/testutil/regfault"
-	"github.com/cnstack/cnstack/pkg/remote"
+	"github.com/cnstack/cnstack/pkg/regclient"
 	"github.com/cnstack/cnstack/pkg/store"
 )
 
@@ -81,7 +81,7 @@ func TestPullFromStalledRegistry(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.StallBlobs.Store(true)
-	rc, err := remote.New(remote.Options{DockerConfig: filepath.Join(t.TempDir(), "config.json"), IdleTimeout: 200 * time.Millisecond})
+	rc, err := regclient.New(regclient.Options{DockerConfig: filepath.Join(t.TempDir(), "config.json"), IdleTimeout: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

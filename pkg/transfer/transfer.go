@@ -4,8 +4,14 @@
 // destination lacks (HEAD first, cross-repository mount within a registry),
 // in parallel, retried (requests by the registry client; an upload whose PUT
 // fails starts over with a new session; a pulled blob whose body breaks
-// resumes with HTTP Range, in pkg/remote) and resumable (a rerun skips what
+// resumes with HTTP Range, in pkg/regclient) and resumable (a rerun skips what
 // already arrived; partial blobs in the store resume).
+//
+// Push and Pull are Copy between the store and a registry (Pull names a
+// digest-only pull NAME:sha256-<hex>); Retag points a tag at a registry
+// image without re-sending it (a tag in its repository, or a Copy whose
+// blobs are mounted into another); Locate is the one lookup of an image by
+// name in the store, its registry, or the store and then the registry.
 package transfer
 
 import (
@@ -14,7 +20,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -27,7 +32,7 @@ import (
 	"github.com/cnstack/cnstack/internal/progress"
 	"github.com/cnstack/cnstack/pkg/oci"
 	"github.com/cnstack/cnstack/pkg/reference"
-	"github.com/cnstack/cnstack/pkg/remote"
+	"github.com/cnstack/cnstack/pkg/regclient"
 	"github.com/cnstack/cnstack/pkg/store"
 )
 
@@ -55,8 +60,8 @@ func Store(s *store.Store, ref reference.Reference) Endpoint {
 }
 
 // Remote is the endpoint of ref in its registry repository. Pulls from it
-// read blobs through pkg/remote's resumable reader, as every pull does.
-func Remote(repo *remote.Repository, ref reference.Reference) Endpoint {
+// read blobs through pkg/regclient's resumable reader, as every pull does.
+func Remote(repo *regclient.Repository, ref reference.Reference) Endpoint {
 	return Endpoint{
 		Target: repo, Ref: ref.Identifier(), Name: ref.String(),
 		companionRef: func(tag string) string { return tag },
@@ -122,7 +127,7 @@ func Copy(ctx context.Context, src, dst Endpoint, opts Options) (*Report, error)
 	if opts.NoCompanion {
 		return rep, nil
 	}
-	manifests, err := ManifestDigests(ctx, src.Target, root)
+	manifests, err := oci.ManifestDigests(ctx, src.Target, root)
 	if err != nil {
 		return rep, err
 	}
@@ -212,24 +217,6 @@ func copyGraph(ctx context.Context, src, dst Endpoint, root ocispec.Descriptor, 
 	return nil
 }
 
-// ManifestDigests lists root and, for an index, its child manifests.
-func ManifestDigests(ctx context.Context, f content.Fetcher, root ocispec.Descriptor) ([]digest.Digest, error) {
-	out := []digest.Digest{root.Digest}
-	if !store.IsIndex(root.MediaType) {
-		return out, nil
-	}
-	succ, err := content.Successors(ctx, f, root)
-	if err != nil {
-		return nil, fmt.Errorf("read index %s: %w", root.Digest, err)
-	}
-	for _, s := range succ {
-		if store.IsManifest(s.MediaType) {
-			out = append(out, s.Digest)
-		}
-	}
-	return out, nil
-}
-
 // countingStorage counts the bytes read from the source.
 type countingStorage struct {
 	content.ReadOnlyStorage
@@ -270,14 +257,4 @@ type countingReadSeekCloser struct {
 
 func (c *countingReadSeekCloser) Seek(off int64, whence int) (int64, error) {
 	return c.s.Seek(off, whence)
-}
-
-// SplitRepository is a helper for callers building MountFrom lists: the
-// repository path of a store reference if it lives in registry.
-func SplitRepository(ref, registry string) (string, bool) {
-	r, err := reference.Parse(ref)
-	if err != nil || r.Registry != registry {
-		return "", false
-	}
-	return strings.TrimPrefix(r.Repository, "/"), true
 }

@@ -20,8 +20,8 @@ import (
 	"github.com/cnstack/cnstack/pkg/build"
 	"github.com/cnstack/cnstack/pkg/oci"
 	"github.com/cnstack/cnstack/pkg/reference"
+	"github.com/cnstack/cnstack/pkg/regclient"
 	"github.com/cnstack/cnstack/pkg/regserver"
-	"github.com/cnstack/cnstack/pkg/remote"
 	"github.com/cnstack/cnstack/pkg/stack"
 	"github.com/cnstack/cnstack/pkg/store"
 )
@@ -77,16 +77,16 @@ func newRegistry(t *testing.T) (*counting, string) {
 	return c, strings.TrimPrefix(srv.URL, "http://")
 }
 
-func client(t *testing.T) *remote.Client {
+func client(t *testing.T) *regclient.Client {
 	t.Helper()
-	c, err := remote.New(remote.Options{DockerConfig: filepath.Join(t.TempDir(), "config.json")})
+	c, err := regclient.New(regclient.Options{DockerConfig: filepath.Join(t.TempDir(), "config.json")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return c
 }
 
-func remoteEP(t *testing.T, rc *remote.Client, ref string) Endpoint {
+func remoteEP(t *testing.T, rc *regclient.Client, ref string) Endpoint {
 	t.Helper()
 	r, err := reference.Parse(ref)
 	if err != nil {

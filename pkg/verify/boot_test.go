@@ -20,7 +20,7 @@ import (
 	"github.com/cnstack/cnstack/internal/testutil/vmtest"
 	"github.com/cnstack/cnstack/pkg/build"
 	"github.com/cnstack/cnstack/pkg/collect"
-	"github.com/cnstack/cnstack/pkg/remote"
+	"github.com/cnstack/cnstack/pkg/regclient"
 	"github.com/cnstack/cnstack/pkg/stack"
 	"github.com/cnstack/cnstack/pkg/store"
 	"github.com/cnstack/cnstack/pkg/vm/vmimage"
@@ -137,7 +137,7 @@ func sampleStack(t *testing.T, ctx context.Context, repo string) *store.Store {
 	home := t.TempDir()
 	s, _ := store.Open(filepath.Join(home, "store"))
 	c, _ := build.OpenCache(filepath.Join(home, "cache"))
-	rc, err := remote.New(remote.Options{DockerConfig: filepath.Join(home, "config.json"), Mirrors: map[string]string{"docker.io": addr, "registry.k8s.io": addr}})
+	rc, err := regclient.New(regclient.Options{DockerConfig: filepath.Join(home, "config.json"), Mirrors: map[string]string{"docker.io": addr, "registry.k8s.io": addr}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -353,3 +353,44 @@ func TestScanZstdImageAsGzip(t *testing.T) {
 		}
 	}
 }
+
+// TestFormat pins how an attested document is printed: as Marshal prints
+// a computed one when that loses nothing (so "sbom" prints the same bytes
+// whether it read or computed the document), else indented as it is.
+func TestFormat(t *testing.T) {
+	golden, err := os.ReadFile(filepath.Join("testdata", "golden", "index.spdx.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var generic map[string]any
+	if err := json.Unmarshal(golden, &generic); err != nil {
+		t.Fatal(err)
+	}
+	compact, err := json.Marshal(generic) // keys sorted, no indentation: another tool's layout
+	if err != nil {
+		t.Fatal(err)
+	}
+	generic["x-unknown"] = "kept"
+	extra, err := json.Marshal(generic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		raw  []byte
+		want func(got []byte) bool
+	}{
+		{"cnstack's own bytes", golden, func(got []byte) bool { return bytes.Equal(got, golden) }},
+		{"same document, other layout", compact, func(got []byte) bool { return bytes.Equal(got, golden) }},
+		{"a field Document lacks is kept", extra, func(got []byte) bool {
+			return bytes.Contains(got, []byte(`"x-unknown": "kept"`)) && bytes.HasSuffix(got, []byte("}\n"))
+		}},
+		{"not JSON is returned as is", []byte("not json"), func(got []byte) bool { return string(got) == "not json\n" }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := sbom.Format(tc.raw); !tc.want(got) {
+				t.Errorf("Format gave:\n%.400s", got)
+			}
+		})
+	}
+}

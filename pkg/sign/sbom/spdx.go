@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"reflect"
 	"regexp"
 	"sort"
 	"strings"
@@ -184,6 +185,33 @@ func (d *Document) Marshal() ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// Format prints an SPDX document read from elsewhere (an attestation) as
+// Marshal prints a computed one (field order, indentation) when that loses
+// nothing, else indented as it is; raw that is not JSON is returned as is.
+// Either way it ends in a newline.
+func Format(raw []byte) []byte {
+	var doc Document
+	if json.Unmarshal(raw, &doc) == nil {
+		if b, err := doc.Marshal(); err == nil && sameJSON(b, raw) {
+			return b
+		}
+	}
+	var buf bytes.Buffer
+	if json.Indent(&buf, raw, "", "  ") != nil {
+		return append(raw, '\n')
+	}
+	return append(buf.Bytes(), '\n')
+}
+
+// sameJSON reports whether a and b hold the same JSON value.
+func sameJSON(a, b []byte) bool {
+	var x, y any
+	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
+		return false
+	}
+	return reflect.DeepEqual(x, y)
 }
 
 type builder struct{ ids map[string]bool }

@@ -1,4 +1,5 @@
-// Package remote opens OCI registries the way users expect: credentials from
+// Package regclient is cnstack's client of OCI registries (pkg/regserver is
+// its server). It opens registries the way users expect: credentials from
 // ~/.docker/config.json and credential helpers, plain HTTP or unverified TLS
 // for registries named insecure (and for loopback, as Docker does), a custom
 // CA, mirrors, retries with backoff on 5xx, 429 and dropped connections, and
@@ -8,7 +9,11 @@
 // reads are cnstack's one pull path: every pull (transfer, FROM images,
 // container images collected into a build) resumes broken blobs with HTTP
 // Range and reports what a registry refuses in errors that say what to do.
-package remote
+//
+// It knows nothing of the local store or of what an image means: it moves
+// bytes to and from registries. (It is not named "remote", so it does not
+// shadow oras-go's registry/remote, which it wraps.)
+package regclient
 
 import (
 	"context"
