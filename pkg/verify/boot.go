@@ -143,7 +143,9 @@ func boot(ctx context.Context, opts Options, r *Report) error {
 			return err
 		}
 		r.Digest, r.Platform = exp.Digest.String(), exp.Platform
-		if exp.Extension.Type == clusterimage.AppInstaller {
+		// An app-installer goes onto its base's cluster, unless it is only
+		// to be laid out (--installer cnstack).
+		if exp.Extension.Type == clusterimage.AppInstaller && opts.Installer != InstallerCnstack {
 			if baseExp, err = readBase(ctx, opts, exp); err != nil {
 				return err
 			}

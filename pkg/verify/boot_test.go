@@ -105,8 +105,9 @@ func TestBootSampleStack(t *testing.T) {
 	}
 	t.Logf("artifact-to-verdict: %s (accelerator %s)", rep.Duration.Round(time.Millisecond), rep.Accel)
 
-	// An image without scripts/init-registry.sh breaks sealer's run contract.
-	bad, err := Boot(ctx, Options{Store: s, Ref: "registry.cnstack.local/cnstack/addon-demo:v0.1.0", VMImage: img, Binary: bin, Log: testWriter{t}})
+	// An image without scripts/init-registry.sh breaks sealer's run contract
+	// (the app-installer laid out on its own, as --installer cnstack does).
+	bad, err := Boot(ctx, Options{Store: s, Ref: "registry.cnstack.local/cnstack/addon-demo:v0.1.0", Installer: InstallerCnstack, VMImage: img, Binary: bin, Log: testWriter{t}})
 	if err != nil {
 		t.Fatal(err)
 	}
