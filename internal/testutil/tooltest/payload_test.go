@@ -61,6 +61,12 @@ var payloadBins = []payloadBin{
 	{"lvscare", "lvscare", "lvscare", "github.com/labring/lvscare", []string{"version"}, kube("lvscare version :    ")},
 	{"registry", "registry", "registry", "github.com/distribution/distribution/v3", []string{"--version"}, kube("")},
 	{"pause", "pause", "pause", "", []string{"-v"}, func(string) string { return "cnstack-pause " }},
+	// The offline edition's components (Kubefiles/offline); kruise prints no version, so its
+	// usage is asked for (exit 0) and the build info carries the pin.
+	{"kruise-manager", "kruise", "kruise", "github.com/openkruise/kruise", []string{"--help"}, func(string) string { return "--enable-leader-election" }},
+	{"kruise-daemon", "kruise", "kruise", "github.com/openkruise/kruise", []string{"--help"}, func(string) string { return "--socket-file" }},
+	{"node_exporter", "node-exporter", "node-exporter", "github.com/prometheus/node_exporter", []string{"--version"}, func(v string) string { return "node_exporter, version " + bare(v) }},
+	{"kube-state-metrics", "kube-state-metrics", "kube-state-metrics", "k8s.io/kube-state-metrics/v2", []string{"version"}, kube("kube-state-metrics, version ")},
 }
 
 // localReplaceAllowed lists the modules a payload binary may take from a
