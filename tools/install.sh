@@ -6,11 +6,12 @@
 #   tools/install.sh --platform OS/ARCH [TOOL...]   payload tools for one platform (repeatable,
 #                                                   or comma-separated)
 #
-# Host tools (sealer cosign registry crane actionlint) run on this machine for tests and CI; they go
+# Host tools (sealer cosign registry crane actionlint controller-gen) run on this machine for tests,
+# CI and builds; they go
 # to ${CNSTACK_TOOLS_BIN:-<repo>/.cache/tools/bin}.
 # Payload tools (kubernetes etcd coredns containerd runc crictl cni flannel flannel-cni
-# seautil lvscare registry pause helm) are the binaries a Kubernetes cluster image carries; they
-# go to ${CNSTACK_TOOLS_DIR:-~/.cache/cnstack/tools}/payload/<os>-<arch>/<binary>.
+# seautil lvscare registry pause helm; kruise node-exporter kube-state-metrics for the offline
+# edition) are the binaries cluster images carry; they go to ${CNSTACK_TOOLS_DIR:-~/.cache/cnstack/tools}/payload/<os>-<arch>/<binary>.
 # A payload-only name (kubernetes, etcd, ...) given without `payload` or --platform builds
 # the payload for both platforms; `registry` alone means the host tool.
 #
