@@ -75,6 +75,6 @@ for s in "${stacks[@]}"; do
 done
 "$cnstack" images | awk 'NR == 1 || /offline/'
 step "done in $((SECONDS - t_start))s; boot the top image (the lead's VM):"
-echo "  $cnstack boot registry.cnstack.local/cnstack/observability:v0.1.0-offline"
-[ "${NEGATIVE:-}" = 1 ] && echo "  $cnstack boot registry.cnstack.local/cnstack/observability:v0.1.0-offline-no-node-exporter-service   # must fail: observability-metrics.sh names the missing Service"
+echo "  $cnstack boot --sealer $tools_bin/sealer registry.cnstack.local/cnstack/observability:v0.1.0-offline"
+[ "${NEGATIVE:-}" = 1 ] && echo "  $cnstack boot --sealer $tools_bin/sealer registry.cnstack.local/cnstack/observability:v0.1.0-offline-no-node-exporter-service   # must fail: observability-metrics.sh names the missing Service"
 exit 0
