@@ -121,7 +121,7 @@ func TestEditionFromStubPayload(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ci/offline-edition.sh: %v\n%s", err, out)
 	}
-	if !strings.Contains(string(out), "boot registry.cnstack.local/cnstack/observability:v0.1.0-offline") {
+	if !strings.Contains(string(out), "/sealer registry.cnstack.local/cnstack/observability:v0.1.0-offline\n") {
 		t.Errorf("the script does not say what to boot:\n%s", out)
 	}
 
