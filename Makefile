@@ -10,7 +10,7 @@ PKGS := ./...
 PLATFORMS ?= linux/amd64,linux/arm64
 FUZZTIME ?= 20s
 
-.PHONY: all build deps test unit fuzz demo bench lint e2e tools payload kube-base nightly clean help
+.PHONY: all build deps test unit fuzz demo bench lint e2e tools payload kube-base offline-edition nightly clean help
 
 all: build
 
@@ -33,6 +33,9 @@ payload: deps ## build what the Kubernetes base carries (Go modules and Debian p
 
 kube-base: build payload ## build the Kubernetes base cluster image (Kubefiles/kubernetes) into the store
 	PLATFORMS=$(PLATFORMS) ci/kube-base.sh
+
+offline-edition: build ## build the offline edition (Kubefiles/offline: Kubernetes base + OpenKruise, node-exporter, kube-state-metrics; images from Go modules); NEGATIVE=1 adds the broken variant
+	PLATFORMS=$(or $(OFFLINE_PLATFORMS),linux/amd64) ci/offline-edition.sh
 
 test: deps tools lint unit fuzz ## everything CI runs: lint, unit + integration tests (real registry, sealer, cosign, VM smoke) and a short fuzz run
 

@@ -6,11 +6,12 @@
 #   tools/install.sh --platform OS/ARCH [TOOL...]   payload tools for one platform (repeatable,
 #                                                   or comma-separated)
 #
-# Host tools (sealer cosign registry crane actionlint) run on this machine for tests and CI; they go
+# Host tools (sealer cosign registry crane actionlint controller-gen) run on this machine for tests,
+# CI and builds; they go
 # to ${CNSTACK_TOOLS_BIN:-<repo>/.cache/tools/bin}.
 # Payload tools (kubernetes etcd coredns containerd runc crictl cni flannel flannel-cni
-# seautil lvscare registry pause helm) are the binaries a Kubernetes cluster image carries; they
-# go to ${CNSTACK_TOOLS_DIR:-~/.cache/cnstack/tools}/payload/<os>-<arch>/<binary>.
+# seautil lvscare registry pause helm; kruise node-exporter kube-state-metrics for the offline
+# edition) are the binaries cluster images carry; they go to ${CNSTACK_TOOLS_DIR:-~/.cache/cnstack/tools}/payload/<os>-<arch>/<binary>.
 # A payload-only name (kubernetes, etcd, ...) given without `payload` or --platform builds
 # the payload for both platforms; `registry` alone means the host tool.
 #
@@ -24,8 +25,9 @@ tools_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo_root=$(dirname "$tools_dir")
 bin_dir=${CNSTACK_TOOLS_BIN:-$repo_root/.cache/tools/bin}
 payload_root=${CNSTACK_TOOLS_DIR:-${HOME:-/root}/.cache/cnstack/tools}/payload
-host_tools=(sealer cosign registry crane actionlint)
-payload_tools=(kubernetes etcd coredns containerd runc crictl cni flannel flannel-cni seautil lvscare registry pause helm)
+host_tools=(sealer cosign registry crane actionlint controller-gen)
+payload_tools=(kubernetes etcd coredns containerd runc crictl cni flannel flannel-cni seautil lvscare registry pause helm
+	kruise node-exporter kube-state-metrics)
 default_platforms=(linux/amd64 linux/arm64)
 
 die() { echo "install.sh: $*" >&2; exit 1; }
@@ -69,6 +71,12 @@ host_recipe() {
 		# Lints .github/workflows in make lint (make test).
 		pkg=github.com/rhysd/actionlint/cmd/actionlint
 		ldflags="-X github.com/rhysd/actionlint.version=v1.7.12"
+		;;
+	controller-gen)
+		# Generates the offline edition's CRDs from the pinned modules' API packages
+		# (ci/offline-edition.sh); nothing generated is committed.
+		pkg=sigs.k8s.io/controller-tools/cmd/controller-gen
+		ldflags="-X sigs.k8s.io/controller-tools/pkg/version.version=v0.23.0"
 		;;
 	crane)
 		pkg=github.com/google/go-containerregistry/cmd/crane
@@ -199,6 +207,21 @@ payload_recipe() {
 		;;
 	pause)
 		bins="pause=github.com/cnstack/cnstack/tools/pause"
+		;;
+	kruise)
+		# The offline edition's base layer: OpenKruise's manager (the module root) and
+		# its node daemon, with kruise's own replace block (tools/kruise/go.mod).
+		bins="kruise-manager=github.com/openkruise/kruise kruise-daemon=github.com/openkruise/kruise/cmd/daemon"
+		;;
+	node-exporter)
+		v=$(modver node-exporter github.com/prometheus/node_exporter)
+		bins="node_exporter=github.com/prometheus/node_exporter"
+		ldflags="-X github.com/prometheus/common/version.Version=${v#v}"
+		;;
+	kube-state-metrics)
+		v=$(modver kube-state-metrics k8s.io/kube-state-metrics/v2)
+		bins="kube-state-metrics=k8s.io/kube-state-metrics/v2"
+		ldflags="-X github.com/prometheus/common/version.Version=$v"
 		;;
 	*)
 		return 1

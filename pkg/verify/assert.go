@@ -2,6 +2,7 @@ package verify
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"sort"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/cnstack/cnstack/pkg/registrytree"
 	"github.com/cnstack/cnstack/pkg/store"
+	"github.com/cnstack/cnstack/pkg/vm"
 )
 
 // egressSetup counts, in the guest, every packet sent to an address that is
@@ -280,18 +282,34 @@ func assertRegistryReachable(ctx context.Context, n *node) Assertion {
 	return a
 }
 
+// CheckNotRunExit is the exit status with which an image's checks/*.sh says
+// it could not run (a prerequisite it needs is missing, e.g. no kubectl or no
+// cluster to test against): the assertion is NotRun, with the script's output
+// as the reason. It never passes, and it is not a failure of what the check
+// tests. Any other non-zero status is Failed; 0 is Passed.
+const CheckNotRunExit = 3
+
 func runImageCheck(ctx context.Context, n *node, script string) Assertion {
 	t0 := time.Now()
 	a := Assertion{Name: "image check " + script, Node: n.name}
 	out, err := n.vm.Run(ctx, "cd "+rootfsDir+" && bash "+script)
 	a.Duration = time.Since(t0)
-	a.Evidence = strings.TrimSpace(string(out.Stdout) + string(out.Stderr))
-	a.Status = Passed
-	if err != nil {
-		a.Status = Failed
-		a.Evidence += "\n" + err.Error()
-	}
+	a.Status, a.Evidence = checkVerdict(out, err)
 	return a
+}
+
+// checkVerdict turns the outcome of an image check script into a status and
+// its evidence (everything the script printed, then why it did not pass).
+func checkVerdict(out vm.Result, err error) (status, evidence string) {
+	evidence = strings.TrimSpace(string(out.Stdout) + string(out.Stderr))
+	if err == nil {
+		return Passed, evidence
+	}
+	var ee *vm.ExitError
+	if errors.As(err, &ee) && ee.Status == CheckNotRunExit {
+		return NotRun, evidence + fmt.Sprintf("\n(exit status %d: the check could not run)", CheckNotRunExit)
+	}
+	return Failed, evidence + "\n" + err.Error()
 }
 
 // assertNoEgress reads the egress counters: any packet to a non-local

@@ -1,0 +1,194 @@
+package offline
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+func editionDir(t *testing.T) string {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", "Kubefiles", "offline")
+}
+
+func checkScripts(t *testing.T) []string {
+	t.Helper()
+	scripts, err := filepath.Glob(filepath.Join(editionDir(t), "*", "checks", "*.sh"))
+	if err != nil || len(scripts) < 2 {
+		t.Fatalf("want the checks of base and observability, found %v (%v)", scripts, err)
+	}
+	return scripts
+}
+
+// TestChecksSyntax: every layer check parses (bash -n) and is executable.
+func TestChecksSyntax(t *testing.T) {
+	for _, s := range checkScripts(t) {
+		if out, err := exec.Command("bash", "-n", s).CombinedOutput(); err != nil {
+			t.Errorf("bash -n %s: %v\n%s", s, err, out)
+		}
+		if st, err := os.Stat(s); err != nil || st.Mode()&0o111 == 0 {
+			t.Errorf("%s is not executable (%v)", s, err)
+		}
+	}
+}
+
+// runCheck runs a layer check as cnstack boot does (bash SCRIPT in a
+// directory holding the rootfs files it reads) with stubs first on PATH.
+func runCheck(t *testing.T, script, stubDir string, pathRest string) (string, int) {
+	t.Helper()
+	rootfs := t.TempDir()
+	layer := filepath.Dir(filepath.Dir(script))
+	if m, _ := filepath.Glob(filepath.Join(layer, "manifests", "*")); len(m) > 0 {
+		os.MkdirAll(filepath.Join(rootfs, "manifests"), 0o755)
+		for _, f := range m {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			os.WriteFile(filepath.Join(rootfs, "manifests", filepath.Base(f)), b, 0o644)
+		}
+	}
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skip("no bash")
+	}
+	cmd := exec.Command(bash, script)
+	cmd.Dir = rootfs
+	path := stubDir
+	if pathRest != "" {
+		path += ":" + pathRest
+	}
+	cmd.Env = []string{"PATH=" + path, "HOME=" + rootfs, "CHECK_TIMEOUT=3", "STUB_DIR=" + stubDir}
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return string(out), 0
+	case errors.As(err, &ee):
+		return string(out), ee.ExitCode()
+	default:
+		t.Fatalf("run %s: %v", script, err)
+		return "", -1
+	}
+}
+
+func writeStub(t *testing.T, dir, name, body string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, name), []byte("#!/bin/bash\n"+body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestChecksNotRun: without kubectl, or with an API server that does not
+// answer, every check says not-run (exit 3) with the reason — never passes.
+func TestChecksNotRun(t *testing.T) {
+	sysPath := os.Getenv("PATH")
+	for _, s := range checkScripts(t) {
+		t.Run(filepath.Base(s)+"/no-kubectl", func(t *testing.T) {
+			out, code := runCheck(t, s, t.TempDir(), "")
+			if code != 3 || !strings.Contains(out, "not-run: kubectl is not on PATH") {
+				t.Errorf("exit %d, want 3 with the reason; output:\n%s", code, out)
+			}
+		})
+		t.Run(filepath.Base(s)+"/no-apiserver", func(t *testing.T) {
+			stubs := t.TempDir()
+			writeStub(t, stubs, "kubectl", `echo "The connection to the server localhost:8080 was refused" >&2; exit 1`+"\n")
+			out, code := runCheck(t, s, stubs, sysPath)
+			if code != 3 || !strings.Contains(out, "not-run: the Kubernetes API server does not answer") || !strings.Contains(out, "refused") {
+				t.Errorf("exit %d, want 3 naming the API server; output:\n%s", code, out)
+			}
+		})
+	}
+}
+
+// fakeMetrics are exporter answers, as the service proxy returns them.
+const nodeExporterMetrics = `# HELP node_exporter_build_info A metric with a constant '1' value.
+node_exporter_build_info{branch="",goarch="amd64",goos="linux",goversion="go1.26.8",revision="",tags="unknown",version="1.12.1"} 1
+node_load1 0.25
+node_uname_info{domainname="(none)",machine="x86_64",nodename="node0",release="6.1.0",sysname="Linux",version="#1"} 1
+`
+const ksmMetrics = `kube_node_info{node="node0",kernel_version="6.1.0"} 1
+kube_deployment_status_replicas_ready{namespace="observability",deployment="kube-state-metrics"} 1
+`
+
+// observabilityKubectl is a stub kubectl for one cluster state: the
+// Services in $STUB_DIR/services exist, each answers with $STUB_DIR/<svc>.metrics.
+const observabilityKubectl = `args="$*"
+case $args in
+"get --raw /readyz") echo ok ;;
+*"get service "*)
+	svc=${args##* }
+	grep -qx "$svc" "$STUB_DIR/services" && { echo "$svc"; exit 0; }
+	echo "Error from server (NotFound): services \"$svc\" not found" >&2; exit 1 ;;
+*"get endpoints "*) echo "10.244.0.7 " ;;
+"get --raw /api/v1/namespaces/observability/services/http:"*)
+	svc=${args#*services/http:}; svc=${svc%%:*}
+	cat "$STUB_DIR/$svc.metrics" ;;
+*) echo "kubectl $args" ;;
+esac
+`
+
+// TestObservabilityCheck: with both exporters answering the check passes and
+// shows the samples it saw; without the node-exporter Service (the negative
+// variant's break) it fails naming that Service; with an exporter that
+// answers without its metrics it fails naming the missing metric.
+func TestObservabilityCheck(t *testing.T) {
+	script := filepath.Join(editionDir(t), "observability", "checks", "observability-metrics.sh")
+	sysPath := os.Getenv("PATH")
+	for _, tc := range []struct {
+		name     string
+		services string
+		ne       string
+		code     int
+		want     []string
+	}{
+		{"working", "node-exporter\nkube-state-metrics\n", nodeExporterMetrics, 0,
+			[]string{"node_exporter_build_info{", "kube_deployment_status_replicas_ready{", "PASS"}},
+		{"no node-exporter Service", "kube-state-metrics\n", nodeExporterMetrics, 1,
+			[]string{"FAILED: service observability/node-exporter does not exist", "kube_node_info{"}},
+		{"no node metrics", "node-exporter\nkube-state-metrics\n", "go_goroutines 7\n", 1,
+			[]string{"FAILED: node-exporter's /metrics has no sample matching ^node_exporter_build_info"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stubs := t.TempDir()
+			writeStub(t, stubs, "kubectl", observabilityKubectl)
+			os.WriteFile(filepath.Join(stubs, "services"), []byte(tc.services), 0o644)
+			os.WriteFile(filepath.Join(stubs, "node-exporter.metrics"), []byte(tc.ne), 0o644)
+			os.WriteFile(filepath.Join(stubs, "kube-state-metrics.metrics"), []byte(ksmMetrics), 0o644)
+			out, code := runCheck(t, script, stubs, sysPath)
+			if code != tc.code {
+				t.Errorf("exit %d, want %d; output:\n%s", code, tc.code, out)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+			if tc.code != 0 && strings.Contains(out, "PASS") {
+				t.Errorf("a failing check printed PASS:\n%s", out)
+			}
+		})
+	}
+}
+
+// TestKruiseCheckWithoutKruise: on a cluster without OpenKruise the CloneSet
+// check fails (not not-run: the layer's component is missing) and says so.
+func TestKruiseCheckWithoutKruise(t *testing.T) {
+	script := filepath.Join(editionDir(t), "base", "checks", "kruise-cloneset.sh")
+	stubs := t.TempDir()
+	writeStub(t, stubs, "kubectl", `case "$*" in
+"get --raw /readyz") echo ok ;;
+"get crd clonesets.apps.kruise.io") echo 'Error from server (NotFound): customresourcedefinitions.apiextensions.k8s.io "clonesets.apps.kruise.io" not found' >&2; exit 1 ;;
+*) exit 1 ;;
+esac
+`)
+	out, code := runCheck(t, script, stubs, os.Getenv("PATH"))
+	if code != 1 || !strings.Contains(out, "FAILED: CRD clonesets.apps.kruise.io is not installed") {
+		t.Errorf("exit %d, want 1 naming the CRD; output:\n%s", code, out)
+	}
+}

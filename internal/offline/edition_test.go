@@ -1,0 +1,249 @@
+package offline
+
+import (
+	"archive/tar"
+	"encoding/json"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/content"
+
+	"github.com/cnstack/cnstack/pkg/clusterimage"
+	"github.com/cnstack/cnstack/pkg/oci"
+	"github.com/cnstack/cnstack/pkg/reference"
+	"github.com/cnstack/cnstack/pkg/store"
+)
+
+// stubBinaries are the payload names ci/kube-base.sh, ci/offline-edition.sh
+// and their images.yaml recipes use.
+var stubBinaries = strings.Fields(`kubeadm kubelet kubectl seautil registry helm
+	containerd containerd-shim-runc-v2 ctr runc crictl bridge host-local loopback portmap flannel
+	kube-apiserver kube-controller-manager kube-scheduler kube-proxy etcd etcdctl coredns pause flanneld lvscare
+	kruise-manager kruise-daemon node_exporter kube-state-metrics`)
+
+func repoRoot(t *testing.T) string { return filepath.Join(editionDir(t), "..", "..") }
+
+func buildCnstack(t *testing.T, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "cnstack")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/cnstack")
+	cmd.Dir = repoRoot(t)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// copyEdition copies Kubefiles/offline without its generated files.
+func copyEdition(t *testing.T, dst string) {
+	t.Helper()
+	if out, err := exec.Command("cp", "-r", editionDir(t), dst).CombinedOutput(); err != nil {
+		t.Fatalf("copy the edition: %v\n%s", err, out)
+	}
+	os.RemoveAll(filepath.Join(dst, "base", "generated"))
+}
+
+// TestLint: both stacks of the edition (the edition and its negative variant)
+// lint clean once the generated files exist, and a missing generated file is
+// reported by cnstack lint with its Kubefile position.
+func TestLint(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds cnstack")
+	}
+	dir := t.TempDir()
+	bin := buildCnstack(t, dir)
+	ed := filepath.Join(dir, "offline")
+	copyEdition(t, ed)
+	out, err := exec.Command(bin, "lint", ed).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "generated/kruise-crds.yaml") || !strings.Contains(string(out), "Kubefile:") {
+		t.Errorf("lint without generated files: %v, want an error naming generated/kruise-crds.yaml at its Kubefile line:\n%s", err, out)
+	}
+	gen := filepath.Join(ed, "base", "generated")
+	os.MkdirAll(gen, 0o755)
+	os.WriteFile(filepath.Join(gen, "kruise-crds.yaml"), []byte("apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: clonesets.apps.kruise.io\n"), 0o644)
+	os.WriteFile(filepath.Join(gen, "kruise-manager-role.yaml"), []byte("apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: kruise-manager\n"), 0o644)
+	for _, s := range []string{ed, filepath.Join(ed, "negative")} {
+		if out, err := exec.Command(bin, "lint", s).CombinedOutput(); err != nil || !strings.Contains(string(out), "0 errors, 0 warnings") {
+			t.Errorf("cnstack lint %s: %v\n%s", s, err, out)
+		}
+	}
+}
+
+// TestEditionFromStubPayload runs ci/offline-edition.sh — what `make
+// offline-edition` runs — on stub binaries (the Kubernetes base first, with
+// ci/kube-base.sh, as the script does when the store lacks it), with the real
+// controller-gen, and checks the images it builds: kruise's generated CRDs and
+// ClusterRole, our manifests and the checks in the layers, LAUNCH order, and
+// every image the pods and checks run in registry/; the negative variant
+// lacks exactly the node-exporter Service. The real binaries in a VM are the
+// lead's cnstack boot.
+func TestEditionFromStubPayload(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds cnstack and three cluster images")
+	}
+	toolsBin := os.Getenv("CNSTACK_TOOLS_BIN")
+	if toolsBin == "" {
+		toolsBin = filepath.Join(repoRoot(t), ".cache", "tools", "bin")
+	}
+	if _, err := os.Stat(filepath.Join(toolsBin, "controller-gen")); err != nil {
+		t.Skipf("controller-gen is not built: run `tools/install.sh controller-gen` (CNSTACK_TOOLS_BIN=%s)", toolsBin)
+	}
+	dir := t.TempDir()
+	bin := buildCnstack(t, dir)
+	tools := filepath.Join(dir, "tools")
+	payload := filepath.Join(tools, "payload", "linux-amd64")
+	for _, b := range stubBinaries {
+		writeFile(t, filepath.Join(payload, b), "#!/bin/sh\necho stub "+b+"\n", 0o755)
+	}
+	for _, set := range []string{"iptables/usr/sbin/xtables-nft-multi", "busybox/bin/busybox"} {
+		writeFile(t, filepath.Join(payload, "debs", set), "stub\n", 0o755)
+	}
+	ed := filepath.Join(dir, "offline")
+	copyEdition(t, ed)
+	// The Kubernetes base from a copy of its layer (its payload/ is written there).
+	kube := filepath.Join(dir, "kubernetes")
+	if out, err := exec.Command("cp", "-r", filepath.Join(repoRoot(t), "Kubefiles", "kubernetes"), kube).CombinedOutput(); err != nil {
+		t.Fatalf("copy the base layer: %v\n%s", err, out)
+	}
+	os.RemoveAll(filepath.Join(kube, "payload"))
+	home := filepath.Join(dir, "home")
+	env := append(os.Environ(), "CNSTACK="+bin, "CNSTACK_HOME="+home, "CNSTACK_TOOLS_DIR="+tools, "CNSTACK_TOOLS_BIN="+toolsBin,
+		"PLATFORMS=linux/amd64", "SKIP_PAYLOAD=1", "KUBE_LAYER="+kube, "OFFLINE_DIR="+ed, "NEGATIVE=1")
+	cmd := exec.Command("bash", filepath.Join(repoRoot(t), "ci", "offline-edition.sh"))
+	cmd.Dir = repoRoot(t)
+	cmd.Env = env
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("ci/offline-edition.sh: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "/sealer registry.cnstack.local/cnstack/observability:v0.1.0-offline\n") {
+		t.Errorf("the script does not say what to boot:\n%s", out)
+	}
+
+	s, err := store.Open(filepath.Join(home, "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	top := readImage(t, s, "registry.cnstack.local/cnstack/observability:v0.1.0-offline")
+	if got := strings.Join(top.ext.Launch.AppNames, ","); got != "flannel,kruise,node-exporter,kube-state-metrics" {
+		t.Errorf("launch %s", got)
+	}
+	for _, f := range []string{
+		"checks/kruise-cloneset.sh", "checks/observability-metrics.sh",
+		"manifests/kruise-check-v1.yaml", "manifests/kruise-check-v2.yaml", "manifests/imageList",
+		"application/apps/kruise/kruise-crds.yaml", "application/apps/kruise/kruise-manager-role.yaml", "application/apps/kruise/kruise.yaml",
+		"application/apps/node-exporter/node-exporter.yaml", "application/apps/node-exporter/node-exporter-service.yaml",
+		"application/apps/kube-state-metrics/kube-state-metrics.yaml",
+		"bin/kubeadm", "application/apps/flannel/flannel.yaml",
+	} {
+		if _, ok := top.files[f]; !ok {
+			t.Errorf("the top image lacks %s", f)
+		}
+	}
+	crds := top.files["application/apps/kruise/kruise-crds.yaml"]
+	for _, w := range []string{"name: clonesets.apps.kruise.io", "name: sidecarsets.apps.kruise.io", "Generated by controller-gen v0.23.0"} {
+		if !strings.Contains(crds, w) {
+			t.Errorf("kruise-crds.yaml lacks %q", w)
+		}
+	}
+	if role := top.files["application/apps/kruise/kruise-manager-role.yaml"]; !strings.Contains(role, "kind: ClusterRole") || !strings.Contains(role, "clonesets") {
+		t.Errorf("kruise-manager-role.yaml is not the manager's ClusterRole:\n%.400s", role)
+	}
+	// Every image a pod or a check runs is carried, under the path containerd asks sea.hub:5000 for.
+	for _, want := range []string{
+		"registry.cnstack.local/cnstack/kruise:v1.9.1",
+		"registry.cnstack.local/cnstack/node-exporter:v1.12.1",
+		"registry.cnstack.local/cnstack/kube-state-metrics:v2.20.0",
+		"registry.cnstack.local/cnstack/busybox:1.35.0",
+		"registry.cnstack.local/cnstack/busybox:1.35.0-inplace",
+		"registry.k8s.io/kube-apiserver:v1.34.4",
+	} {
+		r, err := reference.Parse(want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		link := "registry/docker/registry/v2/repositories/" + r.Repository + "/_manifests/tags/" + r.Tag + "/current/link"
+		if _, ok := top.files[link]; !ok {
+			t.Errorf("registry/ has no %s (%s)", want, link)
+		}
+	}
+	// The two toolbox tags are different images: an in-place update has something to do.
+	a := top.files["registry/docker/registry/v2/repositories/cnstack/busybox/_manifests/tags/1.35.0/current/link"]
+	b := top.files["registry/docker/registry/v2/repositories/cnstack/busybox/_manifests/tags/1.35.0-inplace/current/link"]
+	if a == "" || a == b {
+		t.Errorf("busybox:1.35.0 (%s) and busybox:1.35.0-inplace (%s) must differ", a, b)
+	}
+
+	neg := readImage(t, s, "registry.cnstack.local/cnstack/observability:v0.1.0-offline-no-node-exporter-service")
+	if _, ok := neg.files["application/apps/node-exporter/node-exporter-service.yaml"]; ok {
+		t.Error("the negative variant carries the node-exporter Service")
+	}
+	if _, ok := neg.files["application/apps/node-exporter/no-node-exporter-service.yaml"]; !ok {
+		t.Error("the negative variant lacks its marker no-node-exporter-service.yaml")
+	}
+	if _, ok := neg.files["checks/observability-metrics.sh"]; !ok {
+		t.Error("the negative variant lacks the check that must catch it")
+	}
+}
+
+type image struct {
+	ext   *clusterimage.Extension
+	files map[string]string // path -> content (small files only)
+}
+
+// readImage reads the linux/amd64 image REF from the store: its extension and
+// every file of its layers (contents kept for files under 1 MiB).
+func readImage(t *testing.T, s *store.Store, ref string) image {
+	t.Helper()
+	ctx := t.Context()
+	desc, err := s.Resolve(ctx, ref)
+	if err != nil {
+		t.Fatalf("%s: %v", ref, err)
+	}
+	desc, err = oci.SelectPlatform(ctx, s, desc, oci.DefaultPlatform)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := content.FetchAll(ctx, s, desc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m ocispec.Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	img := image{files: map[string]string{}}
+	if img.ext, err = clusterimage.ParseExtension(m.Annotations[clusterimage.AnnotationExtension]); err != nil {
+		t.Fatal(err)
+	}
+	if err := oci.Walk(ctx, s, m.Layers, func(h *tar.Header, r io.Reader) error {
+		if h.Size < 1<<20 {
+			c, err := io.ReadAll(r)
+			if err != nil {
+				return err
+			}
+			img.files[h.Name] = string(c)
+		} else {
+			img.files[h.Name] = ""
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+func writeFile(t *testing.T, p, content string, mode os.FileMode) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(content), mode); err != nil {
+		t.Fatal(err)
+	}
+}
