@@ -63,7 +63,7 @@ var stages = []struct {
 		"pkg/report", "pkg/ci",
 	}},
 	{"tools and test support", []string{
-		"internal/benchcmd", "internal/sampleimages", "internal/kubebase", "internal/hostile",
+		"internal/benchcmd", "internal/sampleimages", "internal/kubebase", "internal/offline", "internal/hostile",
 		"internal/archtest", "internal/testutil/regfault", "internal/testutil/regproc",
 		"internal/testutil/tooltest", "internal/testutil/vmtest", "internal/testutil/zstdimage",
 	}},
