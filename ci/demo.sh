@@ -96,6 +96,11 @@ can_boot=0
 sealer_bin=${CNSTACK_TOOLS_BIN:-$PWD/.cache/tools/bin}/sealer
 [ -x "$sealer_bin" ] || sealer_bin=""
 
+# The boot report (with sealer's logs) goes to out/ directly, so that a failed
+# boot leaves it behind to read.
+report=$PWD/out/boot-report
+rm -rf "$report"
+
 if [ "$can_boot" = 1 ] && [ "$kube" = 1 ] && [ -n "$sealer_bin" ]; then
 	kube_base=registry.cnstack.local/cnstack/kubernetes:v1.34.4
 	step "build the Kubernetes base $kube_base from the pinned payload (make kube-base)"
@@ -104,15 +109,14 @@ if [ "$can_boot" = 1 ] && [ "$kube" = 1 ] && [ -n "$sealer_bin" ]; then
 	"$cnstack" stack build --build-arg KUBE_BASE="$kube_base" "$stack"
 	addon=registry.cnstack.local/cnstack/addon-demo:v0.1.0
 	step "boot $top on real Kubernetes, then $addon onto it: air-gapped VM, the real sealer run (cluster, then app), Kubernetes assertions"
-	"$cnstack" boot --report "$work/boot-report" --sealer "$sealer_bin" --base "$top" "$addon"
+	"$cnstack" boot --report "$report" --sealer "$sealer_bin" --base "$top" "$addon"
 elif [ "$can_boot" = 1 ]; then
 	step "boot $top in an air-gapped VM, install it and assert (the VM image is built once and cached)"
 	echo "(the sample stack is on its stand-in base: 'make payload' once, then make demo boots it on real Kubernetes with sealer run)"
-	"$cnstack" boot --report "$work/boot-report" ${sealer_bin:+--sealer "$sealer_bin"} "$top"
+	"$cnstack" boot --report "$report" ${sealer_bin:+--sealer "$sealer_bin"} "$top"
 fi
 if [ "$can_boot" = 1 ]; then
-	mkdir -p out && rm -rf out/boot-report && cp -r "$work/boot-report" out/boot-report
-	echo "report: $PWD/out/boot-report/report.html"
+	echo "report: $report/report.html"
 else
 	step "skipping boot: it needs root, qemu-system-x86, qemu-utils and debootstrap (make deps installs them)"
 fi

@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strings"
 
 	"github.com/urfave/cli/v3"
 
@@ -98,8 +100,21 @@ content under $CNSTACK_HOME/vm.`,
 			if err := rep.Write(dir); err != nil {
 				return err
 			}
+			firstFailure := true
 			for _, a := range rep.Assertions {
 				fmt.Fprintf(c.Writer, "%-8s %-6s %s\n", a.Status, a.Node, a.Name)
+				if a.Status == verify.Failed {
+					// The first failure usually explains the rest: show its
+					// evidence (for sealer run, the tail of sealer's log);
+					// later ones get a line each.
+					lines := 1
+					if firstFailure {
+						lines, firstFailure = 15, false
+					}
+					for _, l := range lastLines(a.Evidence, lines) {
+						fmt.Fprintf(c.Writer, "           | %s\n", l)
+					}
+				}
 			}
 			counts := rep.Counts()
 			fmt.Fprintf(c.Writer, "\n%d passed, %d failed, %d not run, %d skipped in %s; report in %s\n",
@@ -222,4 +237,37 @@ func sealerBinary(named string) string {
 		return p
 	}
 	return ""
+}
+
+// terminalEscapes are the colour and cursor sequences sealer's log holds.
+var terminalEscapes = regexp.MustCompile(`\x1b\[[0-9;?]*[A-Za-z]`)
+
+// lastLines is at most n of evidence's last non-empty lines (the first line
+// when n is 1: it names what failed), as plain text: a progress bar's
+// carriage returns keep only its last state, escape sequences are dropped and
+// other control bytes are shown escaped.
+func lastLines(evidence string, n int) []string {
+	var lines []string
+	for _, l := range strings.Split(terminalEscapes.ReplaceAllString(evidence, ""), "\n") {
+		l = strings.TrimRight(l, " \t\r")
+		if i := strings.LastIndexByte(l, '\r'); i >= 0 {
+			l = l[i+1:]
+		}
+		l = strings.Map(func(r rune) rune {
+			if r < 0x20 && r != '\t' || r == 0x7f {
+				return '?'
+			}
+			return r
+		}, l)
+		if l != "" {
+			lines = append(lines, l)
+		}
+	}
+	if n == 1 && len(lines) > 0 {
+		return lines[:1]
+	}
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return lines
 }

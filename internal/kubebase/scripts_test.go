@@ -122,7 +122,9 @@ func TestScriptsOnHostFamilies(t *testing.T) {
 			if k := read("etc/kubernetes/kubeadm.yaml"); strings.Contains(k, "experimental-cluster-signing-duration") || !strings.Contains(k, "cluster-signing-duration: 876000h") {
 				t.Errorf("kubeadm.yaml after init-kube.sh:\n%s", k)
 			}
-			for _, b := range []string{"usr/bin/kubeadm", "usr/bin/kubelet", "usr/bin/kubectl", "usr/bin/seautil"} {
+			// helm too: sealer runs `helm install` on master0 for chart apps
+			// (the sample stack's mesh failed with "helm: command not found").
+			for _, b := range []string{"usr/bin/kubeadm", "usr/bin/kubelet", "usr/bin/kubectl", "usr/bin/seautil", "usr/bin/helm"} {
 				if _, err := os.Stat(filepath.Join(root, b)); err != nil {
 					t.Errorf("%s not installed: %v", b, err)
 				}
@@ -189,7 +191,7 @@ func setup(t *testing.T, h host) (root, rootfs, calls string, env []string) {
 	if out, err := exec.Command("cp", "-r", filepath.Join(layerDir(t), "rootfs"), rootfs).CombinedOutput(); err != nil {
 		t.Fatalf("copy rootfs: %v\n%s", err, out)
 	}
-	for _, b := range []string{"kubelet", "kubectl", "seautil", "registry"} {
+	for _, b := range []string{"kubelet", "kubectl", "seautil", "registry", "helm"} {
 		write(filepath.Join(rootfs, "bin", b), "#!/bin/sh\nexit 0\n", 0o755)
 	}
 	write(filepath.Join(rootfs, "bin", "kubeadm"), "#!/bin/sh\necho v1.34.4\n", 0o755)

@@ -1,13 +1,14 @@
 #!/bin/bash
 # sealer v0.11 runs `cd <rootfs>/scripts && export RegistryURL=... && bash init-kube.sh`
-# on every host before kubeadm init/join: install kubeadm, kubelet, kubectl and
-# seautil, enable kubelet, and prepare the host as kubeadm's preflight expects.
+# on every host before kubeadm init/join: install kubeadm, kubelet, kubectl,
+# seautil and helm (sealer runs `helm install` on master0 for every chart app
+# an image launches), enable kubelet, and prepare the host as kubeadm's preflight expects.
 # On master0 /etc/kubernetes/kubeadm.yaml already exists here; sealer v0.11 always
 # adds a controller-manager flag Kubernetes 1.25 removed, so it is taken out again.
 # shellcheck source=common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-for b in kubeadm kubelet kubectl seautil; do
+for b in kubeadm kubelet kubectl seautil helm; do
 	[ -x "$rootfs/bin/$b" ] || die "$rootfs/bin/$b is missing: the image was built without its payload"
 	install -D -m 0755 "$rootfs/bin/$b" "$R/usr/bin/$b"
 done
