@@ -99,7 +99,11 @@ sealer_bin=${CNSTACK_TOOLS_BIN:-$PWD/.cache/tools/bin}/sealer
 # The boot report (with sealer's logs) goes to out/ directly, so that a failed
 # boot leaves it behind to read.
 report=$PWD/out/boot-report
-rm -rf "$report"
+
+# digest REF: the digest of REF in the store.
+digest() {
+	"$cnstack" images -o json | awk -v ref="\"$1\"," '$1 == "\"ref\":" { hit = ($2 == ref) } hit && $1 == "\"digest\":" { gsub(/[",]/, "", $2); print $2; exit }'
+}
 
 if [ "$can_boot" = 1 ] && [ "$kube" = 1 ] && [ -n "$sealer_bin" ]; then
 	kube_base=registry.cnstack.local/cnstack/kubernetes:v1.34.4
@@ -108,11 +112,26 @@ if [ "$can_boot" = 1 ] && [ "$kube" = 1 ] && [ -n "$sealer_bin" ]; then
 	step "rebuild the sample stack on the real base (--build-arg KUBE_BASE=$kube_base)"
 	"$cnstack" stack build --build-arg KUBE_BASE="$kube_base" "$stack"
 	addon=registry.cnstack.local/cnstack/addon-demo:v0.1.0
-	step "boot $top on real Kubernetes, then $addon onto it: air-gapped VM, the real sealer run (cluster, then app), Kubernetes assertions"
-	"$cnstack" boot --report "$report" --sealer "$sealer_bin" --base "$top" "$addon"
+	# As the nightly pipeline does, a verdict holds for the digests it judged:
+	# a run whose images, sealer and cnstack are those of the last passed
+	# boot shows that report instead of booting for another quarter hour
+	# (CNSTACK_DEMO_REBOOT=1 boots again).
+	verified="$top@$(digest "$top") $addon@$(digest "$addon") sealer=$(sha256sum <"$sealer_bin" | cut -c1-16) cnstack=$(sha256sum <"$cnstack" | cut -c1-16)"
+	if [ "${CNSTACK_DEMO_REBOOT:-0}" != 1 ] && [ -f "$report/verified" ] && [ "$(cat "$report/verified")" = "$verified" ]; then
+		step "boot: skipped, these digests already passed (CNSTACK_DEMO_REBOOT=1 boots again)"
+		sed 's/ /\n  /g; s/^/  /' "$report/verified"
+		grep -E '^[0-9]+ passed' "$report/summary.txt" 2>/dev/null || true
+	else
+		rm -rf "$report"
+		step "boot $top on real Kubernetes, then $addon onto it: air-gapped VM, the real sealer run (cluster, then app), Kubernetes assertions"
+		"$cnstack" boot --report "$report" --sealer "$sealer_bin" --base "$top" "$addon" | tee "$work/boot.out"
+		cp "$work/boot.out" "$report/summary.txt"
+		echo "$verified" >"$report/verified"
+	fi
 elif [ "$can_boot" = 1 ]; then
 	step "boot $top in an air-gapped VM, install it and assert (the VM image is built once and cached)"
 	echo "(the sample stack is on its stand-in base: 'make payload' once, then make demo boots it on real Kubernetes with sealer run)"
+	rm -rf "$report"
 	"$cnstack" boot --report "$report" ${sealer_bin:+--sealer "$sealer_bin"} "$top"
 fi
 if [ "$can_boot" = 1 ]; then

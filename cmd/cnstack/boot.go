@@ -4,10 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/cnstack/cnstack/internal/printable"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 
 	"github.com/urfave/cli/v3"
@@ -239,27 +239,12 @@ func sealerBinary(named string) string {
 	return ""
 }
 
-// terminalEscapes are the colour and cursor sequences sealer's log holds.
-var terminalEscapes = regexp.MustCompile(`\x1b\[[0-9;?]*[A-Za-z]`)
-
 // lastLines is at most n of evidence's last non-empty lines (the first line
-// when n is 1: it names what failed), as plain text: a progress bar's
-// carriage returns keep only its last state, escape sequences are dropped and
-// other control bytes are shown escaped.
+// when n is 1: it names what failed), as plain text (printable.Log).
 func lastLines(evidence string, n int) []string {
 	var lines []string
-	for _, l := range strings.Split(terminalEscapes.ReplaceAllString(evidence, ""), "\n") {
-		l = strings.TrimRight(l, " \t\r")
-		if i := strings.LastIndexByte(l, '\r'); i >= 0 {
-			l = l[i+1:]
-		}
-		l = strings.Map(func(r rune) rune {
-			if r < 0x20 && r != '\t' || r == 0x7f {
-				return '?'
-			}
-			return r
-		}, l)
-		if l != "" {
+	for _, l := range strings.Split(printable.Log(evidence), "\n") {
+		if l = strings.TrimRight(l, " \t"); l != "" {
 			lines = append(lines, l)
 		}
 	}

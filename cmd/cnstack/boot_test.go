@@ -22,7 +22,7 @@ func TestLastLines(t *testing.T) {
 		{"escapes, progress bars and control bytes", sealerLog, 15, []string{
 			"2026-12-07 07:20:18 [ERROR] [root.go:75] failed to join node",
 			"[copying files] 100% [=====]",
-			"error: ?bell",
+			`error: \abell`,
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

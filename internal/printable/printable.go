@@ -6,6 +6,7 @@
 package printable
 
 import (
+	"regexp"
 	"strconv"
 	"strings"
 	"unicode"
@@ -53,4 +54,28 @@ func unsafe(r rune) bool {
 		return true // bidirectional overrides and marks
 	}
 	return false
+}
+
+// controlSequence matches the ANSI control sequences (colours, cursor moves)
+// that programs such as sealer write into their logs.
+var controlSequence = regexp.MustCompile("\x1b\\[[0-9;?]*[ -/]*[@-~]")
+
+// Log returns a program's log output as plain text, for evidence and for the
+// terminal: ANSI control sequences are dropped, a line rewritten with
+// carriage returns (a progress bar) keeps its last state, tabs stay, and any
+// other unsafe rune is escaped as String does.
+func Log(s string) string {
+	lines := strings.Split(controlSequence.ReplaceAllString(s, ""), "\n")
+	for i, l := range lines {
+		l = strings.TrimRight(l, "\r")
+		if j := strings.LastIndexByte(l, '\r'); j >= 0 {
+			l = l[j+1:]
+		}
+		fields := strings.Split(l, "\t")
+		for k, f := range fields {
+			fields[k] = String(f)
+		}
+		lines[i] = strings.Join(fields, "\t")
+	}
+	return strings.Join(lines, "\n")
 }

@@ -18,3 +18,19 @@ func TestString(t *testing.T) {
 		}
 	}
 }
+
+func TestLog(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"plain\nlines", "plain\nlines"},
+		{"2026-12-07 10:55:42\x1b[36m [INFO] start\n\x1b[0m", "2026-12-07 10:55:42 [INFO] start\n"},
+		{"[copying]  14% [==>  ]\r[copying] 100% [=====]\r\n", "[copying] 100% [=====]\n"},
+		{"\t--discovery-token-ca-cert-hash sha256:0f", "\t--discovery-token-ca-cert-hash sha256:0f"},
+		{"bell\x07 and \x1b]0;title\x07", `bell\a and \x1b]0;title\a`},
+		{"evil\u202etxt", `evil\u202etxt`},
+	}
+	for _, tt := range tests {
+		if got := Log(tt.in); got != tt.want {
+			t.Errorf("Log(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package verify
 import (
 	"context"
 	"fmt"
+	"github.com/cnstack/cnstack/internal/printable"
 	"net/netip"
 	"os"
 	"strings"
@@ -162,7 +163,7 @@ func sealerInstall(ctx context.Context, opts Options, nodes []*node, sealerBundl
 		}
 		return nil
 	}); err != nil {
-		add(Assertion{Name: "sealer run installs the image", Node: n0.name, Status: Failed, Evidence: err.Error() + "\n" + tailString(string(r.logText["sealer-load"]), 40)})
+		add(Assertion{Name: "sealer run installs the image", Node: n0.name, Status: Failed, Evidence: err.Error() + "\n" + sealerLogTail(string(r.logText["sealer-load"]), 40)})
 		return nil
 	}
 
@@ -190,7 +191,7 @@ func sealerInstall(ctx context.Context, opts Options, nodes []*node, sealerBundl
 	a := Assertion{Name: "sealer run installs the image", Node: n0.name, Status: Passed}
 	if runErr != nil {
 		a.Status = Failed
-		a.Evidence = fmt.Sprintf("sealer run -f Clusterfile failed: %v\n%s", runErr, tailString(string(r.logText["sealer-run"]), 40))
+		a.Evidence = fmt.Sprintf("sealer run -f Clusterfile failed: %v\n%s", runErr, sealerLogTail(string(r.logText["sealer-run"]), 40))
 	} else {
 		a.Evidence = fmt.Sprintf("sealer run -f Clusterfile (%d master, %d workers) exited 0; the log is sealer-run", len(cf.Masters()), len(cf.Workers()))
 	}
@@ -219,6 +220,31 @@ func tailString(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// sealerLogTail is the last n lines of a sealer log that say something, as
+// plain text: on an error sealer (cobra) prints the command's whole usage
+// text between the failing command's output and its ERROR line, which would
+// otherwise fill the evidence. Blank lines and colour codes go too.
+func sealerLogTail(log string, n int) string {
+	var kept []string
+	inUsage := false
+	for _, l := range strings.Split(printable.Log(log), "\n") {
+		plain := strings.TrimSpace(l)
+		switch {
+		case plain == "Usage:":
+			inUsage = true
+		case inUsage && (strings.HasPrefix(l, " ") || strings.HasPrefix(l, "\t") || strings.HasSuffix(plain, ":") ||
+			strings.HasPrefix(plain, "Use \"") || plain == ""):
+			// Still usage text: indented flags and examples, section headings.
+		default:
+			inUsage = false
+			if plain != "" {
+				kept = append(kept, l)
+			}
+		}
+	}
+	return tailString(strings.Join(kept, "\n"), n)
 }
 
 // assertSealerCluster checks what `sealer run` left: the rootfs on every
@@ -319,7 +345,7 @@ func sealerInstallApp(ctx context.Context, opts Options, n0 *node, bundlePath, b
 			out, err := n0.vm.Run(ctx, guestSealer+" --log-to-file=false load -i "+guestAppBundle)
 			r.logText["sealer-load-app"] = append(out.Stdout, out.Stderr...)
 			if err != nil {
-				return fmt.Errorf("sealer load: %w\n%s", err, tailString(string(r.logText["sealer-load-app"]), 20))
+				return fmt.Errorf("sealer load: %w\n%s", err, sealerLogTail(string(r.logText["sealer-load-app"]), 20))
 			}
 			return nil
 		})
@@ -331,7 +357,7 @@ func sealerInstallApp(ctx context.Context, opts Options, n0 *node, bundlePath, b
 			out, err := n0.vm.Run(rctx, guestSealer+" --log-to-file=false run "+shellQuote(opts.Ref)+" 2>&1")
 			r.logText["sealer-run-app"] = append(out.Stdout, out.Stderr...)
 			if err != nil {
-				return fmt.Errorf("sealer run %s: %w\n%s", opts.Ref, err, tailString(string(r.logText["sealer-run-app"]), 40))
+				return fmt.Errorf("sealer run %s: %w\n%s", opts.Ref, err, sealerLogTail(string(r.logText["sealer-run-app"]), 40))
 			}
 			return nil
 		})
