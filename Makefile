@@ -62,7 +62,7 @@ lint: ## gofmt + go vet + actionlint on .github/workflows (make tools builds act
 	@test -x $(TOOLS_BIN)/actionlint || tools/install.sh actionlint
 	$(TOOLS_BIN)/actionlint .github/workflows/*.yml
 
-e2e: tools build payload ## the end-to-end tests: the Kubernetes base booted with sealer run (1 node, 2 nodes, a missing image), two-node and cloud-init VMs, the report in headless Chromium, make nightly
+e2e: tools build payload ## the end-to-end tests: the Kubernetes base booted with sealer run (1 node, 2 nodes, a missing image), the offline edition with its layer checks (and a broken variant), two-node and cloud-init VMs, the report in headless Chromium, make nightly
 	@CNSTACK_EXTRA_DEBS=chromium ci/deps.sh
 	CNSTACK_E2E=1 CNSTACK_VM_NOCLOUD_TEST=1 $(GO) test -count=1 -timeout 240m -run 'E2E|NoCloud' $(PKGS)
 	ci/nightly-local.sh

@@ -1,0 +1,113 @@
+package offline
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cnstack/cnstack/internal/testutil/vmtest"
+)
+
+// TestE2EOfflineEdition is the edition's proof in a VM (make e2e): `make
+// offline-edition` on the real payload (kruise, node_exporter,
+// kube-state-metrics built from their Go modules), then `cnstack boot` of the
+// top image with the real sealer run — every layer's check must pass — and of
+// the negative variant, whose observability check must fail naming the
+// missing node-exporter Service while the base's check still passes.
+func TestE2EOfflineEdition(t *testing.T) {
+	if os.Getenv("CNSTACK_E2E") != "1" {
+		t.Skip("boots the offline edition in VMs (half an hour under TCG): CNSTACK_E2E=1 (make e2e)")
+	}
+	if why := vmtest.Missing(); why != "" {
+		t.Skip(why)
+	}
+	toolsBin := os.Getenv("CNSTACK_TOOLS_BIN")
+	if toolsBin == "" {
+		toolsBin = filepath.Join(repoRoot(t), ".cache", "tools", "bin")
+	}
+	sealer := filepath.Join(toolsBin, "sealer")
+	if _, err := os.Stat(sealer); err != nil {
+		t.Skipf("sealer is not built (make tools): %v", err)
+	}
+	dir := t.TempDir()
+	bin := buildCnstack(t, dir)
+	home := filepath.Join(dir, "home")
+	env := append(os.Environ(), "CNSTACK="+bin, "CNSTACK_HOME="+home, "CNSTACK_TOOLS_BIN="+toolsBin,
+		"PLATFORMS=linux/amd64", "NEGATIVE=1", "CNSTACK_VM_CACHE="+vmtest.CacheDir())
+	start := time.Now()
+	cmd := exec.CommandContext(t.Context(), "bash", filepath.Join(repoRoot(t), "ci", "offline-edition.sh"))
+	cmd.Dir = repoRoot(t)
+	cmd.Env = env
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("ci/offline-edition.sh: %v\n%s", err, out)
+	}
+	t.Logf("offline edition built in %s", time.Since(start).Round(time.Second))
+
+	boot := func(ref string) (bootReport, string) {
+		t.Helper()
+		report := filepath.Join(dir, "report-"+filepath.Base(ref))
+		start := time.Now()
+		cmd := exec.CommandContext(t.Context(), bin, "boot", "--sealer", sealer, "--report", report, ref)
+		cmd.Env = env
+		out, _ := cmd.CombinedOutput()
+		raw, err := os.ReadFile(filepath.Join(report, "report.json"))
+		if err != nil {
+			t.Fatalf("boot %s wrote no report: %v\n%s", ref, err, out)
+		}
+		var r bootReport
+		if err := json.Unmarshal(raw, &r); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("boot %s: passed=%v in %s", ref, r.Passed, time.Since(start).Round(time.Second))
+		for _, a := range r.Assertions {
+			t.Logf("  %-8s %s", a.Status, a.Name)
+		}
+		return r, string(out)
+	}
+
+	top, out := boot("registry.cnstack.local/cnstack/observability:v0.1.0-offline")
+	if !top.Passed {
+		t.Errorf("the offline edition did not pass:\n%s", out)
+	}
+	for _, check := range []string{"image check checks/kruise-cloneset.sh", "image check checks/observability-metrics.sh"} {
+		if a := top.find(check); a == nil || a.Status != "passed" {
+			t.Errorf("%s: %+v", check, a)
+		}
+	}
+
+	neg, out := boot("registry.cnstack.local/cnstack/observability:v0.1.0-offline-no-node-exporter-service")
+	if neg.Passed {
+		t.Errorf("the edition without the node-exporter Service passed:\n%s", out)
+	}
+	if a := neg.find("image check checks/observability-metrics.sh"); a == nil || a.Status != "failed" || !strings.Contains(a.Evidence, "service observability/node-exporter does not exist") {
+		t.Errorf("the observability check does not fail naming the missing Service: %+v", a)
+	}
+	if a := neg.find("image check checks/kruise-cloneset.sh"); a == nil || a.Status != "passed" {
+		t.Errorf("the base's check, untouched by the break: %+v", a)
+	}
+}
+
+// bootReport is the part of `cnstack boot`'s report.json this test reads.
+type bootReport struct {
+	Passed     bool            `json:"passed"`
+	Assertions []bootAssertion `json:"assertions"`
+}
+
+type bootAssertion struct {
+	Name     string `json:"name"`
+	Status   string `json:"status"`
+	Evidence string `json:"evidence"`
+}
+
+func (r bootReport) find(name string) *bootAssertion {
+	for i := range r.Assertions {
+		if r.Assertions[i].Name == name {
+			return &r.Assertions[i]
+		}
+	}
+	return nil
+}
