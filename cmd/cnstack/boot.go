@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/cnstack/cnstack/internal/printable"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/urfave/cli/v3"
 
+	"github.com/cnstack/cnstack/internal/printable"
 	"github.com/cnstack/cnstack/pkg/bundle"
 	"github.com/cnstack/cnstack/pkg/install"
 	"github.com/cnstack/cnstack/pkg/transfer"

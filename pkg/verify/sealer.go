@@ -3,7 +3,6 @@ package verify
 import (
 	"context"
 	"fmt"
-	"github.com/cnstack/cnstack/internal/printable"
 	"net/netip"
 	"os"
 	"strings"
@@ -12,6 +11,7 @@ import (
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/cnstack/cnstack/internal/printable"
 	"github.com/cnstack/cnstack/pkg/clusterimage"
 )
 
