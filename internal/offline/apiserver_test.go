@@ -77,7 +77,8 @@ func TestComponentsOnAPIServer(t *testing.T) {
 		fmt.Sprintf("WEBHOOK_PORT=%d", mgrPorts[0]), "WEBHOOK_CERT_DIR=" + filepath.Join(work, "kruise-certs"),
 	}, "--kubeconfig="+c.saKubeconfig(t, "kruise-system", "kruise-manager"), "--enable-leader-election",
 		fmt.Sprintf("--metrics-addr=127.0.0.1:%d", mgrPorts[1]), fmt.Sprintf("--health-probe-addr=127.0.0.1:%d", mgrPorts[2]),
-		fmt.Sprintf("--pprof-addr=127.0.0.1:%d", mgrPorts[3]), "--logtostderr=true", "--v=2")
+		fmt.Sprintf("--pprof-addr=127.0.0.1:%d", mgrPorts[3]), "--logtostderr=true", "--v=2",
+		"--protection-log-path="+t.TempDir()) // as the manifest does (its default, /log, is not writable in the pod)
 	waitHTTP(t, fmt.Sprintf("http://127.0.0.1:%d/readyz", mgrPorts[2]), 3*time.Minute, mgr)
 	if got := c.kubectl(t, "-n", "kruise-system", "get", "secret", "kruise-webhook-certs", "-o", "jsonpath={.data.ca-cert\\.pem}"); got == "" {
 		t.Error("kruise-manager did not write its CA into Secret kruise-webhook-certs")
