@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cnstack/cnstack/internal/testutil/vmtest"
+	"github.com/cnstack/cnstack/pkg/verify"
 )
 
 // TestE2EOfflineEdition is the edition's proof in a VM (make e2e): `make
@@ -47,7 +48,7 @@ func TestE2EOfflineEdition(t *testing.T) {
 	}
 	t.Logf("offline edition built in %s", time.Since(start).Round(time.Second))
 
-	boot := func(ref string) (bootReport, string) {
+	boot := func(ref string) (verify.Report, string) {
 		t.Helper()
 		report := filepath.Join(dir, "report-"+filepath.Base(ref))
 		start := time.Now()
@@ -58,7 +59,7 @@ func TestE2EOfflineEdition(t *testing.T) {
 		if err != nil {
 			t.Fatalf("boot %s wrote no report: %v\n%s", ref, err, out)
 		}
-		var r bootReport
+		var r verify.Report
 		if err := json.Unmarshal(raw, &r); err != nil {
 			t.Fatal(err)
 		}
@@ -74,7 +75,7 @@ func TestE2EOfflineEdition(t *testing.T) {
 		t.Errorf("the offline edition did not pass:\n%s", out)
 	}
 	for _, check := range []string{"image check checks/kruise-cloneset.sh", "image check checks/observability-metrics.sh"} {
-		if a := top.find(check); a == nil || a.Status != "passed" {
+		if a := find(top, check); a == nil || a.Status != verify.Passed {
 			t.Errorf("%s: %+v", check, a)
 		}
 	}
@@ -83,27 +84,16 @@ func TestE2EOfflineEdition(t *testing.T) {
 	if neg.Passed {
 		t.Errorf("the edition without the node-exporter Service passed:\n%s", out)
 	}
-	if a := neg.find("image check checks/observability-metrics.sh"); a == nil || a.Status != "failed" || !strings.Contains(a.Evidence, "service observability/node-exporter does not exist") {
+	if a := find(neg, "image check checks/observability-metrics.sh"); a == nil || a.Status != verify.Failed || !strings.Contains(a.Evidence, "service observability/node-exporter does not exist") {
 		t.Errorf("the observability check does not fail naming the missing Service: %+v", a)
 	}
-	if a := neg.find("image check checks/kruise-cloneset.sh"); a == nil || a.Status != "passed" {
+	if a := find(neg, "image check checks/kruise-cloneset.sh"); a == nil || a.Status != verify.Passed {
 		t.Errorf("the base's check, untouched by the break: %+v", a)
 	}
 }
 
-// bootReport is the part of `cnstack boot`'s report.json this test reads.
-type bootReport struct {
-	Passed     bool            `json:"passed"`
-	Assertions []bootAssertion `json:"assertions"`
-}
-
-type bootAssertion struct {
-	Name     string `json:"name"`
-	Status   string `json:"status"`
-	Evidence string `json:"evidence"`
-}
-
-func (r bootReport) find(name string) *bootAssertion {
+// find is the assertion named name in r, or nil.
+func find(r verify.Report, name string) *verify.Assertion {
 	for i := range r.Assertions {
 		if r.Assertions[i].Name == name {
 			return &r.Assertions[i]
