@@ -367,10 +367,6 @@ func assertImagesFromRegistry(ctx context.Context, reg *registryProbe, pods []co
 func runProbes(ctx context.Context, k kubectl, nodes []*node, image string) []Assertion {
 	master := nodeName(ctx, k, nodes[0])
 	server := fmt.Sprintf(`apiVersion: v1
-kind: Namespace
-metadata: {name: %[1]s}
----
-apiVersion: v1
 kind: Pod
 metadata: {name: web, namespace: %[1]s, labels: {app: cnstack-web}}
 spec:
@@ -397,6 +393,9 @@ spec:
 			out = append(out, Assertion{Name: n, Node: nodes[0].name, Status: Failed, Evidence: why})
 		}
 		return out
+	}
+	if err := createProbeNamespace(ctx, k); err != nil {
+		return fail("could not create the test namespace: " + err.Error())
 	}
 	if err := k.apply(ctx, server); err != nil {
 		return fail("could not create the test pods: " + err.Error())
@@ -448,6 +447,29 @@ spec:
 		out[len(out)-1].Evidence = fmt.Sprintf("web on %s (%s), client on %s\n%s", master, web.Status.PodIP, worker, out[len(out)-1].Evidence)
 	}
 	return out
+}
+
+// createProbeNamespace creates the probes' namespace and waits for its
+// default ServiceAccount: the API server refuses pods in a namespace whose
+// ServiceAccount controller has not caught up yet ("serviceaccount default
+// not found"), which happens on a busy node seconds after the namespace exists.
+func createProbeNamespace(ctx context.Context, k kubectl) error {
+	if err := k.apply(ctx, "apiVersion: v1\nkind: Namespace\nmetadata: {name: "+probeNamespace+"}\n"); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(probeTimeout)
+	for {
+		_, err := k.run(ctx, "get -n "+probeNamespace+" serviceaccount/default")
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no default ServiceAccount in namespace %s after %s: %w", probeNamespace, probeTimeout, err)
+		}
+		if err := sleepCtx(ctx, 2*time.Second); err != nil {
+			return err
+		}
+	}
 }
 
 // probePod runs one command in a pod on node and judges its output.
