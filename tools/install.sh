@@ -10,8 +10,8 @@
 # CI and builds; they go
 # to ${CNSTACK_TOOLS_BIN:-<repo>/.cache/tools/bin}.
 # Payload tools (kubernetes etcd coredns containerd runc crictl cni flannel flannel-cni
-# seautil lvscare registry pause helm; kruise node-exporter kube-state-metrics for the offline
-# edition) are the binaries cluster images carry; they go to ${CNSTACK_TOOLS_DIR:-~/.cache/cnstack/tools}/payload/<os>-<arch>/<binary>.
+# seautil lvscare registry pause helm; kruise node-exporter kube-state-metrics prometheus otelcol
+# chaosblade for the offline edition) are the binaries cluster images carry; they go to ${CNSTACK_TOOLS_DIR:-~/.cache/cnstack/tools}/payload/<os>-<arch>/<binary>.
 # A payload-only name (kubernetes, etcd, ...) given without `payload` or --platform builds
 # the payload for both platforms; `registry` alone means the host tool.
 #
@@ -27,7 +27,7 @@ bin_dir=${CNSTACK_TOOLS_BIN:-$repo_root/.cache/tools/bin}
 payload_root=${CNSTACK_TOOLS_DIR:-${HOME:-/root}/.cache/cnstack/tools}/payload
 host_tools=(sealer cosign registry crane actionlint controller-gen)
 payload_tools=(kubernetes etcd coredns containerd runc crictl cni flannel flannel-cni seautil lvscare registry pause helm
-	kruise node-exporter kube-state-metrics)
+	kruise node-exporter kube-state-metrics prometheus otelcol chaosblade)
 default_platforms=(linux/amd64 linux/arm64)
 
 die() { echo "install.sh: $*" >&2; exit 1; }
@@ -222,6 +222,28 @@ payload_recipe() {
 		v=$(modver kube-state-metrics k8s.io/kube-state-metrics/v2)
 		bins="kube-state-metrics=k8s.io/kube-state-metrics/v2"
 		ldflags="-X github.com/prometheus/common/version.Version=$v"
+		;;
+	prometheus)
+		# Module v0.3MM.P is Prometheus v3.MM.P. No builtinassets tag: the UI's assets are
+		# npm-built upstream; the HTTP API is complete without them.
+		v=$(modver prometheus github.com/prometheus/prometheus)
+		local m=${v#v0.}
+		bins="prometheus=github.com/prometheus/prometheus/cmd/prometheus promtool=github.com/prometheus/prometheus/cmd/promtool"
+		ldflags="-X github.com/prometheus/common/version.Version=${m:0:1}.${m:1}"
+		;;
+	otelcol)
+		# Our collector distribution (tools/otelcol/main.go): the components the
+		# offline edition configures, pinned at one collector release.
+		v=$(modver otelcol go.opentelemetry.io/collector/otelcol)
+		bins="otelcol=github.com/cnstack/cnstack/tools/otelcol"
+		ldflags="-X main.version=${v#v}"
+		;;
+	chaosblade)
+		# The offline edition's ha layer: the ChaosBlade operator (its pod experiments
+		# run through the Kubernetes API; no chaosblade-tool DaemonSet is deployed).
+		v=$(modver chaosblade github.com/chaosblade-io/chaosblade-operator)
+		bins="chaosblade-operator=github.com/chaosblade-io/chaosblade-operator/cmd/manager"
+		ldflags="-X github.com/chaosblade-io/chaosblade-operator/version.Version=${v#v}"
 		;;
 	*)
 		return 1

@@ -33,35 +33,9 @@ import (
 // kubelet (pods Ready, containers restarted in place, the Services' routing)
 // is the checks' job in the VM.
 func TestComponentsOnAPIServer(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts etcd, kube-apiserver, kruise-manager and kube-state-metrics")
-	}
-	if runtime.GOOS != "linux" || runtime.GOARCH != "amd64" {
-		t.Skip("runs the linux/amd64 payload")
-	}
-	dir, err := tooltest.PayloadDir("linux/amd64")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, b := range []string{"etcd", "kube-apiserver", "kubectl", "kruise-manager", "kube-state-metrics"} {
-		if _, err := os.Stat(filepath.Join(dir, b)); err != nil {
-			t.Skipf("payload binary %s is not built: run `tools/install.sh --platform linux/amd64 kubernetes etcd kruise kube-state-metrics`", b)
-		}
-	}
-	toolsBin := os.Getenv("CNSTACK_TOOLS_BIN")
-	if toolsBin == "" {
-		toolsBin = filepath.Join(repoRoot(t), ".cache", "tools", "bin")
-	}
-	if _, err := os.Stat(filepath.Join(toolsBin, "controller-gen")); err != nil {
-		t.Skipf("controller-gen is not built: run `tools/install.sh controller-gen` (CNSTACK_TOOLS_BIN=%s)", toolsBin)
-	}
+	dir := payloadFor(t, "etcd", "kube-apiserver", "kubectl", "kruise-manager", "kube-state-metrics")
 	work := t.TempDir()
-	gen := filepath.Join(work, "generated")
-	cmd := exec.Command("bash", filepath.Join(repoRoot(t), "ci", "kruise-generate.sh"), gen)
-	cmd.Env = append(os.Environ(), "CNSTACK_TOOLS_BIN="+toolsBin)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("ci/kruise-generate.sh: %v\n%s", err, out)
-	}
+	gen := generateCRDs(t, "kruise", work)
 
 	c := startCluster(t, dir, work)
 	base := filepath.Join(editionDir(t), "base")
@@ -142,6 +116,48 @@ func TestComponentsOnAPIServer(t *testing.T) {
 	if n := strings.Count(ksm.log(), "forbidden"); n > 0 {
 		t.Errorf("kube-state-metrics was refused %d times: its ClusterRole lacks something\n%s", n, grepLines(ksm.log(), "forbidden", 5))
 	}
+}
+
+// payloadFor is the linux/amd64 payload directory, or skips the test when it
+// lacks one of bins (or cannot run it here).
+func payloadFor(t *testing.T, bins ...string) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts etcd, kube-apiserver and the edition's components")
+	}
+	if runtime.GOOS != "linux" || runtime.GOARCH != "amd64" {
+		t.Skip("runs the linux/amd64 payload")
+	}
+	dir, err := tooltest.PayloadDir("linux/amd64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range bins {
+		if _, err := os.Stat(filepath.Join(dir, b)); err != nil {
+			t.Skipf("payload binary %s is not built: run `tools/install.sh --platform linux/amd64 kubernetes etcd kruise kube-state-metrics node-exporter prometheus otelcol chaosblade`", b)
+		}
+	}
+	return dir
+}
+
+// generateCRDs runs ci/crd-generate.sh COMPONENT into work/generated, as
+// ci/offline-edition.sh does, or skips the test without controller-gen.
+func generateCRDs(t *testing.T, component, work string) string {
+	t.Helper()
+	toolsBin := os.Getenv("CNSTACK_TOOLS_BIN")
+	if toolsBin == "" {
+		toolsBin = filepath.Join(repoRoot(t), ".cache", "tools", "bin")
+	}
+	if _, err := os.Stat(filepath.Join(toolsBin, "controller-gen")); err != nil {
+		t.Skipf("controller-gen is not built: run `tools/install.sh controller-gen` (CNSTACK_TOOLS_BIN=%s)", toolsBin)
+	}
+	gen := filepath.Join(work, "generated")
+	cmd := exec.Command("bash", filepath.Join(repoRoot(t), "ci", "crd-generate.sh"), component, gen)
+	cmd.Env = append(os.Environ(), "CNSTACK_TOOLS_BIN="+toolsBin)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("ci/crd-generate.sh %s: %v\n%s", component, err, out)
+	}
+	return gen
 }
 
 type cluster struct {

@@ -15,10 +15,12 @@ import (
 
 // TestE2EOfflineEdition is the edition's proof in a VM (make e2e): `make
 // offline-edition` on the real payload (kruise, node_exporter,
-// kube-state-metrics built from their Go modules), then `cnstack boot` of the
-// top image with the real sealer run — every layer's check must pass — and of
-// the negative variant, whose observability check must fail naming the
-// missing node-exporter Service while the base's check still passes.
+// kube-state-metrics, Prometheus, the OpenTelemetry Collector and the
+// ChaosBlade operator built from their Go modules), then `cnstack boot` of
+// the top image with the real sealer run — every layer's check must pass —
+// and of the negative variant, whose observability checks must fail naming
+// the missing node-exporter Service and job, and whose ha check must fail
+// naming the refused experiment, while the base's check still passes.
 func TestE2EOfflineEdition(t *testing.T) {
 	if os.Getenv("CNSTACK_E2E") != "1" {
 		t.Skip("boots the offline edition in VMs (half an hour under TCG): CNSTACK_E2E=1 (make e2e)")
@@ -70,22 +72,29 @@ func TestE2EOfflineEdition(t *testing.T) {
 		return r, string(out)
 	}
 
-	top, out := boot("registry.cnstack.local/cnstack/observability:v0.1.0-offline")
+	top, out := boot("registry.cnstack.local/cnstack/ha:v0.1.0-offline")
 	if !top.Passed {
 		t.Errorf("the offline edition did not pass:\n%s", out)
 	}
-	for _, check := range []string{"image check checks/kruise-cloneset.sh", "image check checks/observability-metrics.sh"} {
+	for _, check := range []string{"image check checks/kruise-cloneset.sh", "image check checks/observability-metrics.sh",
+		"image check checks/observability-pipeline.sh", "image check checks/chaosblade-pod-delete.sh"} {
 		if a := find(top, check); a == nil || a.Status != verify.Passed {
 			t.Errorf("%s: %+v", check, a)
 		}
 	}
 
-	neg, out := boot("registry.cnstack.local/cnstack/observability:v0.1.0-offline-no-node-exporter-service")
+	neg, out := boot("registry.cnstack.local/cnstack/ha:v0.1.0-offline-negative")
 	if neg.Passed {
-		t.Errorf("the edition without the node-exporter Service passed:\n%s", out)
+		t.Errorf("the broken edition passed:\n%s", out)
 	}
-	if a := find(neg, "image check checks/observability-metrics.sh"); a == nil || a.Status != verify.Failed || !strings.Contains(a.Evidence, "service observability/node-exporter does not exist") {
-		t.Errorf("the observability check does not fail naming the missing Service: %+v", a)
+	for check, want := range map[string]string{
+		"image check checks/observability-metrics.sh":  "service observability/node-exporter does not exist",
+		"image check checks/observability-pipeline.sh": "node-exporter",
+		"image check checks/chaosblade-pod-delete.sh":  "the experiment did not succeed",
+	} {
+		if a := find(neg, check); a == nil || a.Status != verify.Failed || !strings.Contains(a.Evidence, want) {
+			t.Errorf("%s does not fail naming %q: %+v", check, want, a)
+		}
 	}
 	if a := find(neg, "image check checks/kruise-cloneset.sh"); a == nil || a.Status != verify.Passed {
 		t.Errorf("the base's check, untouched by the break: %+v", a)

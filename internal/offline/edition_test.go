@@ -24,7 +24,7 @@ import (
 var stubBinaries = strings.Fields(`kubeadm kubelet kubectl seautil registry helm
 	containerd containerd-shim-runc-v2 ctr runc crictl bridge host-local loopback portmap flannel
 	kube-apiserver kube-controller-manager kube-scheduler kube-proxy etcd etcdctl coredns pause flanneld lvscare
-	kruise-manager kruise-daemon node_exporter kube-state-metrics`)
+	kruise-manager kruise-daemon node_exporter kube-state-metrics prometheus promtool otelcol chaosblade-operator`)
 
 func repoRoot(t *testing.T) string { return filepath.Join(editionDir(t), "..", "..") }
 
@@ -67,6 +67,9 @@ func TestLint(t *testing.T) {
 	os.MkdirAll(gen, 0o755)
 	os.WriteFile(filepath.Join(gen, "kruise-crds.yaml"), []byte("apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: clonesets.apps.kruise.io\n"), 0o644)
 	os.WriteFile(filepath.Join(gen, "kruise-manager-role.yaml"), []byte("apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: kruise-manager\n"), 0o644)
+	haGen := filepath.Join(ed, "ha", "generated")
+	os.MkdirAll(haGen, 0o755)
+	os.WriteFile(filepath.Join(haGen, "chaosblade-crds.yaml"), []byte("apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: chaosblades.chaosblade.io\n"), 0o644)
 	for _, s := range []string{ed, filepath.Join(ed, "negative")} {
 		if out, err := exec.Command(bin, "lint", s).CombinedOutput(); err != nil || !strings.Contains(string(out), "0 errors, 0 warnings") {
 			t.Errorf("cnstack lint %s: %v\n%s", s, err, out)
@@ -80,7 +83,7 @@ func TestLint(t *testing.T) {
 // controller-gen, and checks the images it builds: kruise's generated CRDs and
 // ClusterRole, our manifests and the checks in the layers, LAUNCH order, and
 // every image the pods and checks run in registry/; the negative variant
-// lacks exactly the node-exporter Service. The real binaries in a VM are the
+// lacks exactly the node-exporter Service and the operator's pod permission. The real binaries in a VM are the
 // lead's cnstack boot.
 func TestEditionFromStubPayload(t *testing.T) {
 	if testing.Short() {
@@ -121,7 +124,7 @@ func TestEditionFromStubPayload(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ci/offline-edition.sh: %v\n%s", err, out)
 	}
-	if !strings.Contains(string(out), "/sealer registry.cnstack.local/cnstack/observability:v0.1.0-offline\n") {
+	if !strings.Contains(string(out), "/sealer registry.cnstack.local/cnstack/ha:v0.1.0-offline\n") {
 		t.Errorf("the script does not say what to boot:\n%s", out)
 	}
 
@@ -129,13 +132,16 @@ func TestEditionFromStubPayload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	top := readImage(t, s, "registry.cnstack.local/cnstack/observability:v0.1.0-offline")
-	if got := strings.Join(top.ext.Launch.AppNames, ","); got != "flannel,kruise,node-exporter,kube-state-metrics" {
+	top := readImage(t, s, "registry.cnstack.local/cnstack/ha:v0.1.0-offline")
+	if got := strings.Join(top.ext.Launch.AppNames, ","); got != "flannel,kruise,node-exporter,kube-state-metrics,otel-collector,prometheus,chaosblade" {
 		t.Errorf("launch %s", got)
 	}
 	for _, f := range []string{
-		"checks/kruise-cloneset.sh", "checks/observability-metrics.sh",
+		"checks/kruise-cloneset.sh", "checks/observability-metrics.sh", "checks/observability-pipeline.sh", "checks/chaosblade-pod-delete.sh",
 		"manifests/kruise-check-v1.yaml", "manifests/kruise-check-v2.yaml", "manifests/imageList",
+		"manifests/chaos-target.yaml", "manifests/chaos-pod-delete.yaml",
+		"application/apps/otel-collector/otel-collector.yaml", "application/apps/prometheus/prometheus.yaml",
+		"application/apps/chaosblade/chaosblade-crds.yaml", "application/apps/chaosblade/chaosblade.yaml", "application/apps/chaosblade/chaosblade-rbac.yaml",
 		"application/apps/kruise/kruise-crds.yaml", "application/apps/kruise/kruise-manager-role.yaml", "application/apps/kruise/kruise.yaml",
 		"application/apps/node-exporter/node-exporter.yaml", "application/apps/node-exporter/node-exporter-service.yaml",
 		"application/apps/kube-state-metrics/kube-state-metrics.yaml",
@@ -151,6 +157,9 @@ func TestEditionFromStubPayload(t *testing.T) {
 			t.Errorf("kruise-crds.yaml lacks %q", w)
 		}
 	}
+	if crd := top.files["application/apps/chaosblade/chaosblade-crds.yaml"]; !strings.Contains(crd, "name: chaosblades.chaosblade.io") || !strings.Contains(crd, "scope: Cluster") {
+		t.Errorf("chaosblade-crds.yaml is not the cluster-scoped ChaosBlade CRD:\n%.400s", crd)
+	}
 	if role := top.files["application/apps/kruise/kruise-manager-role.yaml"]; !strings.Contains(role, "kind: ClusterRole") || !strings.Contains(role, "clonesets") {
 		t.Errorf("kruise-manager-role.yaml is not the manager's ClusterRole:\n%.400s", role)
 	}
@@ -159,6 +168,9 @@ func TestEditionFromStubPayload(t *testing.T) {
 		"registry.cnstack.local/cnstack/kruise:v1.9.1",
 		"registry.cnstack.local/cnstack/node-exporter:v1.12.1",
 		"registry.cnstack.local/cnstack/kube-state-metrics:v2.20.0",
+		"registry.cnstack.local/cnstack/prometheus:v3.16.0",
+		"registry.cnstack.local/cnstack/otel-collector:v0.165.0",
+		"registry.cnstack.local/cnstack/chaosblade-operator:v1.8.0",
 		"registry.cnstack.local/cnstack/busybox:1.35.0",
 		"registry.cnstack.local/cnstack/busybox:1.35.0-inplace",
 		"registry.k8s.io/kube-apiserver:v1.34.4",
@@ -179,15 +191,23 @@ func TestEditionFromStubPayload(t *testing.T) {
 		t.Errorf("busybox:1.35.0 (%s) and busybox:1.35.0-inplace (%s) must differ", a, b)
 	}
 
-	neg := readImage(t, s, "registry.cnstack.local/cnstack/observability:v0.1.0-offline-no-node-exporter-service")
+	neg := readImage(t, s, "registry.cnstack.local/cnstack/ha:v0.1.0-offline-negative")
 	if _, ok := neg.files["application/apps/node-exporter/node-exporter-service.yaml"]; ok {
 		t.Error("the negative variant carries the node-exporter Service")
 	}
 	if _, ok := neg.files["application/apps/node-exporter/no-node-exporter-service.yaml"]; !ok {
 		t.Error("the negative variant lacks its marker no-node-exporter-service.yaml")
 	}
-	if _, ok := neg.files["checks/observability-metrics.sh"]; !ok {
-		t.Error("the negative variant lacks the check that must catch it")
+	if _, ok := neg.files["application/apps/chaosblade/chaosblade-rbac.yaml"]; ok {
+		t.Error("the negative variant carries the operator's full ClusterRole")
+	}
+	if _, ok := neg.files["application/apps/chaosblade/chaosblade-no-pod-delete.yaml"]; !ok {
+		t.Error("the negative variant lacks its marker chaosblade-no-pod-delete.yaml")
+	}
+	for _, c := range []string{"checks/observability-metrics.sh", "checks/chaosblade-pod-delete.sh"} {
+		if _, ok := neg.files[c]; !ok {
+			t.Errorf("the negative variant lacks %s, the check that must catch it", c)
+		}
 	}
 }
 
