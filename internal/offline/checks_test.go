@@ -77,6 +77,23 @@ func runCheck(t *testing.T, script, stubDir string, pathRest string) (string, in
 	}
 }
 
+// judgeCheck wants exit status want and every line of wants in a check's
+// output, and no PASS from a check that fails.
+func judgeCheck(t *testing.T, out string, code, want int, wants []string) {
+	t.Helper()
+	if code != want {
+		t.Errorf("exit %d, want %d; output:\n%s", code, want, out)
+	}
+	for _, w := range wants {
+		if !strings.Contains(out, w) {
+			t.Errorf("output lacks %q:\n%s", w, out)
+		}
+	}
+	if want != 0 && strings.Contains(out, "PASS") {
+		t.Errorf("a failing check printed PASS:\n%s", out)
+	}
+}
+
 func writeStub(t *testing.T, dir, name, body string) {
 	t.Helper()
 	if err := os.WriteFile(filepath.Join(dir, name), []byte("#!/bin/bash\n"+body), 0o755); err != nil {
@@ -161,17 +178,7 @@ func TestObservabilityCheck(t *testing.T) {
 			os.WriteFile(filepath.Join(stubs, "node-exporter.metrics"), []byte(tc.ne), 0o644)
 			os.WriteFile(filepath.Join(stubs, "kube-state-metrics.metrics"), []byte(ksmMetrics), 0o644)
 			out, code := runCheck(t, script, stubs, sysPath)
-			if code != tc.code {
-				t.Errorf("exit %d, want %d; output:\n%s", code, tc.code, out)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(out, w) {
-					t.Errorf("output lacks %q:\n%s", w, out)
-				}
-			}
-			if tc.code != 0 && strings.Contains(out, "PASS") {
-				t.Errorf("a failing check printed PASS:\n%s", out)
-			}
+			judgeCheck(t, out, code, tc.code, tc.want)
 		})
 	}
 }
@@ -190,5 +197,120 @@ esac
 	out, code := runCheck(t, script, stubs, os.Getenv("PATH"))
 	if code != 1 || !strings.Contains(out, "FAILED: CRD clonesets.apps.kruise.io is not installed") {
 		t.Errorf("exit %d, want 1 naming the CRD; output:\n%s", code, out)
+	}
+}
+
+// pipelineKubectl is a stub kubectl for the observability pipeline check:
+// Prometheus's /federate answers $STUB_DIR/federate; the OTLP test pod
+// answers $STUB_DIR/otlp-answer; the collector's own metrics count a span
+// once the pod has run, unless $STUB_DIR/drop-spans exists (received, never
+// exported).
+const pipelineKubectl = `args="$*"
+case $args in
+"get --raw /readyz") echo ok ;;
+*"get service "*" -o jsonpath={.spec.clusterIP}") echo 10.96.0.42 ;;
+*"get service "*) echo ok ;;
+*"get endpoints "*) echo "10.244.0.7 " ;;
+*"/proxy/federate"*) cat "$STUB_DIR/federate" ;;
+*"/services/http:otel-collector:8888/proxy/metrics")
+	n=0; [ -f "$STUB_DIR/ran" ] && n=1
+	echo "otelcol_receiver_accepted_spans{receiver=\"otlp\",transport=\"http\"} $n"
+	[ -f "$STUB_DIR/drop-spans" ] && n=0
+	echo "otelcol_exporter_sent_spans{exporter=\"debug\"} $n" ;;
+*" run "*) touch "$STUB_DIR/ran"; echo "pod/x created" ;;
+*"get pod "*"{.status.phase}") echo Succeeded ;;
+*" logs "*) cat "$STUB_DIR/otlp-answer" ;;
+*) echo "kubectl $args" ;;
+esac
+`
+
+// TestObservabilityPipelineCheck: every job up and a span received and
+// exported passes, showing what it saw; a job missing from Prometheus (the
+// negative variant's break), a span refused, or a span received but never
+// exported each fail naming what is wrong.
+func TestObservabilityPipelineCheck(t *testing.T) {
+	script := filepath.Join(editionDir(t), "observability", "checks", "observability-pipeline.sh")
+	all := `up{instance="10.244.0.5:9090",job="prometheus"} 1 1796653605416
+up{instance="10.0.2.15:9100",job="node-exporter",node="node0"} 1 1796653605557
+up{instance="10.244.0.6:8080",job="kube-state-metrics"} 1 1796653606304
+up{instance="10.244.0.8:8888",job="otel-collector"} 1 1796653606567
+`
+	noNodeExporter := strings.Join(strings.Split(all, "\n")[0:1], "\n") + "\n" + strings.Join(strings.Split(all, "\n")[2:], "\n")
+	ok := "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{}"
+	for _, tc := range []struct {
+		name, federate, answer string
+		drop                   bool
+		code                   int
+		want                   []string
+	}{
+		{"working", all, ok, false, 0, []string{`up{instance="10.0.2.15:9100",job="node-exporter",node="node0"} = 1`,
+			"otlp receiver accepted 1 spans, debug exporter sent 1", "PASS"}},
+		{"no node-exporter job", noNodeExporter, ok, false, 1, []string{"FAILED: Prometheus: after 3s these jobs are not up == 1: node-exporter"}},
+		{"a job down", strings.Replace(all, `job="kube-state-metrics"} 1`, `job="kube-state-metrics"} 0`, 1), ok, false, 1,
+			[]string{"these jobs are not up == 1: kube-state-metrics", `down: up{instance="10.244.0.6:8080",job="kube-state-metrics"} 0`}},
+		{"span refused", all, "HTTP/1.1 400 Bad Request\r\n\r\nbad", false, 1, []string{"FAILED: the collector did not accept the span over OTLP/HTTP: HTTP/1.1 400 Bad Request"}},
+		{"span not exported", all, ok, true, 1, []string{"FAILED: otelcol_exporter_sent_spans for the debug exporter did not grow (0 -> 0)"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stubs := t.TempDir()
+			writeStub(t, stubs, "kubectl", pipelineKubectl)
+			os.WriteFile(filepath.Join(stubs, "federate"), []byte(tc.federate), 0o644)
+			os.WriteFile(filepath.Join(stubs, "otlp-answer"), []byte(tc.answer), 0o644)
+			if tc.drop {
+				os.WriteFile(filepath.Join(stubs, "drop-spans"), nil, 0o644)
+			}
+			out, code := runCheck(t, script, stubs, os.Getenv("PATH"))
+			judgeCheck(t, out, code, tc.code, tc.want)
+		})
+	}
+}
+
+// chaosKubectl is a stub kubectl for the ChaosBlade check: the operator is
+// available, the test Deployment is Ready with pods a and b, and the
+// experiment ends in $STUB_DIR/phase with success $STUB_DIR/success; once it
+// has run, pod a is gone and c replaces it.
+const chaosKubectl = `args="$*"
+ran() { [ -f "$STUB_DIR/applied" ]; }
+case $args in
+"get --raw /readyz") echo ok ;;
+"get crd chaosblades.chaosblade.io") echo ok ;;
+*"rollout status"*) echo ok ;;
+*"apply -f manifests/chaos-pod-delete.yaml") touch "$STUB_DIR/applied" ;;
+*"get deployment chaos-target"*) echo 2/2 ;;
+*"get pods -l app=chaos-target -o jsonpath={.items[*].metadata.deletionTimestamp}") ;;
+*"get pods -l app=chaos-target"*) if ran && [ "$(cat "$STUB_DIR/success")" = true ]; then printf 'b\nc\n'; else printf 'a\nb\n'; fi ;;
+*"get pod a -o jsonpath={.metadata.deletionTimestamp}") ran && [ "$(cat "$STUB_DIR/success")" = true ] && { echo 'Error from server (NotFound): pods "a" not found' >&2; exit 1; }; echo ;;
+*"get pod "*) echo ;;
+*"{.status.phase}") cat "$STUB_DIR/phase" ;;
+*"{.status.expStatuses[0].success}") cat "$STUB_DIR/success" ;;
+*"{.status.expStatuses[0].state}"*) cat "$STUB_DIR/state" ;;
+*"resStatuses"*) echo "cnstack-check-chaos/node0/a " ;;
+*) echo "kubectl $args" ;;
+esac
+`
+
+// TestChaosBladeCheck: an experiment that succeeds, deletes a pod and sees
+// the Deployment recover passes, naming the pod; one the operator may not
+// carry out (the negative variant's ClusterRole) fails with its error.
+func TestChaosBladeCheck(t *testing.T) {
+	script := filepath.Join(editionDir(t), "ha", "checks", "chaosblade-pod-delete.sh")
+	for _, tc := range []struct {
+		name, phase, success, state string
+		code                        int
+		want                        []string
+	}{
+		{"working", "Running", "true", "Success", 0, []string{"deleted by the experiment: a", "PASS: a ChaosBlade experiment deleted pod a"}},
+		{"refused", "Error", "false", `Error pods "a" is forbidden: User "system:serviceaccount:chaosblade:chaosblade" cannot delete resource "pods"`, 1,
+			[]string{"FAILED: the experiment did not succeed (phase Error, success 'false': Error pods \"a\" is forbidden"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stubs := t.TempDir()
+			writeStub(t, stubs, "kubectl", chaosKubectl)
+			for f, v := range map[string]string{"phase": tc.phase, "success": tc.success, "state": tc.state} {
+				os.WriteFile(filepath.Join(stubs, f), []byte(v), 0o644)
+			}
+			out, code := runCheck(t, script, stubs, os.Getenv("PATH"))
+			judgeCheck(t, out, code, tc.code, tc.want)
+		})
 	}
 }

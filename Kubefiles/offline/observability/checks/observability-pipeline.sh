@@ -97,7 +97,7 @@ if ready otel-collector; then
 			rx=$(sent_spans otelcol_receiver_accepted_spans 'receiver="otlp"')
 			tx=$(sent_spans otelcol_exporter_sent_spans 'exporter="debug"')
 			((rx > before_rx && tx > before_tx)) && break
-			((SECONDS - t0 < 60)) || break
+			((SECONDS - t0 < timeout_s)) || break
 			sleep 2
 		done
 		echo "collector counters after: otlp receiver accepted $rx spans, debug exporter sent $tx"
