@@ -3,6 +3,7 @@ package kubebase
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -55,6 +56,23 @@ func TestKubeadmConfig(t *testing.T) {
 	// cluster-info ConfigMap" after the default 5 minutes.
 	if d := duration("JoinConfiguration", "discovery", "timeout"); d < 10*time.Minute {
 		t.Errorf("join discovery timeout %s: under 10 minutes", d)
+	}
+	// The controller-manager and the scheduler lost their leases and restarted
+	// under load (offline edition in a TCG VM); Deployments then had no status
+	// updates and an app's rollout status timed out.
+	for _, component := range []string{"controllerManager", "scheduler"} {
+		args, _ := docs["ClusterConfiguration"][component].(map[string]any)["extraArgs"].(map[string]any)
+		d := func(k string) time.Duration {
+			v, err := time.ParseDuration(fmt.Sprint(args[k]))
+			if err != nil {
+				t.Errorf("%s %s: %v", component, k, err)
+			}
+			return v
+		}
+		lease, renew, retry := d("leader-elect-lease-duration"), d("leader-elect-renew-deadline"), d("leader-elect-retry-period")
+		if lease < 30*time.Second || renew < 20*time.Second || !(retry < renew && renew < lease) {
+			t.Errorf("%s leader election lease %s, renew %s, retry %s: want lease ≥ 30s, renew ≥ 20s, retry < renew < lease", component, lease, renew, retry)
+		}
 	}
 	for _, kind := range []string{"InitConfiguration", "JoinConfiguration"} {
 		nr, _ := docs[kind]["nodeRegistration"].(map[string]any)

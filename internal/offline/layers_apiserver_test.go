@@ -145,8 +145,12 @@ func TestObservabilityOnAPIServer(t *testing.T) {
 	}
 	promCfg = strings.Replace(promCfg, relabels, relabels+
 		"      - {source_labels: [__address__], regex: '192\\.0\\.2\\.1:(.*)', replacement: '127.0.0.1:$1', target_label: __address__}\n", 1)
-	promCfg = strings.Replace(promCfg, "targets: [localhost:9090]", fmt.Sprintf("targets: [127.0.0.1:%d]", p[7]), 1)
-	promCfg = strings.Replace(promCfg, "scrape_interval: 15s", "scrape_interval: 2s", 1)
+	for from, to := range map[string]string{"targets: [localhost:9090]": fmt.Sprintf("targets: [127.0.0.1:%d]", p[7]), "scrape_interval: 30s": "scrape_interval: 2s"} {
+		if !strings.Contains(promCfg, from) {
+			t.Fatalf("the scrape configuration has no %q", from)
+		}
+		promCfg = strings.Replace(promCfg, from, to, 1)
+	}
 	writeFile(t, filepath.Join(work, "prometheus.yml"), promCfg, 0o644)
 	prom := c.start(t, "prometheus", nil, "--config.file="+filepath.Join(work, "prometheus.yml"), "--storage.tsdb.path="+filepath.Join(work, "tsdb"),
 		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", p[7]))
