@@ -49,10 +49,23 @@ wait_for() {
 ready='{.status.replicas}/{.status.readyReplicas}/{.status.updatedReadyReplicas}'
 pods() { kubectl -n "$ns" get pods -l app=kruise-check -o jsonpath='{range .items[*]}{.metadata.name} uid={.metadata.uid} image={.spec.containers[0].image} restarts={.status.containerStatuses[0].restartCount} ready={.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' | sort; }
 
-kubectl -n "$ns" apply -f manifests/kruise-check-v1.yaml >/dev/null || fail "kubectl apply manifests/kruise-check-v1.yaml was refused"
+# kube WHAT ARGS...: kubectl -n ns ARGS, retried while kruise's webhook cannot answer (the
+# manager restarting on a busy node); any other refusal fails the check at once, naming WHAT.
+kube() {
+	local what=$1 out t0=$SECONDS
+	shift
+	while ! out=$(kubectl -n "$ns" "$@" 2>&1); do
+		if ! echo "$out" | grep -q 'failed calling webhook' || ((SECONDS - t0 >= timeout_s)); then
+			fail "$what was refused: $out"
+		fi
+		echo "kruise's webhook is not answering yet, retrying: $(echo "$out" | tail -n1)"
+		sleep 5
+	done
+}
+kube "kubectl apply manifests/kruise-check-v1.yaml" apply -f manifests/kruise-check-v1.yaml
 echo "applied CloneSet $ns/kruise-check: 2 replicas of registry.cnstack.local/cnstack/busybox:1.35.0"
 wait_for "2 pods Ready" "$ready" "2/2/2"
-kubectl -n "$ns" patch cloneset kruise-check --type merge -p '{"spec":{"replicas":3}}' >/dev/null || fail "cannot scale the CloneSet to 3"
+kube "scaling the CloneSet to 3" patch cloneset kruise-check --type merge -p '{"spec":{"replicas":3}}'
 echo "scaled the CloneSet 2 -> 3"
 wait_for "3 pods Ready" "$ready" "3/3/3"
 before=$(pods)
@@ -61,7 +74,7 @@ echo "$before" | sed 's/^/  /'
 [ "$(echo "$before" | grep -c 'ready=True')" = 3 ] || fail "not every pod is Ready"
 
 gen=$(kubectl -n "$ns" get cloneset kruise-check -o jsonpath='{.metadata.generation}')
-kubectl -n "$ns" apply -f manifests/kruise-check-v2.yaml >/dev/null || fail "kubectl apply manifests/kruise-check-v2.yaml was refused"
+kube "kubectl apply manifests/kruise-check-v2.yaml" apply -f manifests/kruise-check-v2.yaml
 echo "updated the image to registry.cnstack.local/cnstack/busybox:1.35.0-inplace (generation $gen -> $((gen + 1)))"
 wait_for "3 pods updated and Ready" '{.status.observedGeneration}/{.status.updatedReplicas}/{.status.updatedReadyReplicas}' "$((gen + 1))/3/3"
 after=$(pods)
