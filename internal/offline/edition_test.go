@@ -83,8 +83,8 @@ func TestLint(t *testing.T) {
 // controller-gen, and checks the images it builds: kruise's generated CRDs and
 // ClusterRole, our manifests and the checks in the layers, LAUNCH order, and
 // every image the pods and checks run in registry/; the negative variant
-// lacks exactly the node-exporter Service and the operator's pod permission. The real binaries in a VM are the
-// lead's cnstack boot.
+// lacks exactly the node-exporter Service and the operator's pod permission.
+// The real binaries in a VM are TestE2EOfflineEdition's.
 func TestEditionFromStubPayload(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds cnstack and three cluster images")
