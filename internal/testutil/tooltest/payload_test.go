@@ -5,12 +5,14 @@ import (
 	"debug/buildinfo"
 	"debug/elf"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -233,10 +235,19 @@ func checkPauseStops(t *testing.T, path string) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		t.Fatalf("pause exited before any signal: %v", err)
-	case <-time.After(200 * time.Millisecond):
+	// Signal only once pause handles SIGTERM: sent earlier (a loaded machine
+	// starts it slowly), the default action kills it, and the test flaked.
+	deadline := time.Now().Add(10 * time.Second)
+	for !catchesSIGTERM(cmd.Process.Pid) {
+		select {
+		case err := <-done:
+			t.Fatalf("pause exited before any signal: %v", err)
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			t.Fatal("pause did not install a SIGTERM handler within 10s")
+		}
 	}
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -250,6 +261,22 @@ func checkPauseStops(t *testing.T, path string) {
 		_ = cmd.Process.Kill()
 		t.Fatal("pause still running 10s after SIGTERM")
 	}
+}
+
+// catchesSIGTERM reports whether process pid has a handler for SIGTERM (the
+// SigCgt mask of /proc/PID/status; bit 14 is signal 15).
+func catchesSIGTERM(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return false
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "SigCgt:"); ok {
+			mask, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			return err == nil && mask&(1<<(syscall.SIGTERM-1)) != 0
+		}
+	}
+	return false
 }
 
 func TestPayloadDir(t *testing.T) {
