@@ -34,7 +34,7 @@ payload: deps ## build what the Kubernetes base carries (Go modules and Debian p
 kube-base: build payload ## build the Kubernetes base cluster image (Kubefiles/kubernetes) into the store
 	PLATFORMS=$(PLATFORMS) ci/kube-base.sh
 
-offline-edition: build ## build the offline edition (Kubefiles/offline: Kubernetes base + OpenKruise; node-exporter, kube-state-metrics, Prometheus, OTel Collector; ChaosBlade; images from Go modules); NEGATIVE=1 adds the broken variant
+offline-edition: build ## build the offline edition (Kubefiles/offline: Kubernetes base + OpenKruise; Dapr; node-exporter, kube-state-metrics, Prometheus, OTel Collector; ChaosBlade; images from Go modules); NEGATIVE=1 adds the broken variant
 	PLATFORMS=$(or $(OFFLINE_PLATFORMS),linux/amd64) ci/offline-edition.sh
 
 test: deps tools lint unit fuzz ## everything CI runs: lint, unit + integration tests (real registry, sealer, cosign, VM smoke) and a short fuzz run

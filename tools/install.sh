@@ -11,7 +11,7 @@
 # to ${CNSTACK_TOOLS_BIN:-<repo>/.cache/tools/bin}.
 # Payload tools (kubernetes etcd coredns containerd runc crictl cni flannel flannel-cni
 # seautil lvscare registry pause helm; kruise node-exporter kube-state-metrics prometheus otelcol
-# chaosblade for the offline edition) are the binaries cluster images carry; they go to ${CNSTACK_TOOLS_DIR:-~/.cache/cnstack/tools}/payload/<os>-<arch>/<binary>.
+# chaosblade dapr for the offline edition) are the binaries cluster images carry; they go to ${CNSTACK_TOOLS_DIR:-~/.cache/cnstack/tools}/payload/<os>-<arch>/<binary>.
 # A payload-only name (kubernetes, etcd, ...) given without `payload` or --platform builds
 # the payload for both platforms; `registry` alone means the host tool.
 #
@@ -27,7 +27,7 @@ bin_dir=${CNSTACK_TOOLS_BIN:-$repo_root/.cache/tools/bin}
 payload_root=${CNSTACK_TOOLS_DIR:-${HOME:-/root}/.cache/cnstack/tools}/payload
 host_tools=(sealer cosign registry crane actionlint controller-gen)
 payload_tools=(kubernetes etcd coredns containerd runc crictl cni flannel flannel-cni seautil lvscare registry pause helm
-	kruise node-exporter kube-state-metrics prometheus otelcol chaosblade)
+	kruise node-exporter kube-state-metrics prometheus otelcol chaosblade dapr)
 default_platforms=(linux/amd64 linux/arm64)
 
 die() { echo "install.sh: $*" >&2; exit 1; }
@@ -244,6 +244,20 @@ payload_recipe() {
 		v=$(modver chaosblade github.com/chaosblade-io/chaosblade-operator)
 		bins="chaosblade-operator=github.com/chaosblade-io/chaosblade-operator/cmd/manager"
 		ldflags="-X github.com/chaosblade-io/chaosblade-operator/version.Version=${v#v}"
+		;;
+	dapr)
+		# The offline edition's mesh layer: Dapr's control plane and the daprd sidecar,
+		# with Dapr's replace block (tools/dapr/go.mod). daprd is built with the
+		# stablecomponents flavour (upstream's release uses allcomponents, which adds the
+		# alpha and beta components and their SDKs).
+		v=$(modver dapr github.com/dapr/dapr)
+		local c p=github.com/dapr/dapr/cmd
+		bins=""
+		bins="daprd=$p/daprd"
+		for c in operator sentry injector placement scheduler; do bins+=" dapr-$c=$p/$c"; done
+		tags="stablecomponents"
+		ldflags="-X github.com/dapr/dapr/pkg/buildinfo.version=${v#v} -X github.com/dapr/dapr/pkg/buildinfo.gitversion=$v"
+		ldflags+=" -X github.com/dapr/kit/logger.DaprVersion=${v#v}"
 		;;
 	*)
 		return 1

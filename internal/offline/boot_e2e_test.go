@@ -14,13 +14,14 @@ import (
 )
 
 // TestE2EOfflineEdition is the edition's proof in a VM (make e2e): `make
-// offline-edition` on the real payload (kruise, node_exporter,
+// offline-edition` on the real payload (kruise, Dapr, node_exporter,
 // kube-state-metrics, Prometheus, the OpenTelemetry Collector and the
 // ChaosBlade operator built from their Go modules), then `cnstack boot` of
 // the top image with the real sealer run — every layer's check must pass —
-// and of the negative variant, whose observability checks must fail naming
-// the missing node-exporter Service and job, and whose ha check must fail
-// naming the refused experiment, while the base's check still passes.
+// and of the negative variant, whose mesh check must fail on the missing
+// daprd sidecar, whose observability checks must fail naming the missing
+// node-exporter Service and job, and whose ha check must fail naming the
+// refused experiment, while the base's check still passes.
 func TestE2EOfflineEdition(t *testing.T) {
 	if os.Getenv("CNSTACK_E2E") != "1" {
 		t.Skip("boots the offline edition in VMs (half an hour under TCG): CNSTACK_E2E=1 (make e2e)")
@@ -76,7 +77,7 @@ func TestE2EOfflineEdition(t *testing.T) {
 	if !top.Passed {
 		t.Errorf("the offline edition did not pass:\n%s", out)
 	}
-	for _, check := range []string{"image check checks/kruise-cloneset.sh", "image check checks/observability-metrics.sh",
+	for _, check := range []string{"image check checks/kruise-cloneset.sh", "image check checks/dapr-invoke.sh", "image check checks/observability-metrics.sh",
 		"image check checks/observability-pipeline.sh", "image check checks/chaosblade-pod-delete.sh"} {
 		if a := find(top, check); a == nil || a.Status != verify.Passed {
 			t.Errorf("%s: %+v", check, a)
@@ -88,6 +89,7 @@ func TestE2EOfflineEdition(t *testing.T) {
 		t.Errorf("the broken edition passed:\n%s", out)
 	}
 	for check, want := range map[string]string{
+		"image check checks/dapr-invoke.sh":            "has no daprd sidecar",
 		"image check checks/observability-metrics.sh":  "service observability/node-exporter does not exist",
 		"image check checks/observability-pipeline.sh": "node-exporter",
 		"image check checks/chaosblade-pod-delete.sh":  "the experiment did not succeed",

@@ -314,3 +314,58 @@ func TestChaosBladeCheck(t *testing.T) {
 		})
 	}
 }
+
+// daprKubectl is a stub kubectl for the Dapr check: the control plane is up,
+// the injector only when $STUB_DIR/injector exists (then the apps' pods carry
+// daprd), and an exec in the client pod prints $STUB_DIR/answer.
+const daprKubectl = `args="$*"
+case $args in
+"get --raw /readyz") echo ok ;;
+*"rollout status deployment/dapr-sidecar-injector"*)
+	[ -f "$STUB_DIR/injector" ] && exit 0
+	echo 'Error from server (NotFound): deployments.apps "dapr-sidecar-injector" not found' >&2; exit 1 ;;
+*"get pods -l app="*) a=${args#*app=}; echo "${a%% *}-7f9c" ;;
+*"get pod "*)
+	printf 'app=registry.cnstack.local/cnstack/busybox:1.35.0 '
+	[ -f "$STUB_DIR/injector" ] && printf 'daprd=registry.cnstack.local/cnstack/dapr/daprd:1.18.2 '
+	exit 0 ;;
+*" exec "*) cat "$STUB_DIR/answer" ;;
+esac
+exit 0
+`
+
+// TestDaprCheck: with the injector and an echo that answers, the check passes
+// and shows the sidecars and the answer; without the injector (the negative
+// variant's break) it fails saying the pod has no daprd sidecar and naming
+// the injector; with an invocation that fails it fails with what came back.
+func TestDaprCheck(t *testing.T) {
+	script := filepath.Join(editionDir(t), "mesh", "checks", "dapr-invoke.sh")
+	for _, tc := range []struct {
+		name     string
+		injector bool
+		answer   string
+		code     int
+		want     []string
+	}{
+		{"working", true, "hello from dapr-echo-7f9c", 0, []string{
+			"pod dapr-echo-7f9c has the daprd sidecar: app=registry.cnstack.local/cnstack/busybox:1.35.0 daprd=registry.cnstack.local/cnstack/dapr/daprd:1.18.2",
+			"invoked app id echo from dapr-client-7f9c through Dapr (http://127.0.0.1:3500/v1.0/invoke/echo.cnstack-check-dapr/method/hello) in 1 attempt(s): 'hello from dapr-echo-7f9c'",
+			"PASS: Dapr injected daprd into both apps"}},
+		{"no-injector", false, "", 1, []string{
+			"dapr-sidecar-injector is not available: ",
+			"FAILED: pod dapr-echo-7f9c has no daprd sidecar (containers: app=registry.cnstack.local/cnstack/busybox:1.35.0 ): is the Dapr sidecar injector (deployment dapr-system/dapr-sidecar-injector) running?"}},
+		{"invoke-fails", true, "wget: server returned error: HTTP/1.1 500 Internal Server Error", 1, []string{
+			"FAILED: service invocation from dapr-client-7f9c to app id echo (http://127.0.0.1:3500/v1.0/invoke/echo.cnstack-check-dapr/method/hello) answered 'wget: server returned error: HTTP/1.1 500 Internal Server Error', want 'hello from dapr-echo-7f9c'"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stubs := t.TempDir()
+			writeStub(t, stubs, "kubectl", daprKubectl)
+			if tc.injector {
+				os.WriteFile(filepath.Join(stubs, "injector"), nil, 0o644)
+			}
+			os.WriteFile(filepath.Join(stubs, "answer"), []byte(tc.answer+"\n"), 0o644)
+			out, code := runCheck(t, script, stubs, os.Getenv("PATH"))
+			judgeCheck(t, out, code, tc.code, tc.want)
+		})
+	}
+}

@@ -24,7 +24,8 @@ import (
 var stubBinaries = strings.Fields(`kubeadm kubelet kubectl seautil registry helm
 	containerd containerd-shim-runc-v2 ctr runc crictl bridge host-local loopback portmap flannel
 	kube-apiserver kube-controller-manager kube-scheduler kube-proxy etcd etcdctl coredns pause flanneld lvscare
-	kruise-manager kruise-daemon node_exporter kube-state-metrics prometheus promtool otelcol chaosblade-operator`)
+	kruise-manager kruise-daemon node_exporter kube-state-metrics prometheus promtool otelcol chaosblade-operator
+	daprd dapr-operator dapr-sentry dapr-injector dapr-placement dapr-scheduler`)
 
 func repoRoot(t *testing.T) string { return filepath.Join(editionDir(t), "..", "..") }
 
@@ -45,7 +46,9 @@ func copyEdition(t *testing.T, dst string) {
 	if out, err := exec.Command("cp", "-r", editionDir(t), dst).CombinedOutput(); err != nil {
 		t.Fatalf("copy the edition: %v\n%s", err, out)
 	}
-	os.RemoveAll(filepath.Join(dst, "base", "generated"))
+	for _, layer := range []string{"base", "mesh", "ha"} {
+		os.RemoveAll(filepath.Join(dst, layer, "generated"))
+	}
 }
 
 // TestLint: both stacks of the edition (the edition and its negative variant)
@@ -69,6 +72,10 @@ func TestLint(t *testing.T) {
 	os.WriteFile(filepath.Join(gen, "kruise-manager-role.yaml"), []byte("apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: kruise-manager\n"), 0o644)
 	haGen := filepath.Join(ed, "ha", "generated")
 	os.MkdirAll(haGen, 0o755)
+	chart := filepath.Join(ed, "mesh", "generated", "chart", "dapr")
+	writeFile(t, filepath.Join(chart, "Chart.yaml"), "apiVersion: v2\nname: dapr\nversion: 1.18.2\n", 0o644)
+	writeFile(t, filepath.Join(chart, "values.yaml"), "{}\n", 0o644)
+	writeFile(t, filepath.Join(chart, "templates", "NOTES.txt"), "dapr\n", 0o644)
 	os.WriteFile(filepath.Join(haGen, "chaosblade-crds.yaml"), []byte("apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: chaosblades.chaosblade.io\n"), 0o644)
 	for _, s := range []string{ed, filepath.Join(ed, "negative")} {
 		if out, err := exec.Command(bin, "lint", s).CombinedOutput(); err != nil || !strings.Contains(string(out), "0 errors, 0 warnings") {
@@ -133,11 +140,14 @@ func TestEditionFromStubPayload(t *testing.T) {
 		t.Fatal(err)
 	}
 	top := readImage(t, s, "registry.cnstack.local/cnstack/ha:v0.1.0-offline")
-	if got := strings.Join(top.ext.Launch.AppNames, ","); got != "flannel,kruise,node-exporter,kube-state-metrics,otel-collector,prometheus,chaosblade" {
+	if got := strings.Join(top.ext.Launch.AppNames, ","); got != "flannel,kruise,dapr,node-exporter,kube-state-metrics,otel-collector,prometheus,chaosblade" {
 		t.Errorf("launch %s", got)
 	}
 	for _, f := range []string{
-		"checks/kruise-cloneset.sh", "checks/observability-metrics.sh", "checks/observability-pipeline.sh", "checks/chaosblade-pod-delete.sh",
+		"checks/kruise-cloneset.sh", "checks/dapr-invoke.sh", "manifests/dapr-apps.yaml",
+		"application/apps/dapr/dapr/Chart.yaml", "application/apps/dapr/dapr/crds/components.yaml",
+		"application/apps/dapr/dapr.yaml", "application/apps/dapr/dapr-images.yaml",
+		"checks/observability-metrics.sh", "checks/observability-pipeline.sh", "checks/chaosblade-pod-delete.sh",
 		"manifests/kruise-check-v1.yaml", "manifests/kruise-check-v2.yaml", "manifests/imageList",
 		"manifests/chaos-target.yaml", "manifests/chaos-pod-delete.yaml",
 		"application/apps/otel-collector/otel-collector.yaml", "application/apps/prometheus/prometheus.yaml",
@@ -160,6 +170,10 @@ func TestEditionFromStubPayload(t *testing.T) {
 	if crd := top.files["application/apps/chaosblade/chaosblade-crds.yaml"]; !strings.Contains(crd, "name: chaosblades.chaosblade.io") || !strings.Contains(crd, "scope: Cluster") {
 		t.Errorf("chaosblade-crds.yaml is not the cluster-scoped ChaosBlade CRD:\n%.400s", crd)
 	}
+	// Dapr's chart comes from the pinned module, stamped with its version.
+	if c := top.files["application/apps/dapr/dapr/Chart.yaml"]; !strings.Contains(c, "version: '1.18.2'") || !strings.Contains(c, "name: dapr") {
+		t.Errorf("the Dapr chart is not dapr 1.18.2:\n%s", c)
+	}
 	if role := top.files["application/apps/kruise/kruise-manager-role.yaml"]; !strings.Contains(role, "kind: ClusterRole") || !strings.Contains(role, "clonesets") {
 		t.Errorf("kruise-manager-role.yaml is not the manager's ClusterRole:\n%.400s", role)
 	}
@@ -171,6 +185,12 @@ func TestEditionFromStubPayload(t *testing.T) {
 		"registry.cnstack.local/cnstack/prometheus:v3.16.0",
 		"registry.cnstack.local/cnstack/otel-collector:v0.165.0",
 		"registry.cnstack.local/cnstack/chaosblade-operator:v1.8.0",
+		"registry.cnstack.local/cnstack/dapr/daprd:1.18.2",
+		"registry.cnstack.local/cnstack/dapr/operator:1.18.2",
+		"registry.cnstack.local/cnstack/dapr/sentry:1.18.2",
+		"registry.cnstack.local/cnstack/dapr/injector:1.18.2",
+		"registry.cnstack.local/cnstack/dapr/placement:1.18.2",
+		"registry.cnstack.local/cnstack/dapr/scheduler:1.18.2",
 		"registry.cnstack.local/cnstack/busybox:1.35.0",
 		"registry.cnstack.local/cnstack/busybox:1.35.0-inplace",
 		"registry.k8s.io/kube-apiserver:v1.34.4",
@@ -204,7 +224,13 @@ func TestEditionFromStubPayload(t *testing.T) {
 	if _, ok := neg.files["application/apps/chaosblade/chaosblade-no-pod-delete.yaml"]; !ok {
 		t.Error("the negative variant lacks its marker chaosblade-no-pod-delete.yaml")
 	}
-	for _, c := range []string{"checks/observability-metrics.sh", "checks/chaosblade-pod-delete.sh"} {
+	if v := top.files["application/apps/dapr/dapr.yaml"]; strings.Contains(v, "dapr_sidecar_injector") {
+		t.Errorf("the edition's Dapr values disable something:\n%s", v)
+	}
+	if v := neg.files["application/apps/dapr/dapr.yaml"]; !strings.Contains(v, "dapr_sidecar_injector:\n  enabled: false") {
+		t.Errorf("the negative variant's Dapr values keep the injector:\n%s", v)
+	}
+	for _, c := range []string{"checks/dapr-invoke.sh", "checks/observability-metrics.sh", "checks/chaosblade-pod-delete.sh"} {
 		if _, ok := neg.files[c]; !ok {
 			t.Errorf("the negative variant lacks %s, the check that must catch it", c)
 		}
