@@ -190,7 +190,6 @@ func TestEditionFromStubPayload(t *testing.T) {
 		"registry.cnstack.local/cnstack/dapr/sentry:1.18.2",
 		"registry.cnstack.local/cnstack/dapr/injector:1.18.2",
 		"registry.cnstack.local/cnstack/dapr/placement:1.18.2",
-		"registry.cnstack.local/cnstack/dapr/scheduler:1.18.2",
 		"registry.cnstack.local/cnstack/busybox:1.35.0",
 		"registry.cnstack.local/cnstack/busybox:1.35.0-inplace",
 		"registry.k8s.io/kube-apiserver:v1.34.4",
@@ -224,8 +223,8 @@ func TestEditionFromStubPayload(t *testing.T) {
 	if _, ok := neg.files["application/apps/chaosblade/chaosblade-no-pod-delete.yaml"]; !ok {
 		t.Error("the negative variant lacks its marker chaosblade-no-pod-delete.yaml")
 	}
-	if v := top.files["application/apps/dapr/dapr.yaml"]; strings.Contains(v, "dapr_sidecar_injector") {
-		t.Errorf("the edition's Dapr values disable something:\n%s", v)
+	if v := top.files["application/apps/dapr/dapr.yaml"]; !strings.Contains(v, "registry: registry.cnstack.local/cnstack/dapr") || strings.Contains(v, "dapr_sidecar_injector:\n  enabled: false") {
+		t.Errorf("the edition's Dapr values are not the edition's:\n%s", v)
 	}
 	if v := neg.files["application/apps/dapr/dapr.yaml"]; !strings.Contains(v, "dapr_sidecar_injector:\n  enabled: false") {
 		t.Errorf("the negative variant's Dapr values keep the injector:\n%s", v)

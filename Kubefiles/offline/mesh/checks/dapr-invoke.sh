@@ -1,6 +1,7 @@
 #!/bin/bash
 # Checked by `cnstack boot` on the master, in the rootfs directory: Dapr works. Its control
-# plane (operator, sentry, placement, scheduler, sidecar injector) is available; the two apps
+# plane (operator, sentry, placement, sidecar injector; the offline edition runs no scheduler,
+# apps/dapr.yaml says why) is available; the two apps
 # of manifests/dapr-apps.yaml, annotated for Dapr, get the daprd sidecar (image
 # .../dapr/daprd) and become Ready with it (so sentry issued their identities); then, from
 # the client pod, a call through its sidecar (Dapr service invocation, app id echo) must come
@@ -31,11 +32,11 @@ kubectl get --raw /readyz >/dev/null 2>&1 || notrun "the Kubernetes API server d
 
 kubectl get crd components.dapr.io configurations.dapr.io >/dev/null 2>&1 ||
 	fail "the Dapr CRDs (components.dapr.io, configurations.dapr.io) are not installed (did the dapr app run?)"
-for w in deployment/dapr-operator deployment/dapr-sentry statefulset/dapr-placement-server statefulset/dapr-scheduler-server; do
+for w in deployment/dapr-operator deployment/dapr-sentry statefulset/dapr-placement-server; do
 	kubectl -n dapr-system rollout status "$w" --timeout="${timeout_s}s" >/dev/null 2>&1 ||
 		fail "$w in dapr-system is not available: $(kubectl -n dapr-system get "$w" 2>&1 | tail -n1)"
 done
-echo "Dapr control plane available: operator, sentry, placement, scheduler"
+echo "Dapr control plane available: operator, sentry, placement"
 # The injector is judged by what it must do (the sidecar below), so a missing injector fails
 # there, naming it.
 injector_up=0
