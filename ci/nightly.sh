@@ -38,6 +38,11 @@
 #   --id ID                NIGHTLY_ID             run id (default: UTC time, 20261207T020000Z)
 #   --layer NAME           NIGHTLY_LAYERS         only these layers (repeatable; a CI matrix job runs one,
 #                                                 its parents already in the store or built from the cache)
+#   --digests DIR          NIGHTLY_DIGESTS        with --layer: the registry is the cache. DIR holds one file
+#                                                 per layer built by an earlier job (its digest in staging);
+#                                                 the layers this job builds on are pulled from staging by
+#                                                 those digests, never rebuilt, and each layer this job pushes
+#                                                 adds its own file (pass DIR on to the jobs built on it)
 # Environment: CNSTACK (the cnstack binary; default bin/cnstack, else cnstack on PATH),
 # CNSTACK_HOME (the store). Registry credentials come from the docker config (cnstack login).
 set -euo pipefail
@@ -66,6 +71,7 @@ update_lock=${NIGHTLY_UPDATE_LOCK:-0}
 serve_samples=${NIGHTLY_SERVE_SAMPLES:-0}
 run_id=${NIGHTLY_ID:-}
 only=" ${NIGHTLY_LAYERS:-} "
+digests=${NIGHTLY_DIGESTS:-}
 build_args=()
 
 need() { (($# >= 2)) || die "$1 needs a value (see --help)"; }
@@ -92,6 +98,7 @@ while (($#)); do
 	--serve-samples) serve_samples=1; shift ;;
 	--id) need "$@"; run_id=$2; shift 2 ;;
 	--layer) need "$@"; only+="$2 "; shift 2 ;;
+	--digests) need "$@"; digests=$2; shift 2 ;;
 	*) die "unknown argument '$1' (see --help)" ;;
 	esac
 done
@@ -125,6 +132,13 @@ fi
 promote_tag+=$promote_suffix
 [[ $promote_tag =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] || die "promotion tag '$promote_tag' is not a valid tag"
 [[ -n $promote_to ]] || promote_to=$staging
+parents_flags=()
+if [[ -n $digests ]]; then
+	[[ -n ${only// /} ]] || die "--digests needs --layer: it passes parents between the jobs of a CI matrix"
+	mkdir -p "$digests"
+	digests=$(cd "$digests" && pwd)
+	parents_flags=(--parents-from-store)
+fi
 stack=$(cd "$stack" && pwd)
 mkdir -p "$report_root"
 report_root=$(cd "$report_root" && pwd)
@@ -215,6 +229,34 @@ changed_inputs() {
 		[$new | to_entries[] | .key as $p | .value | to_entries[] | select($old[$p][.key] != .value) | .key] | unique | join(", ")' 2>/dev/null || true
 }
 
+# pull_earlier LAYER TYPE IMAGE: a layer an earlier job built and pushed (--digests): pull it
+# from staging by that digest into the store under the layer's name, for this job's layers
+# to build on. A verified kube-installer is the cluster this job's app-installers go onto.
+# A digest that is not one, or a pull that fails, stops the layers built on it.
+pull_earlier() {
+	local layer=$1 type=$2 image=$3 d src t log=$run_dir/logs/$1.log
+	t=$(now)
+	d=$(<"$digests/$layer")
+	if [[ ! $d =~ ^sha256:[0-9a-f]{64}$ ]]; then
+		blocked[$layer]="$layer's digest file is not a digest"
+		say "  $layer: $digests/$layer holds '$(printf '%s' "$d" | oneline | cut -c1-80)', not a sha256 digest"
+		failed=1
+		return
+	fi
+	src=$registry/$staging/$layer@$d
+	if "$cnstack" pull "$src" >>"$log" 2>&1 && "$cnstack" tag "$src" "$image" >>"$log" 2>&1; then
+		say "  $layer: pulled $staging/$layer@${d:0:19} (built by an earlier job) in $(since "$t")s"
+	else
+		blocked[$layer]="$layer could not be pulled from staging"
+		say "  $layer: pulling $src failed: $(tail -n 2 "$log" | oneline)"
+		failed=1
+		return
+	fi
+	if [[ $type == kube-installer ]] && "$cnstack" verify --remote --key "$pub" --attestations --root-only --type "$boot_type" "$src" >>"$log" 2>&1; then
+		cluster_image=$image
+	fi
+}
+
 # Layers in the plan's order (parents first), app-installers last: they are booted
 # onto the cluster of the stack's last verified kube-installer image.
 declare -A blocked=()  # layer → why its dependents stop
@@ -225,7 +267,10 @@ build_total=$(now)
 if ((lock_ok)); then
 	while IFS=$'\x1f' read -r layer parent type image rebuild reason; do
 		if [[ -n ${only// /} && $only != *" $layer "* ]]; then
-			continue # another job's layer: its parents come first in the plan and are built on demand
+			# Another job's layer. With --digests, a layer this job builds on is pulled from
+			# staging by the digest its job pushed; without, it is built on demand from the cache.
+			[[ -n $digests && -e $digests/$layer ]] && pull_earlier "$layer" "$type" "$image"
+			continue
 		fi
 		log=$run_dir/logs/$layer.log
 		: >"$log"
@@ -243,7 +288,7 @@ if ((lock_ok)); then
 
 		# build: parents come from the cache (or were just built by their own turn).
 		t=$(now)
-		if ! "$cnstack" stack build --locked --layer "$layer" "${platform_flags[@]}" "${build_args[@]}" "$stack" >>"$log" 2>&1; then
+		if ! "$cnstack" stack build --locked --layer "$layer" "${parents_flags[@]}" "${platform_flags[@]}" "${build_args[@]}" "$stack" >>"$log" 2>&1; then
 			fail build "$t" "$(grep -v '^LAYER' "$log" | tail -n 3)"
 			continue
 		fi
@@ -286,6 +331,8 @@ if ((lock_ok)); then
 			fail push "$t" "$(tail -n 2 "$log")"
 			continue
 		fi
+		# Staging holds this digest now: the jobs built on this layer pull it by it (--digests).
+		[[ -z $digests ]] || printf '%s\n' "$digest" >"$digests/$layer"
 
 		# verify: once per digest; the signed verdict is attached to the staging image.
 		t=$(now)

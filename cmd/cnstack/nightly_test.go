@@ -26,6 +26,7 @@ type nightly struct {
 	repo, dir, stack, key, verlog string
 	reports, state, home          string
 	registry                      string       // the embedded registry the nights push to
+	jobHome                       string       // when set, the store of this night (a fresh CI runner)
 	outputs                       bytes.Buffer // every byte the script printed, all nights
 }
 
@@ -98,7 +99,11 @@ func (n *nightly) night(id string, wantOK bool, fail string, extra ...string) *r
 	ctx, cancel := context.WithTimeout(n.t.Context(), 10*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(n.repo, "ci", "nightly.sh"), args...)
-	cmd.Env = append(os.Environ(), "CNSTACK="+os.Args[0], "CNSTACK_AS_CLI=1", "CNSTACK_HOME="+n.home,
+	home := n.home
+	if n.jobHome != "" {
+		home = n.jobHome
+	}
+	cmd.Env = append(os.Environ(), "CNSTACK="+os.Args[0], "CNSTACK_AS_CLI=1", "CNSTACK_HOME="+home,
 		"CNSTACK_OFFLINE=1", "SOURCE_DATE_EPOCH=0", "COSIGN_PASSWORD="+fakePassword,
 		"FAKE_VERIFIER_LOG="+n.verlog, "FAKE_VERIFIER_FAIL="+fail, "DOCKER_CONFIG="+filepath.Join(n.dir, ".docker"))
 	var out bytes.Buffer
@@ -326,4 +331,84 @@ func appendFile(t *testing.T, path, s string) {
 	}
 	f.WriteString(s)
 	f.Close()
+}
+
+// TestNightlyMatrixJobs runs ci/nightly.sh as the generated workflow's jobs
+// do: one job per layer (kubernetes → base → mesh), each on a fresh runner
+// (an empty store and cache), sharing only the staging registry and the
+// few-byte digests artifact (--digests) the parent's job left. Each job must
+// pull its parents from staging by digest and build only its own layer; the
+// images are the ones a single-machine night builds (same digests); and a
+// digests artifact that names no digest stops the job's layer, saying why.
+func TestNightlyMatrixJobs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs ci/nightly.sh four times (about a minute)")
+	}
+	n := newNightly(t)
+	artifact := "" // the digests directory the previous job uploaded
+	chain := []string{"kubernetes", "base", "mesh"}
+	for i, layer := range chain {
+		id := "job-" + layer
+		n.jobHome = filepath.Join(n.dir, "runner-"+layer)
+		digests := filepath.Join(n.dir, "digests-"+layer)
+		if artifact != "" { // actions/download-artifact of the parent's digests
+			if err := os.CopyFS(digests, os.DirFS(artifact)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		extra := []string{"--layer", layer, "--digests", digests}
+		if i == 0 {
+			extra = append(extra, "--update-lock")
+		}
+		run := n.night(id, true, "", extra...)
+		n.expect(id, run, map[string]string{layer: "built/pushed/passed/promoted"})
+		// Only its own layer was built; each parent was pulled by digest.
+		log, err := os.ReadFile(filepath.Join(n.reports, id, "logs", layer+".log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := regexp.MustCompile(`(?m)^(built|cached) (\S+) `).FindAllStringSubmatch(string(log), -1); len(got) != 1 || got[0][2] != layer {
+			t.Errorf("job %s built %v, want only %s", id, got, layer)
+		}
+		for _, parent := range chain[:i] {
+			if !strings.Contains(n.outputs.String(), "  "+parent+": pulled cnstack-staging/"+parent+"@sha256:") {
+				t.Errorf("job %s did not say it pulled %s by digest", id, parent)
+			}
+		}
+		for _, l := range chain[:i+1] {
+			b, err := os.ReadFile(filepath.Join(digests, l))
+			if err != nil {
+				t.Fatalf("job %s: the digests artifact lacks %s: %v", id, l, err)
+			}
+			if d := strings.TrimSpace(string(b)); d != n.tagged(l, "stable") {
+				t.Errorf("job %s: digests/%s = %s, staging's %s:stable = %s", id, l, d, l, n.tagged(l, "stable"))
+			}
+		}
+		artifact = digests
+	}
+
+	// A single machine building the whole stack gets the same images: the matrix's
+	// pushes are found in staging, nothing is sent again.
+	n.jobHome = filepath.Join(n.dir, "runner-all")
+	run := n.night("one-machine", true, "")
+	n.expect("one-machine", run, map[string]string{
+		"kubernetes": "built/present/verified-earlier/promoted", "base": "built/present/verified-earlier/promoted",
+		"mesh": "built/present/verified-earlier/promoted", "observability": "built/pushed/passed/promoted"})
+
+	// A broken digests artifact: the job's layer is skipped naming it; exit 1.
+	n.jobHome = filepath.Join(n.dir, "runner-broken")
+	broken := filepath.Join(n.dir, "digests-broken")
+	os.MkdirAll(broken, 0o755)
+	os.WriteFile(filepath.Join(broken, "base"), []byte("latest\n"), 0o644)
+	run = n.night("job-broken", false, "", "--layer", "mesh", "--digests", broken)
+	if d := run.Layers[layerIndex(run, "mesh")].Step("build"); d == nil || d.Status != "skipped" || !strings.Contains(d.Detail, "base's digest file is not a digest") {
+		t.Errorf("mesh on a broken digests artifact: %+v", d)
+	}
+	if !strings.Contains(n.outputs.String(), "holds 'latest', not a sha256 digest") {
+		t.Error("the broken digest was not reported")
+	}
+	for _, id := range []string{"job-kubernetes", "job-base", "job-mesh", "one-machine"} {
+		r, _ := report.Read(filepath.Join(n.reports, id, report.RunFile))
+		t.Logf("%s: %s (%v)", id, r.Duration.Round(time.Millisecond), r.Counts())
+	}
 }

@@ -35,6 +35,7 @@ Unchanged layers come from the cache; after a failure no further layer starts.
 The build flags (--platform, --build-arg, --build-mode, --locked, …) apply to every layer.`,
 				Flags: append([]cli.Flag{
 					&cli.StringSliceFlag{Name: "layer", Usage: "build only `NAME` and the layers it builds on (repeatable)"},
+					&cli.BoolFlag{Name: "parents-from-store", Usage: "with --layer: build only the named layers, on the images of the layers they build on already in the local store (pulled by digest; a CI job per layer); never rebuild those"},
 					&cli.IntFlag{Name: "parallel", Value: 2, Usage: "layers built at the same time"},
 				}, buildFlags()...),
 				Action: func(ctx context.Context, c *cli.Command) error {
@@ -43,6 +44,10 @@ The build flags (--platform, --build-arg, --build-mode, --locked, …) apply to 
 						return err
 					}
 					opts.Parallel = c.Int("parallel")
+					opts.ParentsFromStore = c.Bool("parents-from-store")
+					if opts.ParentsFromStore && len(opts.Layers) == 0 {
+						return usageError(c, "--parents-from-store needs --layer NAME: the layers to build on parents from the store")
+					}
 					results, err := b.BuildStack(ctx, s, opts)
 					printStackResults(c.Writer, results)
 					return err

@@ -146,7 +146,8 @@ func TestEditionFromStubPayload(t *testing.T) {
 	for _, f := range []string{
 		"checks/kruise-cloneset.sh", "checks/dapr-invoke.sh", "manifests/dapr-apps.yaml",
 		"application/apps/dapr/dapr/Chart.yaml", "application/apps/dapr/dapr/crds/components.yaml",
-		"application/apps/dapr/dapr.yaml", "application/apps/dapr/dapr-images.yaml",
+		"application/apps/dapr/dapr.yaml", "application/apps/dapr/dapr-variant.yaml", "application/apps/dapr/dapr-images.yaml",
+		"application/apps/dapr/dapr-operator-no-leader-election.json", "scripts/kube-retry.sh",
 		"checks/observability-metrics.sh", "checks/observability-pipeline.sh", "checks/chaosblade-pod-delete.sh",
 		"manifests/kruise-check-v1.yaml", "manifests/kruise-check-v2.yaml", "manifests/imageList",
 		"manifests/chaos-target.yaml", "manifests/chaos-pod-delete.yaml",
@@ -159,6 +160,16 @@ func TestEditionFromStubPayload(t *testing.T) {
 	} {
 		if _, ok := top.files[f]; !ok {
 			t.Errorf("the top image lacks %s", f)
+		}
+	}
+	// Every app of the edition installs through scripts/kube-retry.sh (flannel is the
+	// Kubernetes base's CNI, installed before any load).
+	for _, app := range top.ext.Applications {
+		if app.Name == "flannel" {
+			continue
+		}
+		if len(app.Cmds) != 1 || !strings.HasPrefix(app.Cmds[0], "bash ../../../scripts/kube-retry.sh ") {
+			t.Errorf("app %s does not install through scripts/kube-retry.sh: %q", app.Name, app.Cmds)
 		}
 	}
 	crds := top.files["application/apps/kruise/kruise-crds.yaml"]
@@ -223,11 +234,17 @@ func TestEditionFromStubPayload(t *testing.T) {
 	if _, ok := neg.files["application/apps/chaosblade/chaosblade-no-pod-delete.yaml"]; !ok {
 		t.Error("the negative variant lacks its marker chaosblade-no-pod-delete.yaml")
 	}
-	if v := top.files["application/apps/dapr/dapr.yaml"]; !strings.Contains(v, "registry: registry.cnstack.local/cnstack/dapr") || strings.Contains(v, "dapr_sidecar_injector:\n  enabled: false") {
+	if v := top.files["application/apps/dapr/dapr.yaml"]; !strings.Contains(v, "registry: registry.cnstack.local/cnstack/dapr") {
 		t.Errorf("the edition's Dapr values are not the edition's:\n%s", v)
 	}
-	if v := neg.files["application/apps/dapr/dapr.yaml"]; !strings.Contains(v, "dapr_sidecar_injector:\n  enabled: false") {
-		t.Errorf("the negative variant's Dapr values keep the injector:\n%s", v)
+	if v := top.files["application/apps/dapr/dapr-variant.yaml"]; strings.Contains(v, "dapr_sidecar_injector") {
+		t.Errorf("the edition's Dapr override touches the injector:\n%s", v)
+	}
+	if v := neg.files["application/apps/dapr/dapr-variant.yaml"]; !strings.Contains(v, "dapr_sidecar_injector:\n  enabled: false") {
+		t.Errorf("the negative variant's Dapr override keeps the injector:\n%s", v)
+	}
+	if top.files["application/apps/dapr/dapr.yaml"] != neg.files["application/apps/dapr/dapr.yaml"] {
+		t.Error("the negative variant's base Dapr values differ from the edition's: only the override may")
 	}
 	for _, c := range []string{"checks/dapr-invoke.sh", "checks/observability-metrics.sh", "checks/chaosblade-pod-delete.sh"} {
 		if _, ok := neg.files[c]; !ok {

@@ -16,11 +16,15 @@ import (
 
 // StackOptions apply to every layer of a stack build.
 type StackOptions struct {
-	Layers   []string // only these layers (and what they build on); empty: all
-	Mode     string
-	NoCache  bool
-	Collect  collector.Options
-	Parallel int // layers built at once (default 2)
+	Layers []string // only these layers (and what they build on); empty: all
+	// ParentsFromStore builds only Layers themselves: the layers they build
+	// on must be in the local store under their references already (a CI job
+	// that pulled its parent from the registry by digest), never rebuilt.
+	ParentsFromStore bool
+	Mode             string
+	NoCache          bool
+	Collect          collector.Options
+	Parallel         int // layers built at once (default 2)
 }
 
 // LayerResult is one layer's outcome.
@@ -65,6 +69,12 @@ func (b *Builder) BuildStack(ctx context.Context, s *stack.Stack, opts StackOpti
 	if err != nil {
 		return nil, err
 	}
+	if opts.ParentsFromStore {
+		if len(opts.Layers) == 0 {
+			return nil, fmt.Errorf("building only the named layers on parents from the store needs at least one layer")
+		}
+		layers = onlyNamed(layers, opts.Layers)
+	}
 	var mu sync.Mutex
 	results := map[string]*Result{}
 	errs, failed := stack.Walk(ctx, layers, opts.Parallel, func(ctx context.Context, l *stack.Layer) error {
@@ -76,7 +86,7 @@ func (b *Builder) BuildStack(ctx context.Context, s *stack.Stack, opts StackOpti
 			// The parent was not selected: use what the store has.
 			d, err := b.Store.Resolve(ctx, s.Layer(l.Parent).Ref)
 			if err != nil {
-				return fmt.Errorf("layer %s builds on layer %s, which is not built: %w", l.Name, l.Parent, err)
+				return fmt.Errorf("layer %s builds on layer %s, which is not in the local store as %s: %w", l.Name, l.Parent, s.Layer(l.Parent).Ref, err)
 			}
 			req.Bases[l.From] = Base{Name: s.Layer(l.Parent).Ref, Descriptor: d}
 		}
@@ -100,6 +110,21 @@ func (b *Builder) BuildStack(ctx context.Context, s *stack.Stack, opts StackOpti
 		out[i] = LayerResult{Layer: l, Result: results[l.Name], Err: errs[i]}
 	}
 	return out, failed
+}
+
+// onlyNamed keeps the layers named in names, in their order.
+func onlyNamed(layers []*stack.Layer, names []string) []*stack.Layer {
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	var out []*stack.Layer
+	for _, l := range layers {
+		if want[l.Name] {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // PlanStack computes every layer's keys and whether it would rebuild,

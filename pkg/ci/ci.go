@@ -151,8 +151,10 @@ var workflowTmpl = template.Must(template.New("wf").Delims("[[", "]]").Parse(`# 
 # make test checks that it matches the stack and lints it with actionlint.
 #
 # The nightly pipeline (ci/nightly.sh) as one job per layer and platform, ordered by the
-# stack's DAG: a layer's job needs its parent's, and starts from the store the parent's
-# job left (an artifact), so nothing is built twice. Every job pushes by digest to the
+# stack's DAG: a layer's job needs its parent's, and the staging registry is the cache. A
+# job starts on a fresh runner, pulls its parents from staging by the digests their jobs
+# pushed (a few-byte artifact, digests-*, carries them along the chain) and builds only
+# its own layer on them, so nothing is built twice. Every job pushes by digest to the
 # staging registry, boot-verifies kube-installer images on KVM runners (once per digest)
 # and promotes what passed (:stable nightly, the git tag on a tag build; with several
 # platforms, each job's single-platform image gets the tag with its platform appended,
@@ -182,6 +184,7 @@ env:
   NIGHTLY_STAGING: ${{ vars.NIGHTLY_STAGING || 'cnstack-staging' }}
   NIGHTLY_ID: run-${{ github.run_id }}-${{ github.run_attempt }}
   NIGHTLY_REPORT_DIR: ${{ github.workspace }}/out/reports
+  NIGHTLY_DIGESTS: ${{ github.workspace }}/out/digests
   CNSTACK_HOME: ${{ github.workspace }}/out/home
 jobs:
 [[- range .Jobs]]
@@ -214,11 +217,11 @@ jobs:
           if [ -e /dev/kvm ]; then sudo chmod 666 /dev/kvm; fi
       - run: make build
 [[- if .Needs]]
-      - name: the store the parent's job left
+      - name: the digests of the parent's job (its image is pulled from staging by digest)
         uses: actions/download-artifact@v4
         with:
-          name: store-[[.Needs]]-${{ matrix.slug }}
-          path: out/home
+          name: digests-[[.Needs]]-${{ matrix.slug }}
+          path: out/digests
 [[- end]]
       - name: the signing key and registry credentials (from secrets; never printed)
         env:
@@ -243,12 +246,12 @@ jobs:
 [[- if gt (len .Entries) 1]]
           --promote-suffix "-${{ matrix.slug }}"
 [[- end]]
-      - name: keep the store for the layers built on this one
+      - name: pass the digests to the layers built on this one
         if: success()
         uses: actions/upload-artifact@v4
         with:
-          name: store-[[.ID]]-${{ matrix.slug }}
-          path: out/home
+          name: digests-[[.ID]]-${{ matrix.slug }}
+          path: out/digests
           retention-days: 1
       - name: keep the report
         if: always()

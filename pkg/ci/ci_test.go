@@ -75,7 +75,13 @@ func TestWorkflowInStep(t *testing.T) {
 			t.Errorf("layer %s's job does not need its parent's", l.Name)
 		}
 	}
-	want := []string{"schedule:", "tags:", "workflow_dispatch:", "ci/nightly.sh --layer", "report merge", "deploy-pages"}
+	// The registry is the cache: a job pulls its parent by the digest the parent's job
+	// passed along (NIGHTLY_DIGESTS, a digests-* artifact), never a whole store.
+	want := []string{"schedule:", "tags:", "workflow_dispatch:", "ci/nightly.sh --layer", "report merge", "deploy-pages",
+		"NIGHTLY_DIGESTS: ${{ github.workspace }}/out/digests", "name: digests-layer-base-${{ matrix.slug }}", "name: digests-layer-mesh-${{ matrix.slug }}"}
+	if strings.Contains(string(got), "path: out/home") {
+		t.Error("the workflow passes the store between jobs: the registry is the cache")
+	}
 	for _, p := range s.Spec.Platforms { // one matrix entry per platform the stack builds
 		want = append(want, "platform: "+p)
 	}

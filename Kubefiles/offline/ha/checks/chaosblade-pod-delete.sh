@@ -25,7 +25,12 @@ command -v kubectl >/dev/null || notrun "kubectl is not on PATH"
 if [ -z "${KUBECONFIG:-}" ] && [ ! -f "$HOME/.kube/config" ] && [ -f /etc/kubernetes/admin.conf ]; then
 	export KUBECONFIG=/etc/kubernetes/admin.conf
 fi
-kubectl get --raw /readyz >/dev/null 2>&1 || notrun "the Kubernetes API server does not answer ($(kubectl get --raw /readyz 2>&1 | head -n1))"
+# The API server may be restarting under load (a TCG guest): wait for it, within the timeout.
+until kubectl get --raw /readyz >/dev/null 2>&1; do
+	[ "$SECONDS" -lt "${CHECK_TIMEOUT:-300}" ] ||
+		notrun "the Kubernetes API server does not answer within ${CHECK_TIMEOUT:-300}s ($(kubectl get --raw /readyz 2>&1 | head -n1))"
+	sleep 2
+done
 for f in manifests/chaos-target.yaml manifests/chaos-pod-delete.yaml; do
 	[ -f "$f" ] || notrun "$f is missing from the rootfs ($PWD)"
 done
