@@ -38,11 +38,19 @@
 #   --id ID                NIGHTLY_ID             run id (default: UTC time, 20261207T020000Z)
 #   --layer NAME           NIGHTLY_LAYERS         only these layers (repeatable; a CI matrix job runs one,
 #                                                 its parents already in the store or built from the cache)
+#   --merge                NIGHTLY_MERGE=1        the last job of a multi-platform CI matrix: builds
+#                                                 nothing; for each layer (or --layer), tags TAG with the
+#                                                 index over the images its platform jobs promoted as
+#                                                 TAG-<os>-<arch> and signs it (cnstack merge); a platform
+#                                                 not promoted (not verified) is left out, and said
 #   --digests DIR          NIGHTLY_DIGESTS        with --layer: the registry is the cache. DIR holds one file
 #                                                 per layer built by an earlier job (its digest in staging);
 #                                                 the layers this job builds on are pulled from staging by
 #                                                 those digests, never rebuilt, and each layer this job pushes
-#                                                 adds its own file (pass DIR on to the jobs built on it)
+#                                                 adds its own file (pass DIR on to the jobs built on it).
+#                                                 Only those layers are pulled (and, for an app-installer,
+#                                                 the kube-installers it may be booted onto), whatever else
+#                                                 DIR holds
 # Environment: CNSTACK (the cnstack binary; default bin/cnstack, else cnstack on PATH),
 # CNSTACK_HOME (the store). Registry credentials come from the docker config (cnstack login).
 set -euo pipefail
@@ -72,6 +80,7 @@ serve_samples=${NIGHTLY_SERVE_SAMPLES:-0}
 run_id=${NIGHTLY_ID:-}
 only=" ${NIGHTLY_LAYERS:-} "
 digests=${NIGHTLY_DIGESTS:-}
+merge=${NIGHTLY_MERGE:-0}
 build_args=()
 
 need() { (($# >= 2)) || die "$1 needs a value (see --help)"; }
@@ -95,6 +104,7 @@ while (($#)); do
 	--report-dir) need "$@"; report_root=$2; shift 2 ;;
 	--state) need "$@"; state=$2; shift 2 ;;
 	--update-lock) update_lock=1; shift ;;
+	--merge) merge=1; shift ;;
 	--serve-samples) serve_samples=1; shift ;;
 	--id) need "$@"; run_id=$2; shift 2 ;;
 	--layer) need "$@"; only+="$2 "; shift 2 ;;
@@ -191,6 +201,63 @@ say "nightly $run_id: stack $stack, staging $registry/$staging, promotion :$prom
 platform_flags=()
 [[ -z $platforms ]] || platform_flags=(--platform "$platforms")
 
+# --- merge (--merge): the last job of a multi-platform CI matrix -------------------------
+# Each platform's job promoted its verified image as TAG-<os>-<arch> (one job cannot name
+# another's digest). TAG becomes the index over them, in the stack's platform order: the
+# index one machine building every platform writes (cnstack merge), signed. Only what was
+# promoted, and carries the key's signature, goes in: a platform whose image was not
+# verified (no VM for it, or it failed) is left out, and the line says so.
+if [[ $merge == 1 ]]; then
+	[[ -z $promote_suffix ]] || die "--merge tags the index itself: it takes no --promote-suffix"
+	failed=0
+	"$cnstack" ci matrix "$stack" >"$work/matrix.json" 2>"$run_dir/logs/matrix.log" ||
+		die "cnstack ci matrix $stack failed: $(tail -n 2 "$run_dir/logs/matrix.log" | oneline)"
+	layers=() # in the stack's order
+	declare -A slugs=()
+	while IFS=$'\t' read -r layer platform; do
+		[[ -z ${only// /} || $only == *" $layer "* ]] || continue
+		[[ -v slugs[$layer] ]] || layers+=("$layer")
+		slugs[$layer]+="${platform//\//-} "
+	done < <(jq -r '.include[] | [.layer, .platform] | @tsv' "$work/matrix.json")
+	for layer in $only; do
+		[[ -v slugs[$layer] ]] || die "--layer $layer: the stack has no such layer (layers: $(jq -r '[.include[].layer] | unique | join(", ")' "$work/matrix.json"))"
+	done
+	if [[ -n $platforms ]]; then # --platforms: these, in this order, for every layer
+		for layer in "${layers[@]}"; do
+			slugs[$layer]=""
+			for p in ${platforms//,/ }; do slugs[$layer]+="${p//\//-} "; done
+		done
+	fi
+	for layer in "${layers[@]}"; do
+		t=$(now)
+		log=$run_dir/logs/$layer.log
+		target=$registry/$promote_to/$layer:$promote_tag
+		srcs=() left=()
+		for slug in ${slugs[$layer]}; do
+			src=$target-$slug
+			if "$cnstack" verify --remote --key "$pub" "$src" >>"$log" 2>&1; then
+				srcs+=("$src")
+			else
+				left+=("${slug/-//}")
+			fi
+		done
+		why=""
+		((${#left[@]} == 0)) || why="; left out, not promoted as :$promote_tag-<os>-<arch> with a signature of the key: ${left[*]} (logs/$layer.log says why)"
+		if ((${#srcs[@]} == 0)); then
+			record "$layer" merge skipped "$t" "no platform image to merge${why}"
+		elif out=$("$cnstack" merge --remote "$target" "${srcs[@]}" 2>>"$log") &&
+			printf '%s\n' "$out" >>"$log" && "$cnstack" sign --remote --key "$key" "$target" >>"$log" 2>&1; then
+			record "$layer" merge merged "$t" "$promote_to/$layer:$promote_tag@${out##*@} over ${#srcs[@]} platform(s), signed${why}"
+		else
+			record "$layer" merge failed "$t" "$(tail -n 2 "$log")"
+			failed=1
+		fi
+	done
+	((failed == 0)) || { say "nightly $run_id: merging FAILED (logs: $run_dir/logs)"; exit 1; }
+	say "nightly $run_id: merged (logs: $run_dir/logs)"
+	exit 0
+fi
+
 # --- lock ------------------------------------------------------------------------------
 t=$(now)
 if [[ $update_lock == 1 ]]; then
@@ -214,6 +281,22 @@ if ! "$cnstack" stack plan -o json "${platform_flags[@]}" "${build_args[@]}" "$s
 	lock_ok=0
 else
 	record - plan passed "$t" ""
+fi
+
+# --digests: the layers this job pulls from staging. The ones its layers build on (parent,
+# grandparent, ...), and, when it builds an app-installer, every kube-installer (the last
+# verified one is the cluster the app goes onto); never a sibling or a descendant, which a
+# shared digests directory may also hold.
+declare -A pull_set=()
+if [[ -n $digests && -s $run_dir/plan.json ]]; then
+	while IFS= read -r l; do pull_set[$l]=1; done < <(jq -r --arg only "$only" '
+		(.layers | map({key: .name, value: (.parent // "")}) | from_entries) as $parent
+		| ($only | split(" ") | map(select(. != ""))) as $sel
+		| ([.layers[] | select(.type == "app-installer") | .name]) as $apps
+		| [ ($sel[] | recurse($parent[.] // ""; . != "")),
+		    (if any($sel[]; . as $s | $apps | index($s) != null)
+		     then (.layers[] | select(.type == "kube-installer") | .name) else empty end) ]
+		| unique[]' "$run_dir/plan.json")
 fi
 
 # The previous run's plan, to say which input of a rebuilt layer changed.
@@ -269,7 +352,7 @@ if ((lock_ok)); then
 		if [[ -n ${only// /} && $only != *" $layer "* ]]; then
 			# Another job's layer. With --digests, a layer this job builds on is pulled from
 			# staging by the digest its job pushed; without, it is built on demand from the cache.
-			[[ -n $digests && -e $digests/$layer ]] && pull_earlier "$layer" "$type" "$image"
+			[[ -n ${pull_set[$layer]:-} && -e $digests/$layer ]] && pull_earlier "$layer" "$type" "$image"
 			continue
 		fi
 		log=$run_dir/logs/$layer.log

@@ -154,6 +154,13 @@ Not scanned: the files of a FROM image outside the stack (the images it carries 
 			case state == lockfile.UpToDate:
 				fmt.Fprintf(c.Writer, "%s unchanged: %s\n", path, summary)
 				return nil
+			case state == lockfile.OutOfDate && c.Bool("check") && coveredBy(path, lf):
+				var ps []ocispec.Platform
+				for _, pv := range views.Platforms {
+					ps = append(ps, pv.Platform)
+				}
+				fmt.Fprintf(c.Writer, "%s is up to date for %s (it pins other platforms too): %s\n", path, oci.PlatformsString(ps), summary)
+				return nil
 			case state == lockfile.Missing && c.Bool("check"):
 				return cli.Exit(fmt.Sprintf("%s is missing; run `cnstack lock`", path), 1)
 			case c.Bool("check"):
@@ -166,4 +173,11 @@ Not scanned: the files of a FROM image outside the stack (the images it carries 
 			return nil
 		},
 	}
+}
+
+// coveredBy reports whether the lock file at path pins everything fresh
+// does (lockfile.Covers): it was written for more platforms than checked.
+func coveredBy(path string, fresh *lockfile.File) bool {
+	prev, err := lockfile.Read(path)
+	return err == nil && prev.Covers(fresh)
 }

@@ -94,6 +94,21 @@ func (n *nightly) tagged(layer, tag string) string {
 // (booting VMs is for make e2e) failing the layers in fail.
 func (n *nightly) night(id string, wantOK bool, fail string, extra ...string) *report.Run {
 	n.t.Helper()
+	n.script(id, wantOK, fail, extra...)
+	run, rerr := report.Read(filepath.Join(n.reports, id, report.RunFile))
+	if rerr != nil {
+		n.t.Fatalf("night %s wrote no run.json: %v", id, rerr)
+	}
+	if run.Passed != wantOK {
+		n.t.Errorf("night %s: run.json passed=%v, want %v", id, run.Passed, wantOK)
+	}
+	return run
+}
+
+// script runs ci/nightly.sh with the night's flags and extra, and returns
+// what it printed.
+func (n *nightly) script(id string, wantOK bool, fail string, extra ...string) string {
+	n.t.Helper()
 	args := append([]string{"--stack", n.stack, "--key", n.key, "--serve-samples", "--state", n.state, "--registry", n.registry,
 		"--report-dir", n.reports, "--verifier", filepath.Join(n.repo, "ci", "testdata", "fake-verifier.sh"), "--id", id}, extra...)
 	ctx, cancel := context.WithTimeout(n.t.Context(), 10*time.Minute)
@@ -115,14 +130,7 @@ func (n *nightly) night(id string, wantOK bool, fail string, extra ...string) *r
 	if (err == nil) != wantOK {
 		n.t.Fatalf("night %s: exit %v, want success=%v", id, err, wantOK)
 	}
-	run, rerr := report.Read(filepath.Join(n.reports, id, report.RunFile))
-	if rerr != nil {
-		n.t.Fatalf("night %s wrote no run.json: %v", id, rerr)
-	}
-	if run.Passed != wantOK {
-		n.t.Errorf("night %s: run.json passed=%v, want %v", id, run.Passed, wantOK)
-	}
-	return run
+	return out.String()
 }
 
 // statuses maps layer → "build/push/verify/promote" statuses.
@@ -342,7 +350,7 @@ func appendFile(t *testing.T, path, s string) {
 // digests artifact that names no digest stops the job's layer, saying why.
 func TestNightlyMatrixJobs(t *testing.T) {
 	if testing.Short() {
-		t.Skip("runs ci/nightly.sh four times (about a minute)")
+		t.Skip("runs ci/nightly.sh six times (about a minute)")
 	}
 	n := newNightly(t)
 	artifact := "" // the digests directory the previous job uploaded
@@ -387,10 +395,20 @@ func TestNightlyMatrixJobs(t *testing.T) {
 		artifact = digests
 	}
 
+	// A digests directory holds more than a job builds on: a job for base, given
+	// the last job's directory (kubernetes, base, mesh), pulls kubernetes only.
+	n.jobHome = filepath.Join(n.dir, "runner-base-again")
+	n.outputs.Reset()
+	run := n.night("job-base-again", true, "", "--layer", "base", "--digests", artifact)
+	n.expect("job-base-again", run, map[string]string{"base": "built/present/verified-earlier/promoted"})
+	if out := n.outputs.String(); !strings.Contains(out, "  kubernetes: pulled cnstack-staging/kubernetes@sha256:") || strings.Contains(out, "  mesh: pulled") {
+		t.Errorf("job-base-again pulled other than its parent:\n%s", out)
+	}
+
 	// A single machine building the whole stack gets the same images: the matrix's
 	// pushes are found in staging, nothing is sent again.
 	n.jobHome = filepath.Join(n.dir, "runner-all")
-	run := n.night("one-machine", true, "")
+	run = n.night("one-machine", true, "")
 	n.expect("one-machine", run, map[string]string{
 		"kubernetes": "built/present/verified-earlier/promoted", "base": "built/present/verified-earlier/promoted",
 		"mesh": "built/present/verified-earlier/promoted", "observability": "built/pushed/passed/promoted"})
@@ -407,8 +425,78 @@ func TestNightlyMatrixJobs(t *testing.T) {
 	if !strings.Contains(n.outputs.String(), "holds 'latest', not a sha256 digest") {
 		t.Error("the broken digest was not reported")
 	}
-	for _, id := range []string{"job-kubernetes", "job-base", "job-mesh", "one-machine"} {
+	for _, id := range []string{"job-kubernetes", "job-base", "job-mesh", "job-base-again", "one-machine"} {
 		r, _ := report.Read(filepath.Join(n.reports, id, report.RunFile))
 		t.Logf("%s: %s (%v)", id, r.Duration.Round(time.Millisecond), r.Counts())
+	}
+}
+
+// A multi-platform stack in a CI matrix: one job per platform checks the
+// stack's lock (written for both platforms) and promotes its image as
+// stable-<os>-<arch>, and the last job (--merge) tags stable with the index
+// over them, signed: the digest one machine building both platforms gets.
+// A platform not verified is left out, and said.
+func TestNightlyMergePlatforms(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs ci/nightly.sh eight times")
+	}
+	n := newNightly(t)
+	pub := strings.TrimSuffix(n.key, ".key") + ".pub"
+	steps := func(id string) string {
+		b, _ := os.ReadFile(filepath.Join(n.reports, id, "steps.tsv"))
+		return string(b)
+	}
+	// One machine, both platforms; the lock it writes pins both.
+	n.jobHome = filepath.Join(n.dir, "runner-both")
+	n.night("both", true, "", "--layer", "base", "--platforms", "linux/amd64,linux/arm64", "--promote-tag", "both", "--update-lock")
+	both := n.tagged("base", "both")
+
+	for _, p := range []string{"amd64", "arm64"} {
+		n.jobHome = filepath.Join(n.dir, "runner-"+p)
+		run := n.night("job-"+p, true, "", "--layer", "base", "--platforms", "linux/"+p, "--promote-suffix", "-linux-"+p)
+		// Its image is the one-machine build's, pushed then as a child of the index.
+		n.expect("job-"+p, run, map[string]string{"base": "built/present/passed/promoted"})
+		if lock, _ := os.ReadFile(filepath.Join(n.reports, "job-"+p, "logs", "lock.log")); !strings.Contains(string(lock), "up to date for linux/"+p+" (it pins other platforms too)") {
+			t.Errorf("the %s job's lock check on the two-platform lock: %s", p, lock)
+		}
+	}
+	n.jobHome = filepath.Join(n.dir, "runner-merge")
+	out := n.script("merge", true, "", "--merge", "--layer", "base", "--platforms", "linux/amd64,linux/arm64")
+	if !strings.Contains(steps("merge"), "cnstack-staging/base:stable@sha256:") || !strings.Contains(steps("merge"), "over 2 platform(s), signed") {
+		log, _ := os.ReadFile(filepath.Join(n.reports, "merge", "logs", "base.log"))
+		t.Errorf("the merge job did not say it merged both platforms:\n%s\nlog:\n%s", out, log)
+	}
+	if merged := n.tagged("base", "stable"); merged == "" || merged != both { // tagged: signed by the key
+		t.Errorf("merged stable = %s, one machine's build of both platforms = %s", merged, both)
+	}
+	if out, err := cliCmd(n.home, "verify", "--remote", "--key", pub, n.registry+"/cnstack-staging/base:stable").CombinedOutput(); err != nil || !strings.Contains(string(out), "linux/arm64") {
+		t.Errorf("verify the merged index (both platforms signed): %v\n%s", err, out)
+	}
+
+	// arm64 not verified (no VM on its runner): not promoted, left out of the index.
+	for _, p := range []string{"amd64", "arm64"} {
+		n.jobHome = filepath.Join(n.dir, "runner-mesh-"+p)
+		extra := []string{"--layer", "mesh", "--platforms", "linux/" + p, "--promote-suffix", "-linux-" + p}
+		if p == "arm64" {
+			extra = append(extra, "--no-boot")
+		}
+		n.night("mesh-"+p, true, "", extra...)
+	}
+	n.jobHome = filepath.Join(n.dir, "runner-merge")
+	n.script("merge-mesh", true, "", "--merge", "--layer", "mesh", "--platforms", "linux/amd64,linux/arm64")
+	if !strings.Contains(steps("merge-mesh"), "over 1 platform(s), signed; left out, not promoted as :stable-<os>-<arch> with a signature of the key: linux/arm64") {
+		t.Errorf("the merge job did not leave arm64 out, saying so:\n%s", steps("merge-mesh"))
+	}
+	if got, amd64 := n.tagged("mesh", "stable"), n.tagged("mesh", "stable-linux-amd64"); got == "" || got == amd64 {
+		t.Errorf("mesh:stable = %s: want an index over the amd64 image %s alone", got, amd64)
+	}
+
+	// Nothing promoted at all: the layer is skipped, the job does not fail.
+	n.script("merge-none", true, "", "--merge", "--layer", "observability", "--platforms", "linux/amd64,linux/arm64")
+	if !strings.Contains(steps("merge-none"), "no platform image to merge") {
+		t.Errorf("a layer with nothing promoted:\n%s", steps("merge-none"))
+	}
+	if bytes.Contains(n.outputs.Bytes(), []byte(fakePassword)) {
+		t.Error("the key password was printed")
 	}
 }

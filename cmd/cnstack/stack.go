@@ -156,7 +156,7 @@ func printStackResults(w io.Writer, results []build.LayerResult) {
 }
 
 func printPlanTree(w io.Writer, s *stack.Stack, plan []stack.PlanEntry) {
-	fmt.Fprintf(w, "stack %s %s (%s), %s\n", s.Spec.Name, s.Spec.Version, platformList(s), plural(len(plan), "layer", "layers"))
+	fmt.Fprintf(w, "stack %s %s (%s), %s\n", s.Spec.Name, s.Spec.Version, oci.PlatformsString(s.Platforms), plural(len(plan), "layer", "layers"))
 	byName := map[string]stack.PlanEntry{}
 	for _, e := range plan {
 		byName[e.Layer.Name] = e
@@ -206,14 +206,6 @@ func printPlanTree(w io.Writer, s *stack.Stack, plan []stack.PlanEntry) {
 			walk(e.Layer.Name, "", true, true)
 		}
 	}
-}
-
-func platformList(s *stack.Stack) string {
-	var ps []string
-	for _, p := range s.Platforms {
-		ps = append(ps, oci.PlatformString(p))
-	}
-	return strings.Join(ps, ",")
 }
 
 func printPlanJSON(w io.Writer, s *stack.Stack, plan []stack.PlanEntry) error {

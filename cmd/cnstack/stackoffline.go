@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"github.com/cnstack/cnstack/pkg/lockfile"
+	"github.com/cnstack/cnstack/pkg/oci"
 	"github.com/cnstack/cnstack/pkg/stack"
 )
 
@@ -51,7 +52,7 @@ func printInventory(w io.Writer, s *stack.Stack, inv stack.Inventory) {
 	if inv.Lock != "" {
 		lock = "lock " + inv.Lock
 	}
-	fmt.Fprintf(w, "stack %s %s (%s), %s; offline: cache keys not computed; %s\n", s.Spec.Name, s.Spec.Version, platformList(s), plural(len(inv.Layers), "layer", "layers"), lock)
+	fmt.Fprintf(w, "stack %s %s (%s), %s; offline: cache keys not computed; %s\n", s.Spec.Name, s.Spec.Version, oci.PlatformsString(s.Platforms), plural(len(inv.Layers), "layer", "layers"), lock)
 	missing := 0
 	for i, l := range inv.Layers {
 		bar := "│  "

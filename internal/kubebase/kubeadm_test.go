@@ -74,6 +74,13 @@ func TestKubeadmConfig(t *testing.T) {
 			t.Errorf("%s leader election lease %s, renew %s, retry %s: want lease ≥ 30s, renew ≥ 20s, retry < renew < lease", component, lease, renew, retry)
 		}
 	}
+	// The API server's liveness probe (/livez) reads etcd with this timeout:
+	// at the default 2 s, a slow etcd on a busy node had the API server killed
+	// five times in 20 minutes. It must stay under the probe's 15 s.
+	apiArgs, _ := docs["ClusterConfiguration"]["apiServer"].(map[string]any)["extraArgs"].(map[string]any)
+	if d, err := time.ParseDuration(fmt.Sprint(apiArgs["etcd-healthcheck-timeout"])); err != nil || d < 5*time.Second || d >= 15*time.Second {
+		t.Errorf("apiServer etcd-healthcheck-timeout %v (%v): want 5s ≤ it < 15s", apiArgs["etcd-healthcheck-timeout"], err)
+	}
 	for _, kind := range []string{"InitConfiguration", "JoinConfiguration"} {
 		nr, _ := docs[kind]["nodeRegistration"].(map[string]any)
 		if nr["criSocket"] != "unix:///run/containerd/containerd.sock" {

@@ -63,7 +63,7 @@ func runCheck(t *testing.T, script, stubDir string, pathRest string) (string, in
 	if pathRest != "" {
 		path += ":" + pathRest
 	}
-	cmd.Env = []string{"PATH=" + path, "HOME=" + rootfs, "CHECK_TIMEOUT=3", "STUB_DIR=" + stubDir}
+	cmd.Env = []string{"PATH=" + path, "HOME=" + rootfs, "CHECK_TIMEOUT=3", "DAPR_INVOKE_HOLD_SECONDS=0", "STUB_DIR=" + stubDir}
 	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError
 	switch {
@@ -91,6 +91,13 @@ func judgeCheck(t *testing.T, out string, code, want int, wants []string) {
 	}
 	if want != 0 && strings.Contains(out, "PASS") {
 		t.Errorf("a failing check printed PASS:\n%s", out)
+	}
+	// A tool the script misuses (a sed expression, a bash syntax slip) shows
+	// up as the tool's own complaint, in the report people read.
+	for _, broken := range []string{"sed: ", "awk: ", "syntax error", "command not found"} {
+		if strings.Contains(out, broken) {
+			t.Errorf("the check's own commands failed (%q):\n%s", broken, out)
+		}
 	}
 }
 
@@ -317,7 +324,8 @@ func TestChaosBladeCheck(t *testing.T) {
 
 // daprKubectl is a stub kubectl for the Dapr check: the control plane is up,
 // the injector only when $STUB_DIR/injector exists (then the apps' pods carry
-// daprd), and an exec in the client pod prints $STUB_DIR/answer.
+// daprd), and an exec in the client pod runs its command here, where the nc
+// on PATH is daprNC.
 const daprKubectl = `args="$*"
 case $args in
 "get --raw /readyz") echo ok ;;
@@ -325,13 +333,25 @@ case $args in
 	[ -f "$STUB_DIR/injector" ] && exit 0
 	echo 'Error from server (NotFound): deployments.apps "dapr-sidecar-injector" not found' >&2; exit 1 ;;
 *"get pods -l app="*) a=${args#*app=}; echo "${a%% *}-7f9c" ;;
+*"get pods -o name"*) echo pod/dapr-echo-7f9c; echo pod/dapr-client-7f9c ;;
+*" logs "*) echo 'level=info msg="dapr initialized"' ;;
 *"get pod "*)
 	printf 'app=registry.cnstack.local/cnstack/busybox:1.35.0 '
 	[ -f "$STUB_DIR/injector" ] && printf 'daprd=registry.cnstack.local/cnstack/dapr/daprd:1.18.2 '
 	exit 0 ;;
-*" exec "*) cat "$STUB_DIR/answer" ;;
+*" exec "*)
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do shift; done
+	shift
+	exec "$@" ;;
 esac
 exit 0
+`
+
+// daprNC is the client container's nc: it keeps the request it was sent
+// and its arguments, and answers with $STUB_DIR/answer (an HTTP response).
+const daprNC = `printf '%s\n' "$*" >"$STUB_DIR/nc-args"
+cat >"$STUB_DIR/request"
+cat "$STUB_DIR/answer"
 `
 
 // TestDaprCheck: with the injector and an echo that answers, the check passes
@@ -347,25 +367,43 @@ func TestDaprCheck(t *testing.T) {
 		code     int
 		want     []string
 	}{
-		{"working", true, "hello from dapr-echo-7f9c", 0, []string{
+		{"working", true, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 25\r\n\r\nhello from dapr-echo-7f9c\n", 0, []string{
 			"pod dapr-echo-7f9c has the daprd sidecar: app=registry.cnstack.local/cnstack/busybox:1.35.0 daprd=registry.cnstack.local/cnstack/dapr/daprd:1.18.2",
 			"invoked app id echo from dapr-client-7f9c through Dapr (http://127.0.0.1:3500/v1.0/invoke/echo.cnstack-check-dapr/method/hello) in 1 attempt(s): 'hello from dapr-echo-7f9c'",
 			"PASS: Dapr injected daprd into both apps"}},
 		{"no-injector", false, "", 1, []string{
 			"dapr-sidecar-injector is not available: ",
 			"FAILED: pod dapr-echo-7f9c has no daprd sidecar (containers: app=registry.cnstack.local/cnstack/busybox:1.35.0 ): is the Dapr sidecar injector (deployment dapr-system/dapr-sidecar-injector) running?"}},
-		{"invoke-fails", true, "wget: server returned error: HTTP/1.1 500 Internal Server Error", 1, []string{
-			"FAILED: service invocation from dapr-client-7f9c to app id echo (http://127.0.0.1:3500/v1.0/invoke/echo.cnstack-check-dapr/method/hello) answered 'wget: server returned error: HTTP/1.1 500 Internal Server Error', want 'hello from dapr-echo-7f9c'"}},
+		{"invoke-fails", true, "HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\n\r\n{\"errorCode\":\"ERR_DIRECT_INVOKE\"}", 1, []string{
+			"FAILED: service invocation from dapr-client-7f9c to app id echo (http://127.0.0.1:3500/v1.0/invoke/echo.cnstack-check-dapr/method/hello) answered 'HTTP/1.1 500 Internal Server Error: {\"errorCode\":\"ERR_DIRECT_INVOKE\"}', want 'hello from dapr-echo-7f9c'",
+			`  dapr-client-7f9c daprd| level=info msg="dapr initialized"`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			stubs := t.TempDir()
 			writeStub(t, stubs, "kubectl", daprKubectl)
+			writeStub(t, stubs, "nc", daprNC)
 			if tc.injector {
 				os.WriteFile(filepath.Join(stubs, "injector"), nil, 0o644)
 			}
-			os.WriteFile(filepath.Join(stubs, "answer"), []byte(tc.answer+"\n"), 0o644)
+			os.WriteFile(filepath.Join(stubs, "answer"), []byte(tc.answer), 0o644)
 			out, code := runCheck(t, script, stubs, os.Getenv("PATH"))
 			judgeCheck(t, out, code, tc.code, tc.want)
+			if !tc.injector {
+				return
+			}
+			// What reached daprd: an HTTP/1.0 request for the method, on its port.
+			req, _ := os.ReadFile(filepath.Join(stubs, "request"))
+			args, _ := os.ReadFile(filepath.Join(stubs, "nc-args"))
+			if want := "GET /v1.0/invoke/echo.cnstack-check-dapr/method/hello HTTP/1.0\r\nHost: 127.0.0.1:3500\r\n\r\n"; string(req) != want {
+				t.Errorf("request sent %q, want %q", req, want)
+			}
+			if got := strings.TrimSpace(string(args)); got != "-w 20 127.0.0.1 3500" {
+				t.Errorf("nc %s, want nc -w 20 127.0.0.1 3500", got)
+			}
+			// nc's input stays open while daprd works: a half-close cancels the invocation.
+			if b, _ := os.ReadFile(script); !strings.Contains(string(b), "; sleep $hold_s; } | nc ") {
+				t.Error("the request's writer closes at once: nc half-closes, daprd cancels the invocation")
+			}
 		})
 	}
 }

@@ -183,7 +183,7 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Result, error) {
 			manifests = append(manifests, r.Descriptor)
 		}
 		created, _ := layer.SourceDateEpoch()
-		idx, err := clusterimage.Index(manifests, map[string]string{ocispec.AnnotationCreated: created.Format(time.RFC3339)})
+		idx, err := clusterimage.PlatformIndex(manifests, created)
 		if err != nil {
 			return nil, err
 		}

@@ -450,11 +450,10 @@ func TestPlanStackBeforeAndAfterBuild(t *testing.T) {
 	}
 }
 
-// The stack plan's keys are the build's (issue 9: the pure key computation
-// and the materialising step are separate functions; this pins that they
-// agree), before anything is built and after, for a child copying into a
-// directory only its parent has and naming its parent's apps.
-func TestPlanKeysEqualBuildKeys(t *testing.T) {
+// threeGenerations is a stack of base, kid and grandkid, each copying into a
+// directory its parent made (etc/app) and the kid naming its parent's app.
+func threeGenerations(t *testing.T) *stack.Stack {
+	t.Helper()
 	dir := writeContext(t, map[string]string{
 		"stack.yaml":        "name: s\nversion: v1\nrepository: reg.local/s\n",
 		"base/Kubefile":     "FROM scratch\nCOPY conf etc/app\nAPP a local://a.sh\nLAUNCH [\"a\"]\n",
@@ -469,6 +468,15 @@ func TestPlanKeysEqualBuildKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return st
+}
+
+// The stack plan's keys are the build's (issue 9: the pure key computation
+// and the materialising step are separate functions; this pins that they
+// agree), before anything is built and after, for a child copying into a
+// directory only its parent has and naming its parent's apps.
+func TestPlanKeysEqualBuildKeys(t *testing.T) {
+	st := threeGenerations(t)
 	b := newBuilder(t)
 	ctx := t.Context()
 	before, err := b.PlanStack(ctx, st, StackOptions{})
@@ -573,4 +581,48 @@ func layerNames(t *testing.T, s *store.Store, d ocispec.Descriptor) string {
 		names = append(names, h.Name)
 	}
 	return strings.Join(names, " ")
+}
+
+// A CI job builds its own layer on a parent another job pushed (ParentsFromStore):
+// nothing else is built, a missing parent is an error naming it, and the layer's
+// digest is the one a whole-stack build gives, its COPY into a directory only the
+// stored parent has included.
+func TestBuildStackParentsFromStore(t *testing.T) {
+	st := threeGenerations(t)
+	ctx := t.Context()
+	whole, err := newBuilder(t).BuildStack(ctx, st, StackOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	job := newBuilder(t) // another runner: an empty store
+	only := StackOptions{Layers: []string{"kid"}, ParentsFromStore: true}
+	if _, err := job.BuildStack(ctx, st, only); err == nil || !strings.Contains(err.Error(), "layer kid builds on layer base, which is not in the local store as reg.local/s/base:v1") {
+		t.Fatalf("kid without its parent: %v", err)
+	}
+	// The parent arrives (here built alone: FROM scratch needs nothing stored).
+	if _, err := job.BuildStack(ctx, st, StackOptions{Layers: []string{"base"}, ParentsFromStore: true}); err != nil {
+		t.Fatal(err)
+	}
+	results, err := job.BuildStack(ctx, st, only)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(results) != 1 || results[0].Layer.Name != "kid" {
+		t.Fatalf("built %d layers, want kid alone: %+v", len(results), results)
+	}
+	if got, want := results[0].Result.Descriptor.Digest, whole[1].Result.Descriptor.Digest; got != want {
+		t.Errorf("kid on a stored parent is %s, in a whole-stack build %s", got, want)
+	}
+	// And the grandkid on that stored kid.
+	results, err = job.BuildStack(ctx, st, StackOptions{Layers: []string{"grandkid"}, ParentsFromStore: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := results[0].Result.Descriptor.Digest, whole[2].Result.Descriptor.Digest; got != want {
+		t.Errorf("grandkid on a stored parent is %s, in a whole-stack build %s", got, want)
+	}
+	if _, err := job.BuildStack(ctx, st, StackOptions{ParentsFromStore: true}); err == nil {
+		t.Error("ParentsFromStore without a layer name built something")
+	}
 }

@@ -65,15 +65,13 @@ func (b *Builder) layerRequest(s *stack.Stack, l *stack.Layer, opts StackOptions
 // layers in parallel (stack.Walk schedules them). It stops scheduling after
 // the first failure and returns every layer's outcome.
 func (b *Builder) BuildStack(ctx context.Context, s *stack.Stack, opts StackOptions) ([]LayerResult, error) {
-	layers, err := s.Select(opts.Layers)
+	selectLayers := s.Select
+	if opts.ParentsFromStore {
+		selectLayers = s.Only
+	}
+	layers, err := selectLayers(opts.Layers)
 	if err != nil {
 		return nil, err
-	}
-	if opts.ParentsFromStore {
-		if len(opts.Layers) == 0 {
-			return nil, fmt.Errorf("building only the named layers on parents from the store needs at least one layer")
-		}
-		layers = onlyNamed(layers, opts.Layers)
 	}
 	var mu sync.Mutex
 	results := map[string]*Result{}
@@ -110,21 +108,6 @@ func (b *Builder) BuildStack(ctx context.Context, s *stack.Stack, opts StackOpti
 		out[i] = LayerResult{Layer: l, Result: results[l.Name], Err: errs[i]}
 	}
 	return out, failed
-}
-
-// onlyNamed keeps the layers named in names, in their order.
-func onlyNamed(layers []*stack.Layer, names []string) []*stack.Layer {
-	want := map[string]bool{}
-	for _, n := range names {
-		want[n] = true
-	}
-	var out []*stack.Layer
-	for _, l := range layers {
-		if want[l.Name] {
-			out = append(out, l)
-		}
-	}
-	return out
 }
 
 // PlanStack computes every layer's keys and whether it would rebuild,

@@ -143,7 +143,8 @@ func Workflow(s *stack.Stack, opts WorkflowOptions) ([]byte, error) {
 		ids = append(ids, j.ID)
 	}
 	var b bytes.Buffer
-	err = workflowTmpl.Execute(&b, map[string]any{"S": s, "O": opts, "Jobs": jobs, "AllJobs": "[" + strings.Join(ids, ", ") + "]"})
+	err = workflowTmpl.Execute(&b, map[string]any{"S": s, "O": opts, "Jobs": jobs, "AllJobs": "[" + strings.Join(ids, ", ") + "]",
+		"MultiPlatform": len(s.Platforms) > 1})
 	return b.Bytes(), err
 }
 
@@ -158,7 +159,9 @@ var workflowTmpl = template.Must(template.New("wf").Delims("[[", "]]").Parse(`# 
 # staging registry, boot-verifies kube-installer images on KVM runners (once per digest)
 # and promotes what passed (:stable nightly, the git tag on a tag build; with several
 # platforms, each job's single-platform image gets the tag with its platform appended,
-# stable-linux-arm64, since one job cannot name the other's digest). The last job
+# stable-linux-arm64, since one job cannot name the other's digest[[if .MultiPlatform]]; the
+# merge-platforms job then tags :stable with the index over a layer's promoted platform
+# images, signed: the digest one machine building them all gets[[end]]). The last job
 # merges the jobs' reports into one page, kept as an artifact and published to Pages.
 name: nightly
 on:
@@ -223,19 +226,7 @@ jobs:
           name: digests-[[.Needs]]-${{ matrix.slug }}
           path: out/digests
 [[- end]]
-      - name: the signing key and registry credentials (from secrets; never printed)
-        env:
-          COSIGN_KEY: ${{ secrets.COSIGN_KEY }}
-          COSIGN_PUBLIC_KEY: ${{ vars.COSIGN_PUBLIC_KEY }}
-          REGISTRY_USER: ${{ secrets.NIGHTLY_REGISTRY_USER }}
-          REGISTRY_PASSWORD: ${{ secrets.NIGHTLY_REGISTRY_PASSWORD }}
-        run: |
-          umask 077
-          printf '%s\n' "$COSIGN_KEY" > "$RUNNER_TEMP/cosign.key"
-          printf '%s\n' "$COSIGN_PUBLIC_KEY" > "$RUNNER_TEMP/cosign.pub"
-          if [ -n "$REGISTRY_USER" ]; then
-            printf '%s' "$REGISTRY_PASSWORD" | bin/cnstack login -u "$REGISTRY_USER" --password-stdin "$NIGHTLY_REGISTRY"
-          fi
+[[- template "secrets"]]
       - name: nightly [[.Layer]]
         env:
           COSIGN_PASSWORD: ${{ secrets.COSIGN_PASSWORD }}
@@ -260,6 +251,26 @@ jobs:
           name: report-[[.ID]]-${{ matrix.slug }}
           path: out/reports
           retention-days: 30
+[[- end]]
+[[- if .MultiPlatform]]
+  merge-platforms:
+    name: one multi-platform image per layer
+    needs: [[.AllJobs]]
+    if: always()
+    runs-on: ubuntu-24.04
+    timeout-minutes: 30
+    steps:
+      - uses: actions/checkout@v4
+      - uses: actions/setup-go@v5
+        with:
+          go-version-file: go.mod
+      - run: sudo apt-get install -y -qq --no-install-recommends jq
+      - run: make build
+[[- template "secrets"]]
+      - name: tag each layer's index over its promoted platform images, signed
+        env:
+          COSIGN_PASSWORD: ${{ secrets.COSIGN_PASSWORD }}
+        run: ci/nightly.sh --merge --key "$RUNNER_TEMP/cosign.key" --pub "$RUNNER_TEMP/cosign.pub"
 [[- end]]
   report:
     needs: [[.AllJobs]]
@@ -299,4 +310,19 @@ jobs:
           path: site
       - if: github.ref_type == 'tag' || github.event_name == 'schedule'
         uses: actions/deploy-pages@v4
+[[- define "secrets"]]
+      - name: the signing key and registry credentials (from secrets; never printed)
+        env:
+          COSIGN_KEY: ${{ secrets.COSIGN_KEY }}
+          COSIGN_PUBLIC_KEY: ${{ vars.COSIGN_PUBLIC_KEY }}
+          REGISTRY_USER: ${{ secrets.NIGHTLY_REGISTRY_USER }}
+          REGISTRY_PASSWORD: ${{ secrets.NIGHTLY_REGISTRY_PASSWORD }}
+        run: |
+          umask 077
+          printf '%s\n' "$COSIGN_KEY" > "$RUNNER_TEMP/cosign.key"
+          printf '%s\n' "$COSIGN_PUBLIC_KEY" > "$RUNNER_TEMP/cosign.pub"
+          if [ -n "$REGISTRY_USER" ]; then
+            printf '%s' "$REGISTRY_PASSWORD" | bin/cnstack login -u "$REGISTRY_USER" --password-stdin "$NIGHTLY_REGISTRY"
+          fi
+[[- end]]
 `))

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cnstack/cnstack/internal/testutil/tooltest"
+	"github.com/cnstack/cnstack/pkg/oci"
 	"github.com/cnstack/cnstack/pkg/stack"
 )
 
@@ -102,5 +103,49 @@ func TestWorkflowInStep(t *testing.T) {
 	os.WriteFile(bad, []byte(strings.Replace(string(got), "needs: layer-base", "needs: layer-nope", 1)), 0o644)
 	if _, err := tooltest.Run(t, ctx, tooltest.Actionlint, bad); err == nil {
 		t.Error("actionlint accepted a job needing a job that does not exist")
+	}
+}
+
+// A stack of two platforms: each layer's job has both in its matrix, each
+// promotes with its platform appended, and a merge-platforms job after all
+// of them tags the index (ci/nightly.sh --merge); actionlint accepts it.
+// A single-platform stack has no such job (TestWorkflowInStep's is one).
+func TestWorkflowMultiPlatform(t *testing.T) {
+	s := load(t, "../../testdata/stack")
+	single, err := Workflow(s, WorkflowOptions{StackDir: "testdata/stack"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(single), "merge-platforms:") || strings.Contains(string(single), "--promote-suffix") {
+		t.Error("a single-platform stack's workflow merges platforms")
+	}
+	p, err := oci.ParsePlatforms([]string{"linux/amd64,linux/arm64"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Platforms = p
+	got, err := Workflow(s, WorkflowOptions{StackDir: "testdata/stack"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{
+		"platform: linux/arm64", "runner: ubuntu-24.04-arm", `--promote-suffix "-${{ matrix.slug }}"`,
+		"  merge-platforms:\n    name: one multi-platform image per layer\n    needs: [layer-", "ci/nightly.sh --merge --key",
+		"COSIGN_PASSWORD: ${{ secrets.COSIGN_PASSWORD }}",
+	} {
+		if !strings.Contains(string(got), w) {
+			t.Errorf("workflow lacks %q", w)
+		}
+	}
+	if n := strings.Count(string(got), "name: the signing key and registry credentials"); n != len(s.Layers)+1 {
+		t.Errorf("%d steps write the key, want one per layer job and the merge job (%d)", n, len(s.Layers)+1)
+	}
+	tooltest.Path(t, tooltest.Actionlint)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	path := filepath.Join(t.TempDir(), "nightly.yml")
+	os.WriteFile(path, got, 0o644)
+	if out, err := tooltest.Run(t, ctx, tooltest.Actionlint, path); err != nil {
+		t.Errorf("actionlint refuses the two-platform workflow: %v\n%s", err, out)
 	}
 }

@@ -293,6 +293,41 @@ func samePlatforms(a, b []Platform) bool {
 	return slices.Equal(sorted(a), sorted(b))
 }
 
+// Covers reports whether f pins everything fresh pins, as fresh pins it:
+// each image at the same digest with the same platform pins, each remote
+// source and chart alike (which layers found them does not matter). A lock
+// of a multi-platform stack covers the lock a CI job building one of its
+// platforms computes (lock --check --platform), though their bytes differ:
+// the job's check passes on the committed lock.
+func (f *File) Covers(fresh *File) bool {
+	if f.Version != fresh.Version {
+		return false
+	}
+	for _, im := range fresh.Images {
+		have, ok := f.Lookup(im.Image)
+		if !ok || have.Digest != im.Digest || have.MediaType != im.MediaType {
+			return false
+		}
+		for _, p := range im.Platforms {
+			if !slices.Contains(have.Platforms, p) {
+				return false
+			}
+		}
+	}
+	for _, src := range fresh.Sources {
+		if !slices.ContainsFunc(f.Sources, func(s Source) bool { return s.URL == src.URL && s.Checksum == src.Checksum }) {
+			return false
+		}
+	}
+	for _, c := range fresh.Charts {
+		have, ok := f.LookupChart(c.Chart)
+		if !ok || have.URL != c.URL || have.Manifest != c.Manifest || have.Digest != c.Digest {
+			return false
+		}
+	}
+	return true
+}
+
 // MultiArch counts the images pinned per platform (an index).
 func (f *File) MultiArch() int {
 	n := 0

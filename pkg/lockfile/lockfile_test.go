@@ -177,3 +177,40 @@ func TestCompare(t *testing.T) {
 		t.Errorf("MultiArch = %d, want 1", n)
 	}
 }
+
+// A lock written for more platforms covers the lock of one of them; any
+// other difference is not covered.
+func TestCovers(t *testing.T) {
+	const idx = "application/vnd.oci.image.index.v1+json"
+	both := &File{Version: 1, Images: []Image{
+		{Image: "docker.io/library/redis:7.2", Digest: d1, MediaType: idx, Platforms: []Platform{{"linux/amd64", d2}, {"linux/arm64", d3}}},
+	}, Sources: []Source{{URL: "https://example.com/a.tgz", Checksum: d1}}}
+	amd64 := func(edit func(*File)) *File {
+		f := &File{Version: 1, Images: []Image{
+			{Image: "docker.io/library/redis:7.2", Digest: d1, MediaType: idx, Platforms: []Platform{{"linux/amd64", d2}}},
+		}, Sources: []Source{{URL: "https://example.com/a.tgz", Checksum: d1}}}
+		if edit != nil {
+			edit(f)
+		}
+		return f
+	}
+	for _, tc := range []struct {
+		name  string
+		fresh *File
+		want  bool
+	}{
+		{"one of its platforms", amd64(nil), true},
+		{"itself", both, true},
+		{"a platform it does not pin", amd64(func(f *File) { f.Images[0].Platforms[0].Platform = "linux/s390x" }), false},
+		{"another child digest", amd64(func(f *File) { f.Images[0].Platforms[0].Digest = d3 }), false},
+		{"another index", amd64(func(f *File) { f.Images[0].Digest = d2 }), false},
+		{"an image it lacks", amd64(func(f *File) { f.Images = append(f.Images, Image{Image: "docker.io/library/nginx:1", Digest: d1}) }), false},
+		{"another source checksum", amd64(func(f *File) { f.Sources[0].Checksum = d2 }), false},
+		{"a chart it lacks", amd64(func(f *File) { f.Charts = []Chart{{Chart: "oci://r/c:1", Digest: d1}} }), false},
+		{"another lock version", amd64(func(f *File) { f.Version = 2 }), false},
+	} {
+		if got := both.Covers(tc.fresh); got != tc.want {
+			t.Errorf("%s: Covers = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

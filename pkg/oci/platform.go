@@ -68,6 +68,16 @@ func PlatformString(p ocispec.Platform) string {
 	return s
 }
 
+// PlatformsString formats platforms as "os/arch,os/arch/variant", the
+// form --platform takes.
+func PlatformsString(ps []ocispec.Platform) string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = PlatformString(p)
+	}
+	return strings.Join(out, ",")
+}
+
 // EqualPlatform reports whether a and b are the same platform, field for
 // field (as go-containerregistry's Platform.Equals). Whether an image for one
 // serves the other is MatchPlatform's question.

@@ -359,6 +359,20 @@ func (s *Stack) Children(name string) []*Layer {
 // Select returns the named layers plus every layer they build on, in build
 // order; no names means the whole stack.
 func (s *Stack) Select(names []string) ([]*Layer, error) {
+	return s.selectLayers(names, true)
+}
+
+// Only returns the named layers alone, in build order, without the layers
+// they build on (a CI job whose parents another job built); it needs at
+// least one name.
+func (s *Stack) Only(names []string) ([]*Layer, error) {
+	if len(names) == 0 {
+		return nil, fmt.Errorf("stack %s: selecting only named layers needs at least one name", s.Spec.Name)
+	}
+	return s.selectLayers(names, false)
+}
+
+func (s *Stack) selectLayers(names []string, withParents bool) ([]*Layer, error) {
 	if len(names) == 0 {
 		return s.Layers, nil
 	}
@@ -370,6 +384,9 @@ func (s *Stack) Select(names []string) ([]*Layer, error) {
 		}
 		for ; l != nil; l = s.byName[l.Parent] {
 			want[l.Name] = true
+			if !withParents {
+				break
+			}
 		}
 	}
 	var out []*Layer

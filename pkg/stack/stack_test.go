@@ -41,19 +41,41 @@ func TestLoadOrdersLayers(t *testing.T) {
 	if s.Layer("top").Ref != "reg.local/s/top:v1" {
 		t.Fatalf("ref = %s", s.Layer("top").Ref)
 	}
-	sel, err := s.Select([]string{"top"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, l := range sel {
-		names = append(names, l.Name)
-	}
-	if strings.Join(names, ",") != "base,mid,top" {
-		t.Fatalf("Select(top) = %v", names)
-	}
-	if _, err := s.Select([]string{"nope"}); err == nil {
-		t.Fatal("selecting a missing layer succeeded")
+	for _, tt := range []struct {
+		name    string
+		sel     func([]string) ([]*Layer, error)
+		names   []string
+		want    string // layer names in build order
+		wantErr string
+	}{
+		{"Select adds parents", s.Select, []string{"top"}, "base,mid,top", ""},
+		{"Select keeps build order", s.Select, []string{"top", "ext"}, "base,ext,mid,top", ""},
+		{"Select all", s.Select, nil, "base,ext,mid,other,top", ""},
+		{"Select unknown", s.Select, []string{"nope"}, "", `stack s has no layer "nope" (layers: base, ext, mid, other, top)`},
+		{"Only leaves parents out", s.Only, []string{"top"}, "top", ""},
+		{"Only keeps build order", s.Only, []string{"top", "base"}, "base,top", ""},
+		{"Only needs a name", s.Only, nil, "", "selecting only named layers needs at least one name"},
+		{"Only unknown", s.Only, []string{"mid", "nope"}, "", `has no layer "nope"`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			sel, err := tt.sel(tt.names)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			for _, l := range sel {
+				names = append(names, l.Name)
+			}
+			if got := strings.Join(names, ","); got != tt.want {
+				t.Fatalf("%v → %s, want %s", tt.names, got, tt.want)
+			}
+		})
 	}
 }
 

@@ -7,7 +7,6 @@ import (
 
 	"github.com/cnstack/cnstack/pkg/reference"
 	"github.com/cnstack/cnstack/pkg/regclient"
-	"github.com/cnstack/cnstack/pkg/regserver"
 	"github.com/cnstack/cnstack/pkg/store"
 )
 
@@ -132,14 +131,7 @@ func TestMountCandidates(t *testing.T) {
 // a digest it refuses.
 func TestRetag(t *testing.T) {
 	s := sample(t)
-	srv, err := regserver.New(regserver.Options{Addr: "127.0.0.1:0", Root: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv := startRegistry(t)
 	rc := client(t)
 	staging := mustRef(t, srv.Addr()+"/staging/cnstack:v1")
 	pushed, err := Push(ctx, s, rc, mustRef(t, top), staging, Options{})

@@ -77,6 +77,21 @@ func newRegistry(t *testing.T) (*counting, string) {
 	return c, strings.TrimPrefix(srv.URL, "http://")
 }
 
+// startRegistry runs cnstack's own registry (distribution) on loopback for
+// the test.
+func startRegistry(t *testing.T) *regserver.Server {
+	t.Helper()
+	srv, err := regserver.New(regserver.Options{Addr: "127.0.0.1:0", Root: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return srv
+}
+
 func client(t *testing.T) *regclient.Client {
 	t.Helper()
 	c, err := regclient.New(regclient.Options{DockerConfig: filepath.Join(t.TempDir(), "config.json")})
@@ -244,14 +259,7 @@ func TestRetriesAndDroppedConnections(t *testing.T) {
 // not uploaded (distribution v3 through cnstack registry serve).
 func TestCrossRepositoryMount(t *testing.T) {
 	s := sample(t)
-	srv, err := regserver.New(regserver.Options{Addr: "127.0.0.1:0", Root: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv := startRegistry(t)
 	rc := client(t)
 	first, err := Copy(ctx, storeEP(t, s, top), remoteEP(t, rc, srv.Addr()+"/team-a/cnstack:v1"), Options{})
 	if err != nil {

@@ -10,6 +10,8 @@
 set -uo pipefail
 ns=cnstack-check-dapr
 timeout_s=${CHECK_TIMEOUT:-300}
+# How long the request's writer stays open (see the invocation below); tests set 0.
+hold_s=${DAPR_INVOKE_HOLD_SECONDS:-20}
 notrun() { echo "not-run: $*"; exit 3; }
 diag() {
 	echo "--- diagnostics"
@@ -17,7 +19,7 @@ diag() {
 	kubectl -n dapr-system get pods -o wide 2>&1 | sed 's/^/  /'
 	local p
 	for p in $(kubectl -n "$ns" get pods -o name 2>/dev/null); do
-		kubectl -n "$ns" logs "$p" -c daprd --tail=8 2>/dev/null | sed "s|^|  ${p#pod/} daprd| |"
+		kubectl -n "$ns" logs "$p" -c daprd --tail=8 2>/dev/null | sed "s#^#  ${p#pod/} daprd| #"
 	done
 	kubectl -n dapr-system logs deploy/dapr-sidecar-injector --tail=8 2>/dev/null | sed 's/^/  injector| /'
 }
@@ -101,15 +103,24 @@ echo "dapr-echo and dapr-client Ready with their sidecars after $((SECONDS - t0)
 echo_pod=$(pod_of dapr-echo)
 client_pod=$(pod_of dapr-client)
 want="hello from $echo_pod"
-url="http://127.0.0.1:3500/v1.0/invoke/echo.$ns/method/hello"
+path="/v1.0/invoke/echo.$ns/method/hello"
+url="http://127.0.0.1:3500$path"
 t1=$SECONDS got="" tries=0
 # The first call may find echo's sidecar not yet registered under its app id: retry for up to
 # a minute (or the check's timeout, if shorter).
 invoke_s=$((timeout_s < 60 ? timeout_s : 60))
 while ((SECONDS - t1 < invoke_s)); do
 	tries=$((tries + 1))
-	got=$(kubectl -n "$ns" exec "$client_pod" -c client -- wget -q -T 20 -O - "$url" 2>&1)
+	# busybox's nc speaks the HTTP/1.0 request (Debian's static busybox wget crashes, exit
+	# 139, in the C library's address lookup); the body follows the first empty line. nc
+	# half-closes the connection when its input ends, and daprd (Go's net/http) takes that
+	# for a client gone and cancels the invocation ("context canceled", seen in a VM): the
+	# writer stays open up to hold_s, and nc returns when daprd has answered and closed.
+	raw=$(kubectl -n "$ns" exec "$client_pod" -c client -- sh -c "{ printf 'GET $path HTTP/1.0\r\nHost: 127.0.0.1:3500\r\n\r\n'; sleep $hold_s; } | nc -w 20 127.0.0.1 3500" 2>&1)
+	status=$(printf '%s\n' "$raw" | head -n 1 | tr -d '\r')
+	got=$(printf '%s\n' "$raw" | tr -d '\r' | sed '1,/^$/d')
 	[ "$got" = "$want" ] && break
+	[[ $status == HTTP/* ]] && got="$status: $got" # what daprd said, for the failure message
 	sleep 3
 done
 [ "$got" = "$want" ] || fail "service invocation from $client_pod to app id echo ($url) answered '$got', want '$want'"
