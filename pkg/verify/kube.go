@@ -120,6 +120,21 @@ func carries(exp *expected, ref string) bool {
 	return false
 }
 
+// waitDefaultServiceAccount waits until namespace ns has its default
+// ServiceAccount, without which the API server admits no pod there.
+func waitDefaultServiceAccount(ctx context.Context, k kubectl, ns string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		_, err := k.run(ctx, "-n "+ns+" get serviceaccount default -o name")
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) || sleepCtx(ctx, pollEvery) != nil {
+			return fmt.Errorf("namespace %s has no default ServiceAccount within %s, so no pod can be created there: %w", ns, timeout, err)
+		}
+	}
+}
+
 func waitNodesReady(ctx context.Context, k kubectl, want int) Assertion {
 	t0 := time.Now()
 	a := Assertion{Name: "kubernetes: every node Ready", Node: k.n.name}

@@ -351,6 +351,15 @@ func sealerInstallApp(ctx context.Context, opts Options, n0 *node, bundlePath, b
 		})
 	}
 	if err == nil {
+		// An operator installs an app onto a cluster that admits pods. Right after
+		// kubeadm returns it may not yet: the controller-manager creates each
+		// namespace's default ServiceAccount a moment later, and until then every pod
+		// is refused (`serviceaccount "default" not found`: make demo's app, once).
+		err = record("wait: the cluster admits pods (the default ServiceAccount exists)", func() error {
+			return waitDefaultServiceAccount(ctx, kubectl{n0}, "default", nodesReadyTimeout)
+		})
+	}
+	if err == nil {
 		err = record("sealer run: install the app onto the cluster (sealer run REF)", func() error {
 			rctx, cancel := context.WithTimeout(ctx, sealerTimeout)
 			defer cancel()
