@@ -28,6 +28,13 @@ func MergePlatforms(ctx context.Context, places Places, lookup Lookup, dst refer
 	if len(srcs) == 0 {
 		return ocispec.Descriptor{}, fmt.Errorf("no platform images to merge into %s", dst)
 	}
+	if lookup == InRegistry { // checked before any request: a wrong name costs no round trip
+		for _, src := range srcs {
+			if r, err := reference.Parse(src); err == nil && (r.Registry != dst.Registry || r.Repository != dst.Repository) {
+				return ocispec.Descriptor{}, fmt.Errorf("%s is not in the repository of %s: merge platform images where they are (tag --remote them there first)", src, dst)
+			}
+		}
+	}
 	var target oras.Target
 	var where string
 	var inRegistry bool
@@ -38,9 +45,6 @@ func MergePlatforms(ctx context.Context, places Places, lookup Lookup, dst refer
 			return ocispec.Descriptor{}, err
 		}
 		defer loc.Close()
-		if loc.InRegistry && (loc.Ref.Registry != dst.Registry || loc.Ref.Repository != dst.Repository) {
-			return ocispec.Descriptor{}, fmt.Errorf("%s is not in the repository of %s: merge platform images where they are (tag --remote them there first)", src, dst)
-		}
 		if target == nil {
 			target, where, inRegistry = loc.Target, loc.Where, loc.InRegistry
 		}
